@@ -1,0 +1,25 @@
+// Names of the config enums, as they are written in YAML.
+#include "config/config.hpp"
+
+namespace pgsluice::config {
+
+const char* to_string(PoolMode mode) {
+    switch (mode) {
+        case PoolMode::session: return "session";
+        case PoolMode::transaction: return "transaction";
+        case PoolMode::statement: return "statement";
+    }
+    return "?";
+}
+
+const char* to_string(AuthType type) {
+    switch (type) {
+        case AuthType::scram_sha_256: return "scram-sha-256";
+        case AuthType::md5: return "md5";
+        case AuthType::plain: return "plain";
+        case AuthType::trust: return "trust";
+    }
+    return "?";
+}
+
+}  // namespace pgsluice::config

@@ -1,0 +1,22 @@
+// SQLSTATE codes pgsluice sends, named as in PostgreSQL's errcodes.txt.
+// https://www.postgresql.org/docs/current/errcodes-appendix.html
+#pragma once
+
+namespace pgsluice::protocol::sqlstate {
+
+inline constexpr const char* kSuccessfulCompletion = "00000";
+inline constexpr const char* kConnectionException = "08000";
+inline constexpr const char* kConnectionFailure = "08006";
+inline constexpr const char* kSqlclientUnableToEstablishSqlconnection = "08001";
+inline constexpr const char* kProtocolViolation = "08P01";
+inline constexpr const char* kFeatureNotSupported = "0A000";
+inline constexpr const char* kInvalidAuthorizationSpecification = "28000";
+inline constexpr const char* kInvalidPassword = "28P01";
+inline constexpr const char* kInvalidCatalogName = "3D000";  // unknown database
+inline constexpr const char* kTooManyConnections = "53300";
+inline constexpr const char* kQueryCanceled = "57014";
+inline constexpr const char* kAdminShutdown = "57P01";
+inline constexpr const char* kCannotConnectNow = "57P03";
+inline constexpr const char* kInternalError = "XX000";
+
+}  // namespace pgsluice::protocol::sqlstate

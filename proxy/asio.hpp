@@ -1,0 +1,41 @@
+// The Asio vocabulary the proxy uses, in one place: one socket type for TCP and Unix
+// clients alike, coroutines, and a deadline helper (Asio 1.26 has no cancel_after).
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <chrono>
+#include <optional>
+#include <variant>
+
+namespace pgsluice::proxy {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using Socket = asio::generic::stream_protocol::socket;
+using Clock = std::chrono::steady_clock;
+using Duration = std::chrono::milliseconds;
+
+// Thrown when a deadline passes; the awaited operation has been cancelled by then.
+struct DeadlineExpired : std::runtime_error {
+    DeadlineExpired() : std::runtime_error("deadline expired") {}
+};
+
+// Runs `operation` with a watchdog timer; the first to finish cancels the other.
+// A zero duration means no deadline.
+template <class T>
+awaitable<T> with_deadline(awaitable<T> operation, Duration timeout) {
+    using namespace asio::experimental::awaitable_operators;
+    if (timeout.count() <= 0) co_return co_await std::move(operation);
+    asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+    auto result = co_await (std::move(operation) || timer.async_wait(use_awaitable));
+    if (result.index() == 1) throw DeadlineExpired();
+    if constexpr (std::is_void_v<T>) {
+        co_return;
+    } else {
+        co_return std::get<0>(std::move(result));
+    }
+}
+
+}  // namespace pgsluice::proxy

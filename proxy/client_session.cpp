@@ -1,0 +1,368 @@
+// The life of one client connection.
+#include "proxy/client_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/error_response.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/sqlstate.hpp"
+#include "protocol/startup.hpp"
+#include "proxy/client_auth.hpp"
+#include "proxy/forwarder.hpp"
+#include "proxy/message_io.hpp"
+#include "proxy/session_settings.hpp"
+
+namespace pgsluice::proxy {
+
+namespace {
+
+namespace sqlstate = protocol::sqlstate;
+using protocol::ErrorFields;
+
+// How long a client may take from connecting to finishing authentication (PgBouncer's
+// client_login_timeout default).
+constexpr Duration kLoginTimeout = std::chrono::seconds(60);
+constexpr Duration kErrorWriteTimeout = std::chrono::seconds(5);
+constexpr Duration kResetTimeout = std::chrono::seconds(10);
+// SSLRequest and GSSENCRequest may each come once before the StartupMessage.
+constexpr int kMaxNegotiationPackets = 3;
+
+ErrorFields fatal(const char* code, std::string message, std::string hint = {}) {
+    return {"FATAL", code, std::move(message), {}, std::move(hint)};
+}
+
+// The session's outcome for the one log line it ends with.
+struct Ending {
+    std::string reason;
+    bool error = false;
+};
+
+class ClientSession {
+public:
+    ClientSession(Socket client, ProxyContext& context, std::string peer)
+        : client_(std::move(client)), context_(context), peer_(std::move(peer)), id_(context.next_client_id()) {}
+
+    awaitable<void> run();
+
+private:
+    awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> read_startup_packet();
+    awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
+    awaitable<void> forward_cancel(const protocol::CancelRequest& request);
+    awaitable<Ending> serve(const protocol::StartupMessage& startup);
+    awaitable<Ending> forward(ServerLease& lease);
+    awaitable<void> return_server(ServerLease& lease, bool clean);
+    awaitable<void> send_error(const ErrorFields& fields);
+    std::string who() const { return "client " + std::to_string(id_) + " " + peer_; }
+
+    Socket client_;
+    ProxyContext& context_;
+    std::string peer_;
+    std::uint64_t id_;
+    std::string user_;
+    std::string database_;
+    std::string reset_query_;
+};
+
+awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
+    std::string out;
+    protocol::append_error_response(out, fields);
+    try {
+        co_await with_deadline(write_all(client_, out), kErrorWriteTimeout);
+    } catch (const std::exception&) {
+        // The client is gone or not reading; the log line says why we closed.
+    }
+}
+
+awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> ClientSession::read_startup_packet() {
+    std::array<std::uint8_t, 4> length_bytes;
+    co_await asio::async_read(client_, asio::buffer(length_bytes), use_awaitable);
+    const auto length = protocol::read_u32(length_bytes.data());
+    if (auto error = protocol::check_startup_length(length)) co_return *error;
+    std::vector<std::uint8_t> body(length - 4);
+    co_await asio::async_read(client_, asio::buffer(body), use_awaitable);
+    co_return protocol::parse_startup_packet({body.data(), body.size()});
+}
+
+// Answers SSLRequest / GSSENCRequest with 'N' (TLS comes later), forwards a CancelRequest,
+// and returns the StartupMessage, or nothing when the connection is done.
+awaitable<std::optional<protocol::StartupMessage>> ClientSession::negotiate_startup() {
+    for (int round = 0; round < kMaxNegotiationPackets; ++round) {
+        auto packet = co_await read_startup_packet();
+        if (auto* error = std::get_if<protocol::StartupError>(&packet)) {
+            spdlog::warn("{}: bad startup packet: {}", who(), error->message);
+            co_await send_error(fatal(error->sqlstate, error->message));
+            co_return std::nullopt;
+        }
+        auto& startup_packet = std::get<protocol::StartupPacket>(packet);
+        if (std::holds_alternative<protocol::SslRequest>(startup_packet) ||
+            std::holds_alternative<protocol::GssEncRequest>(startup_packet)) {
+            co_await write_all(client_, "N");
+            continue;
+        }
+        if (auto* cancel = std::get_if<protocol::CancelRequest>(&startup_packet)) {
+            co_await forward_cancel(*cancel);
+            co_return std::nullopt;
+        }
+        co_return std::get<protocol::StartupMessage>(std::move(startup_packet));
+    }
+    spdlog::warn("{}: too many SSL/GSS negotiation packets", who());
+    co_await send_error(fatal(sqlstate::kProtocolViolation, "too many encryption negotiation requests"));
+    co_return std::nullopt;
+}
+
+awaitable<void> ClientSession::forward_cancel(const protocol::CancelRequest& request) {
+    auto slot = context_.cancels().find({request.process_id, request.secret_key});
+    auto target = slot ? slot->get() : std::nullopt;
+    if (!target) {
+        // As PostgreSQL does: no reply either way, so keys cannot be probed.
+        spdlog::info("{}: cancel request for no running query, ignored", who());
+        co_return;
+    }
+    try {
+        auto cancel = [&]() -> awaitable<void> {
+            Socket server = co_await open_socket(context_.io_executor(), target->server);
+            co_await write_all(server, protocol::encode_cancel_request(target->server_key.process_id,
+                                                                       target->server_key.secret_key));
+        };
+        co_await with_deadline(cancel(), std::chrono::seconds(5));
+        spdlog::info("{}: cancel request forwarded to {}", who(), target->server.address());
+    } catch (const std::exception& e) {
+        spdlog::warn("{}: could not forward cancel request to {}: {}", who(), target->server.address(), e.what());
+    }
+}
+
+awaitable<void> ClientSession::run() {
+    const auto started = Clock::now();
+    Ending ending;
+    std::optional<ErrorFields> error_to_send;  // sent after the catch: no co_await in a handler
+    try {
+        auto startup = co_await with_deadline(negotiate_startup(), kLoginTimeout);
+        if (!startup) co_return;
+        ending = co_await serve(*startup);
+    } catch (const DeadlineExpired&) {
+        ending = {"client_login_timeout: no login within " + std::to_string(kLoginTimeout.count() / 1000) + " s", true};
+        error_to_send = fatal(sqlstate::kProtocolViolation, "client_login_timeout");
+    } catch (const ProtocolViolation& e) {
+        ending = {std::string("protocol violation: ") + e.what(), true};
+        error_to_send = fatal(sqlstate::kProtocolViolation, e.what());
+    } catch (const boost::system::system_error& e) {
+        ending = {"client connection lost: " + e.code().message(), false};
+    }
+    if (error_to_send) co_await send_error(*error_to_send);
+    if (ending.reason.empty()) co_return;
+    const auto seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (ending.error)
+        spdlog::warn("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
+    else
+        spdlog::info("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
+    boost::system::error_code ignored;
+    client_.shutdown(asio::socket_base::shutdown_both, ignored);
+    client_.close(ignored);
+}
+
+awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) {
+    user_ = startup.user();
+    database_ = startup.database();
+    auto settings = client_settings(startup);
+    if (!settings.error.empty()) {
+        co_await send_error(fatal(sqlstate::kFeatureNotSupported, settings.error));
+        co_return Ending{"refused startup: " + settings.error, true};
+    }
+    if (startup.minor > 0 || !startup.protocol_options().empty()) {
+        std::string out;
+        protocol::append_negotiate_protocol_version(out, 0, startup.protocol_options());
+        co_await write_all(client_, out);
+    }
+
+    const auto snapshot = context_.snapshot();
+    const auto& config = *snapshot->config;
+    const auto* credentials = snapshot->credentials.find(user_);
+    auto auth = co_await authenticate_client(client_, user_, credentials, config.auth_type);
+    if (!auth.ok) {
+        co_await send_error(auth.error);
+        co_return Ending{"login failed for user \"" + user_ + "\": " + auth.reason, true};
+    }
+    {
+        std::string out;
+        protocol::append_authentication_ok(out);
+        co_await write_all(client_, out);
+    }
+
+    auto database = config.databases.find(database_);
+    if (database == config.databases.end()) {
+        co_await send_error(fatal(sqlstate::kInvalidCatalogName, "database \"" + database_ + "\" does not exist",
+                                  "pgsluice serves only the databases in its config file."));
+        co_return Ending{"unknown database \"" + database_ + "\"", true};
+    }
+    reset_query_ = database->second.pool.server_reset_query;
+    auto pool = context_.pool_for(*snapshot, database->second, user_);
+    if (auth.client_key) pool->remember_client_key(*auth.client_key);
+
+    ServerLease lease;
+    std::optional<ErrorFields> pool_error;
+    try {
+        lease = co_await pool->acquire();
+    } catch (const PoolError& e) {
+        pool_error = e.fields;
+    }
+    if (pool_error) {
+        pool_error->severity = "FATAL";
+        co_await send_error(*pool_error);
+        co_return Ending{"no server for " + database_ + "/" + user_ + ": " + pool_error->message, true};
+    }
+    spdlog::info("{}: login ok, user \"{}\" database \"{}\" on server {}", who(), user_, database_, lease->id());
+
+    if (auto error = co_await apply_settings(*lease, settings.values)) {
+        error->severity = "FATAL";
+        co_await send_error(*error);
+        co_await return_server(lease, lease->state().idle());
+        co_return Ending{"startup parameter refused by server: " + error->message, true};
+    }
+
+    auto cancel_slot = std::make_shared<CancelSlot>();
+    const auto key = context_.cancels().add(cancel_slot);
+    CancelTarget cancel_target;
+    cancel_target.server.host = database->second.host;
+    cancel_target.server.port = database->second.port;
+    cancel_target.server_key = lease->backend_key();
+    cancel_slot->set(cancel_target);
+    {
+        std::string out;
+        for (const auto& [name, value] : lease->parameters()) protocol::append_parameter_status(out, name, value);
+        protocol::append_backend_key_data(out, key.process_id, key.secret_key);
+        protocol::append_ready_for_query(out, 'I');
+        co_await write_all(client_, out);
+    }
+    auto ending = co_await forward(lease);
+    cancel_slot->set(std::nullopt);
+    context_.cancels().remove(key);
+    co_return ending;
+}
+
+awaitable<Ending> ClientSession::forward(ServerLease& lease) {
+    using namespace asio::experimental::awaitable_operators;
+
+    struct ClientToServer {
+        protocol::ServerState& state;
+        bool inspects(char) const { return false; }
+        protocol::Verdict on_message(const protocol::MessageView& message) {
+            if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
+            state.on_frontend_message(message.type);
+            return protocol::Verdict::forward;
+        }
+    };
+    struct ServerToClient {
+        ServerConnection& server;
+        bool inspects(char type) const {
+            return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
+        }
+        protocol::Verdict on_message(const protocol::MessageView& message) {
+            if (message.type == protocol::backend::kReadyForQuery) {
+                server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
+            } else if (message.type == protocol::backend::kParameterStatus) {
+                if (auto status = protocol::parse_parameter_status(message.body))
+                    server.set_parameter(status->name, status->value);
+            }
+            return protocol::Verdict::forward;
+        }
+    };
+
+    ClientToServer to_server{lease->state()};
+    ServerToClient to_client{*lease};
+    protocol::FrameScanner client_scanner;
+    protocol::FrameScanner server_scanner;
+    StreamBuffer client_buffer;
+    StreamBuffer server_buffer;
+    bool writing_to_server = false;
+    bool writing_to_client = false;
+
+    auto outcome = co_await (pump(client_, lease->socket(), client_scanner, client_buffer, to_server, writing_to_server) ||
+                             pump(lease->socket(), client_, server_scanner, server_buffer, to_client, writing_to_client));
+
+    // The server may go to the next client only if everything it was sent is complete and
+    // answered, and we hold no unread bytes of its output.
+    bool server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
+                        server_scanner.at_boundary() && lease->state().idle();
+    Ending ending;
+    if (outcome.index() == 0) {
+        const auto& result = std::get<0>(outcome);
+        switch (result.end) {
+            case PumpEnd::stopped: ending = {"client sent Terminate", false}; break;
+            case PumpEnd::source_closed: ending = {"client disconnected (" + result.detail + ")", false}; break;
+            case PumpEnd::sink_failed:
+                server_clean = false;
+                ending = {"server connection lost while writing: " + result.detail, true};
+                co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
+                break;
+            case PumpEnd::protocol_error:
+                ending = {"client broke the protocol: " + result.detail, true};
+                co_await send_error(fatal(sqlstate::kProtocolViolation, result.detail));
+                break;
+        }
+    } else {
+        const auto& result = std::get<1>(outcome);
+        server_clean = false;
+        switch (result.end) {
+            case PumpEnd::stopped:
+            case PumpEnd::source_closed:
+                ending = {"server connection lost: " + result.detail, true};
+                co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly",
+                                          "The server may have restarted or been terminated; reconnect."));
+                break;
+            case PumpEnd::sink_failed: ending = {"client connection lost: " + result.detail, false}; break;
+            case PumpEnd::protocol_error:
+                ending = {"server broke the protocol: " + result.detail, true};
+                co_await send_error(fatal(sqlstate::kConnectionFailure, "server sent invalid data"));
+                break;
+        }
+    }
+    co_await return_server(lease, server_clean);
+    co_return ending;
+}
+
+// Session mode: reset the server (DISCARD ALL) and give it back, or close it when it is in
+// any state the next client must not inherit.
+awaitable<void> ClientSession::return_server(ServerLease& lease, bool clean) {
+    if (!clean) {
+        lease.release_closed("client left mid-transaction or mid-message");
+        co_return;
+    }
+    bool reset_ok = true;
+    if (!reset_query_.empty()) {
+        try {
+            auto error = co_await with_deadline(lease->run_simple_query(reset_query_), kResetTimeout);
+            reset_ok = !error && lease->state().idle();
+        } catch (const std::exception&) {
+            reset_ok = false;
+        }
+    }
+    if (reset_ok)
+        lease.release_reusable();
+    else
+        lease.release_closed("server reset query failed");
+}
+
+}  // namespace
+
+awaitable<void> serve_client(Socket client, ProxyContext& context, std::string peer) {
+    const auto max_clients = context.snapshot()->config->limits.max_client_conn;
+    if (!context.admit_client(max_clients)) {
+        spdlog::warn("client {}: refused, max_client_conn ({}) reached", peer, max_clients);
+        std::string out;
+        protocol::append_error_response(out, fatal(sqlstate::kTooManyConnections,
+                                                   "no more connections allowed (max_client_conn)"));
+        try {
+            co_await with_deadline(write_all(client, out), kErrorWriteTimeout);
+        } catch (const std::exception&) {
+        }
+        co_return;
+    }
+    struct Admission {
+        ProxyContext& context;
+        ~Admission() { context.client_left(); }
+    } admission{context};
+    ClientSession session(std::move(client), context, std::move(peer));
+    co_await session.run();
+}
+
+}  // namespace pgsluice::proxy

@@ -1,0 +1,70 @@
+// Wiring: io_context, threads, listeners, signals.
+#include "proxy/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#include "proxy/listener.hpp"
+#include "proxy/proxy_context.hpp"
+
+namespace pgsluice::proxy {
+
+int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& hooks) {
+    // A peer that vanishes must be an error code on write, not a signal that kills us.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    const unsigned workers = config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
+    asio::io_context io(static_cast<int>(workers));
+    ProxyContext context(io.get_executor(), config);
+
+    std::vector<std::unique_ptr<Acceptor>> acceptors;
+    try {
+        acceptors.push_back(std::make_unique<Acceptor>(listen_tcp(io, config->listen.address, config->listen.port)));
+        spdlog::info("listening on {}:{}", config->listen.address, config->listen.port);
+        if (config->listen.unix_socket_dir) {
+            acceptors.push_back(
+                std::make_unique<Acceptor>(listen_unix(io, *config->listen.unix_socket_dir, config->listen.port)));
+            spdlog::info("listening on {}/.s.PGSQL.{}", *config->listen.unix_socket_dir, config->listen.port);
+        }
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+    for (auto& acceptor : acceptors) {
+        auto name = acceptor->local_endpoint().protocol().family() == AF_UNIX ? std::string("unix socket")
+                                                                              : std::string("tcp");
+        asio::co_spawn(io, accept_clients(*acceptor, context, name), asio::detached);
+    }
+
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int signal) {
+            if (ec) return;
+            if (signal == SIGHUP) {
+                spdlog::warn("SIGHUP: config reload is not supported yet; restart to apply changes");
+                signals.async_wait(on_signal);
+                return;
+            }
+            spdlog::info("{}: shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            if (hooks.on_stopping) hooks.on_stopping();
+            io.stop();
+        };
+    signals.async_wait(on_signal);
+
+    spdlog::info("pgsluice ready: {} worker thread(s), {} database(s), {} user(s)", workers,
+                 config->databases.size(), config->users.size());
+    if (hooks.on_ready) hooks.on_ready();
+
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < workers; ++i) threads.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& thread : threads) thread.join();
+    if (config->listen.unix_socket_dir)
+        ::unlink((*config->listen.unix_socket_dir + "/.s.PGSQL." + std::to_string(config->listen.port)).c_str());
+    return 0;
+}
+
+}  // namespace pgsluice::proxy

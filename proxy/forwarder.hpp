@@ -1,0 +1,95 @@
+// Streams messages from one socket to another, looking only at what a visitor asks to see.
+// Bytes are forwarded as they arrive: a 1 GB DataRow or COPY passes through a fixed buffer.
+// The buffer grows only to hold a whole message the visitor inspects (small by nature:
+// ReadyForQuery, ParameterStatus) and is bounded by kMaxInspectedMessage.
+#pragma once
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/frame_scanner.hpp"
+#include "proxy/asio.hpp"
+
+namespace pgsluice::proxy {
+
+// Bytes read from a peer and not yet forwarded: at most an incomplete header or an
+// incomplete inspected message, carried over to the next read.
+class StreamBuffer {
+public:
+    static constexpr std::size_t kInitialSize = 16 * 1024;
+    static constexpr std::size_t kMaxInspectedMessage = 1 << 20;
+
+    std::uint8_t* free_space() { return data_.data() + filled_; }
+    std::size_t free_size() const { return data_.size() - filled_; }
+    protocol::Bytes filled() const { return {data_.data(), filled_}; }
+    bool empty() const { return filled_ == 0; }
+    void commit(std::size_t n) { filled_ += n; }
+    // Drops the first `n` bytes (they were forwarded) and keeps the rest at the front.
+    void consume(std::size_t n) {
+        std::memmove(data_.data(), data_.data() + n, filled_ - n);
+        filled_ -= n;
+    }
+    // Called when full but the scanner still needs more of one message. False past the bound.
+    bool grow() {
+        if (data_.size() >= kMaxInspectedMessage) return false;
+        data_.resize(std::min(data_.size() * 2, kMaxInspectedMessage));
+        return true;
+    }
+    void allocate() {
+        if (data_.empty()) data_.resize(kInitialSize);
+    }
+
+private:
+    std::vector<std::uint8_t> data_;
+    std::size_t filled_ = 0;
+};
+
+enum class PumpEnd {
+    stopped,         // the visitor said stop
+    source_closed,   // reading from `from` failed or hit EOF
+    sink_failed,     // writing to `to` failed
+    protocol_error,  // the stream is not valid PostgreSQL framing
+};
+
+struct PumpResult {
+    PumpEnd end;
+    std::string detail;
+};
+
+// Forwards from `from` to `to` until the visitor stops it or a side fails. `writing` is
+// true exactly while a write to `to` is in progress, so a caller that cancels the pump can
+// tell whether `to` got a partial message.
+template <class Visitor>
+awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& scanner, StreamBuffer& buffer,
+                           Visitor& visitor, bool& writing) {
+    buffer.allocate();
+    bool scan_first = !buffer.empty();  // bytes left over from the last call
+    while (true) {
+        if (!scan_first) {
+            if (buffer.free_size() == 0 && !buffer.grow())
+                co_return PumpResult{PumpEnd::protocol_error, "inspected message too large"};
+            auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer.free_space(), buffer.free_size()),
+                                                         asio::as_tuple(use_awaitable));
+            if (ec) co_return PumpResult{PumpEnd::source_closed, ec == asio::error::eof ? "EOF" : ec.message()};
+            buffer.commit(n);
+        }
+        scan_first = false;
+        auto result = scanner.scan(buffer.filled(), visitor);
+        if (result.consumed > 0) {
+            writing = true;
+            auto [ec, n] = co_await asio::async_write(to, asio::buffer(buffer.filled().data(), result.consumed),
+                                                      asio::as_tuple(use_awaitable));
+            // On failure `writing` stays true: `to` may hold part of a message.
+            if (ec) co_return PumpResult{PumpEnd::sink_failed, ec.message()};
+            writing = false;
+            buffer.consume(result.consumed);
+        }
+        if (result.status == protocol::FrameScanner::Status::stopped) co_return PumpResult{PumpEnd::stopped, {}};
+        if (result.status == protocol::FrameScanner::Status::error)
+            co_return PumpResult{PumpEnd::protocol_error, result.error};
+    }
+}
+
+}  // namespace pgsluice::proxy

@@ -1,0 +1,23 @@
+// Whole-message reads for the login phase.
+#include "proxy/message_io.hpp"
+
+namespace pgsluice::proxy {
+
+awaitable<Message> read_message(Socket& socket, std::uint32_t max_length) {
+    std::array<std::uint8_t, 5> header;
+    co_await asio::async_read(socket, asio::buffer(header), use_awaitable);
+    const std::uint32_t length = protocol::read_u32(header.data() + 1);
+    if (length < 4 || length > max_length)
+        throw ProtocolViolation("invalid message length " + std::to_string(length));
+    Message message;
+    message.type = static_cast<char>(header[0]);
+    message.body.resize(length - 4);
+    if (!message.body.empty()) co_await asio::async_read(socket, asio::buffer(message.body), use_awaitable);
+    co_return message;
+}
+
+awaitable<void> write_all(Socket& socket, std::string_view bytes) {
+    co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), use_awaitable);
+}
+
+}  // namespace pgsluice::proxy

@@ -1,0 +1,208 @@
+// Pool: acquiring, waiting, releasing.
+#include "proxy/pool.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include "protocol/sqlstate.hpp"
+
+namespace pgsluice::proxy {
+
+namespace sqlstate = protocol::sqlstate;
+
+// A session waiting for a server. The releasing thread fills in `server` (or grants a
+// `slot` to open one, or an `error`) under the pool's mutex, then cancels `timer` on the
+// waiter's own strand; the waiter sees the outcome under the mutex when it wakes.
+struct Pool::Waiter {
+    explicit Waiter(asio::any_io_executor executor) : timer(executor) {}
+    asio::steady_timer timer;
+    std::unique_ptr<ServerConnection> server;
+    bool slot = false;
+    std::optional<protocol::ErrorFields> error;
+};
+
+ServerLease& ServerLease::operator=(ServerLease&& other) noexcept {
+    if (this != &other) {
+        if (server_) release_closed("lease replaced");
+        pool_ = std::move(other.pool_);
+        server_ = std::move(other.server_);
+    }
+    return *this;
+}
+
+ServerLease::~ServerLease() {
+    if (server_) release_closed("session ended without releasing its server");
+}
+
+void ServerLease::release_reusable() {
+    if (server_) pool_->give_back(std::move(server_), true, nullptr);
+}
+
+void ServerLease::release_closed(const char* why) {
+    if (server_) pool_->give_back(std::move(server_), false, why);
+}
+
+Pool::Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
+           asio::any_io_executor io_executor, std::atomic<std::uint64_t>& server_ids)
+    : database_(std::move(database)),
+      user_(std::move(user)),
+      settings_(std::move(settings)),
+      io_executor_(std::move(io_executor)),
+      server_ids_(server_ids),
+      target_(std::move(target)) {}
+
+void Pool::remember_client_key(const protocol::scram::Key& client_key) {
+    std::lock_guard lock(mutex_);
+    if (!target_.client_key) target_.client_key = client_key;
+}
+
+Pool::Counts Pool::counts() {
+    std::lock_guard lock(mutex_);
+    return {open_, static_cast<std::uint32_t>(idle_.size()), static_cast<std::uint32_t>(waiters_.size())};
+}
+
+namespace {
+// An idle server should have sent nothing; data or EOF means it died or went astray.
+bool looks_alive(ServerConnection& server) {
+    char byte;
+    ssize_t n = ::recv(server.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+}  // namespace
+
+std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
+    while (!idle_.empty()) {
+        // Newest first: warm servers are reused, old ones age out (LIFO, as PgBouncer's default).
+        auto server = std::move(idle_.back());
+        idle_.pop_back();
+        const bool too_old = settings_.server_lifetime.count() > 0 &&
+                             Clock::now() - server->created_at() > settings_.server_lifetime;
+        if (!too_old && looks_alive(*server)) return server;
+        spdlog::info("server {} {}: closing ({})", server->id(), server->address(),
+                     too_old ? "server_lifetime over" : "idle server closed or sent unexpected data");
+        server->close();
+        --open_;
+    }
+    return nullptr;
+}
+
+awaitable<ServerLease> Pool::acquire() {
+    const auto executor = co_await asio::this_coro::executor;
+    std::shared_ptr<Waiter> waiter;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto server = take_idle_locked()) co_return ServerLease(shared_from_this(), std::move(server));
+        if (open_ < settings_.pool_size) {
+            ++open_;
+        } else {
+            waiter = std::make_shared<Waiter>(executor);
+            if (settings_.query_wait_timeout.count() > 0)
+                waiter->timer.expires_after(settings_.query_wait_timeout);
+            else
+                waiter->timer.expires_at(Clock::time_point::max());
+            waiters_.push_back(waiter);
+        }
+    }
+    if (waiter) {
+        spdlog::debug("pool {}/{}: at its bound of {}, client waits", database_, user_, settings_.pool_size);
+        co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
+        std::lock_guard lock(mutex_);
+        if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
+        if (waiter->error) throw PoolError(*waiter->error);
+        if (!waiter->slot) {
+            std::erase(waiters_, waiter);
+            throw PoolError({"FATAL", sqlstate::kTooManyConnections,
+                             "query_wait_timeout: no server connection became free within " +
+                                 std::to_string(settings_.query_wait_timeout.count()) + " ms (pool " + database_ +
+                                 "/" + user_ + " has all " + std::to_string(settings_.pool_size) +
+                                 " servers in use)",
+                             {},
+                             "Raise pool_size or query_wait_timeout, or look for long transactions."});
+        }
+    }
+    co_return co_await open_new();
+}
+
+awaitable<ServerLease> Pool::open_new() {
+    ServerTarget target;
+    {
+        std::lock_guard lock(mutex_);
+        target = target_;
+    }
+    const auto id = ++server_ids_;
+    std::unique_ptr<ServerConnection> server;
+    std::optional<protocol::ErrorFields> failure;
+    try {
+        server = co_await ServerConnection::connect(io_executor_, target, settings_.server_connect_timeout, id);
+    } catch (const ServerLoginError& e) {
+        failure = e.fields;
+    }
+    if (failure) {
+        spdlog::warn("server {} {}: login failed for {}/{}: {}", id, target.address(), database_, user_,
+                     failure->message);
+        on_connect_failed(*failure);
+        throw PoolError(*failure);
+    }
+    spdlog::info("server {} {}: connected for pool {}/{}", id, server->address(), database_, user_);
+    co_return ServerLease(shared_from_this(), std::move(server));
+}
+
+void Pool::on_connect_failed(const protocol::ErrorFields& error) {
+    std::lock_guard lock(mutex_);
+    --open_;
+    if (waiters_.empty()) return;
+    if (open_ == 0) {
+        // Nothing else in this pool works either: tell every waiter now rather than at
+        // query_wait_timeout.
+        for (auto& waiter : waiters_) {
+            waiter->error = error;
+            wake(waiter);
+        }
+        waiters_.clear();
+        return;
+    }
+    auto next = std::move(waiters_.front());
+    waiters_.pop_front();
+    ++open_;
+    next->slot = true;
+    wake(next);
+}
+
+void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why) {
+    std::unique_ptr<ServerConnection> to_close;
+    {
+        std::lock_guard lock(mutex_);
+        if (reusable) {
+            server->mark_released();
+            if (!waiters_.empty()) {
+                auto next = std::move(waiters_.front());
+                waiters_.pop_front();
+                next->server = std::move(server);
+                wake(next);
+            } else {
+                idle_.push_back(std::move(server));
+            }
+        } else {
+            --open_;
+            to_close = std::move(server);
+            if (!waiters_.empty() && open_ < settings_.pool_size) {
+                auto next = std::move(waiters_.front());
+                waiters_.pop_front();
+                ++open_;
+                next->slot = true;
+                wake(next);
+            }
+        }
+    }
+    if (to_close) {
+        spdlog::info("server {} {}: closing ({})", to_close->id(), to_close->address(), why ? why : "not reusable");
+        to_close->close();
+    }
+}
+
+void Pool::wake(const std::shared_ptr<Waiter>& waiter) {
+    // The timer belongs to the waiter's strand: cancel it there, never from this thread.
+    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+}
+
+}  // namespace pgsluice::proxy

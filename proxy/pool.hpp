@@ -1,0 +1,99 @@
+// A pool of server connections for one (database, user): idle servers, a bound on how many
+// may be open, and a FIFO queue of sessions waiting for one. Sessions run on their own
+// strands on any worker thread, so the pool's state sits behind one short mutex; nothing
+// waits or does I/O while holding it.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "config/config.hpp"
+#include "protocol/error_response.hpp"
+#include "proxy/asio.hpp"
+#include "proxy/server_connection.hpp"
+
+namespace pgsluice::proxy {
+
+// Getting a server failed; `fields` is the ErrorResponse the client gets.
+struct PoolError : std::runtime_error {
+    protocol::ErrorFields fields;
+    explicit PoolError(protocol::ErrorFields f) : std::runtime_error(f.message), fields(std::move(f)) {}
+};
+
+class Pool;
+
+// A server on loan to one session. Dropping the lease without release_reusable() closes the
+// server: the safe default when a session ends in a state nobody checked.
+class ServerLease {
+public:
+    ServerLease() = default;
+    ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server)
+        : pool_(std::move(pool)), server_(std::move(server)) {}
+    ServerLease(ServerLease&&) noexcept = default;
+    ServerLease& operator=(ServerLease&& other) noexcept;
+    ServerLease(const ServerLease&) = delete;
+    ServerLease& operator=(const ServerLease&) = delete;
+    ~ServerLease();
+
+    explicit operator bool() const { return server_ != nullptr; }
+    ServerConnection* operator->() const { return server_.get(); }
+    ServerConnection& operator*() const { return *server_; }
+
+    void release_reusable();             // back to the pool for the next client
+    void release_closed(const char* why);  // close it, with the reason for the log
+
+private:
+    std::shared_ptr<Pool> pool_;
+    std::unique_ptr<ServerConnection> server_;
+};
+
+class Pool : public std::enable_shared_from_this<Pool> {
+public:
+    Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
+         asio::any_io_executor io_executor, std::atomic<std::uint64_t>& server_ids);
+
+    // An idle server, a new one if the pool is below its bound, or the first one released
+    // while this session waits (FIFO). Throws PoolError on timeout or connect failure.
+    awaitable<ServerLease> acquire();
+
+    // For SCRAM pass-through: the ClientKey a client proved at login, kept for connecting.
+    void remember_client_key(const protocol::scram::Key& client_key);
+
+    const std::string& database() const { return database_; }
+    const std::string& user() const { return user_; }
+    const config::PoolSettings& settings() const { return settings_; }
+
+    struct Counts {
+        std::uint32_t open = 0;  // idle + in use + connecting
+        std::uint32_t idle = 0;
+        std::uint32_t waiting = 0;
+    };
+    Counts counts();
+
+private:
+    friend class ServerLease;
+    struct Waiter;
+
+    void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
+    std::unique_ptr<ServerConnection> take_idle_locked();
+    void on_connect_failed(const protocol::ErrorFields& error);
+    static void wake(const std::shared_ptr<Waiter>& waiter);
+    awaitable<ServerLease> open_new();
+
+    const std::string database_;
+    const std::string user_;
+    const config::PoolSettings settings_;
+    const asio::any_io_executor io_executor_;
+    std::atomic<std::uint64_t>& server_ids_;
+
+    std::mutex mutex_;
+    ServerTarget target_;  // guarded: client_key may be filled in later
+    std::deque<std::unique_ptr<ServerConnection>> idle_;
+    std::deque<std::shared_ptr<Waiter>> waiters_;
+    std::uint32_t open_ = 0;
+};
+
+}  // namespace pgsluice::proxy

@@ -1,0 +1,61 @@
+// What every session shares: the current config snapshot with its credentials, the pools,
+// the cancel keys, and process-wide counters. One per running daemon.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "config/config.hpp"
+#include "proxy/asio.hpp"
+#include "proxy/cancel_registry.hpp"
+#include "proxy/credentials.hpp"
+#include "proxy/pool.hpp"
+
+namespace pgsluice::proxy {
+
+// An immutable config and what is derived from it once.
+struct Snapshot {
+    explicit Snapshot(std::shared_ptr<const config::Config> c) : config(std::move(c)), credentials(*config) {}
+    std::shared_ptr<const config::Config> config;
+    Credentials credentials;
+};
+
+class ProxyContext {
+public:
+    ProxyContext(asio::any_io_executor io_executor, std::shared_ptr<const config::Config> config);
+
+    std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
+    asio::any_io_executor io_executor() const { return io_executor_; }
+    CancelRegistry& cancels() { return cancels_; }
+
+    // The pool for (database, user), created on first use.
+    std::shared_ptr<Pool> pool_for(const Snapshot& snapshot, const config::Database& database,
+                                   const std::string& user);
+
+    // Counts clients against max_client_conn; false when the process is full.
+    bool admit_client(std::uint32_t max_client_conn) {
+        auto now = ++clients_;
+        if (now > max_client_conn) {
+            --clients_;
+            return false;
+        }
+        return true;
+    }
+    void client_left() { --clients_; }
+    std::uint64_t next_client_id() { return ++client_ids_; }
+
+private:
+    asio::any_io_executor io_executor_;
+    std::shared_ptr<const Snapshot> snapshot_;
+    CancelRegistry cancels_;
+    std::mutex pools_mutex_;
+    std::map<std::pair<std::string, std::string>, std::shared_ptr<Pool>> pools_;
+    std::atomic<std::uint64_t> server_ids_{0};
+    std::atomic<std::uint64_t> client_ids_{0};
+    std::atomic<std::uint32_t> clients_{0};
+};
+
+}  // namespace pgsluice::proxy

@@ -1,0 +1,222 @@
+// Connecting and logging in to PostgreSQL.
+#include "proxy/server_connection.hpp"
+
+#include "protocol/auth/md5.hpp"
+#include "protocol/sqlstate.hpp"
+#include "protocol/startup.hpp"
+#include "proxy/message_io.hpp"
+
+namespace pgsluice::proxy {
+
+namespace {
+
+namespace sqlstate = protocol::sqlstate;
+// Login replies are small, but a server may send long error messages or notices.
+constexpr std::uint32_t kMaxLoginMessage = 1 << 20;
+
+[[noreturn]] void fail(std::string message, const char* code = sqlstate::kConnectionFailure) {
+    throw ServerLoginError({"FATAL", code, std::move(message), {}, {}});
+}
+
+std::string needs_password(const ServerTarget& target, const char* method) {
+    return std::string("server asked for ") + method + " authentication for user \"" + target.user +
+           "\" but pgsluice has no plaintext password for it";
+}
+
+}  // namespace
+
+std::string ServerTarget::address() const {
+    if (host.starts_with('/')) return host + "/.s.PGSQL." + std::to_string(port);
+    return host + ":" + std::to_string(port);
+}
+
+awaitable<Socket> open_socket(asio::any_io_executor io_executor, const ServerTarget& target) {
+    Socket socket(io_executor);
+    if (target.host.starts_with('/')) {
+        asio::local::stream_protocol::endpoint endpoint(target.address());
+        co_await socket.async_connect(endpoint, use_awaitable);
+        co_return socket;
+    }
+    asio::ip::tcp::resolver resolver(io_executor);
+    auto results = co_await resolver.async_resolve(target.host, std::to_string(target.port), use_awaitable);
+    boost::system::error_code last_error = asio::error::host_not_found;
+    for (const auto& entry : results) {
+        Socket attempt(io_executor);
+        auto [ec] = co_await attempt.async_connect(entry.endpoint(), asio::as_tuple(use_awaitable));
+        if (!ec) {
+            attempt.set_option(asio::ip::tcp::no_delay(true));
+            attempt.set_option(asio::socket_base::keep_alive(true));
+            co_return attempt;
+        }
+        last_error = ec;
+    }
+    throw boost::system::system_error(last_error);
+}
+
+ServerConnection::ServerConnection(Socket socket, std::uint64_t id, std::string address)
+    : socket_(std::move(socket)), id_(id), address_(std::move(address)) {}
+
+awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(asio::any_io_executor io_executor,
+                                                                       const ServerTarget& target,
+                                                                       Duration timeout, std::uint64_t id) {
+    std::unique_ptr<ServerConnection> server;
+    auto attempt = [&]() -> awaitable<void> {
+        Socket socket = co_await open_socket(io_executor, target);
+        server.reset(new ServerConnection(std::move(socket), id, target.address()));
+        co_await server->login(target);
+    };
+    try {
+        co_await with_deadline(attempt(), timeout);
+    } catch (const ServerLoginError&) {
+        throw;
+    } catch (const DeadlineExpired&) {
+        fail("could not connect to server " + target.address() + ": timed out after " +
+                 std::to_string(timeout.count()) + " ms (server_connect_timeout)",
+             sqlstate::kSqlclientUnableToEstablishSqlconnection);
+    } catch (const boost::system::system_error& e) {
+        fail("could not connect to server " + target.address() + ": " + e.code().message(),
+             sqlstate::kSqlclientUnableToEstablishSqlconnection);
+    } catch (const ProtocolViolation& e) {
+        fail("server " + target.address() + " broke the protocol during login: " + e.what(),
+             sqlstate::kProtocolViolation);
+    }
+    co_return server;
+}
+
+awaitable<void> ServerConnection::login(const ServerTarget& target) {
+    // Built outside the co_await: GCC 12 miscompiles brace-initialized arrays inside one.
+    const std::string startup = protocol::encode_startup_message({{"user", target.user}, {"database", target.dbname}});
+    co_await write_all(socket_, startup);
+    std::optional<protocol::scram::Client> scram;
+    std::string out;
+    while (true) {
+        Message message = co_await read_message(socket_, kMaxLoginMessage);
+        out.clear();
+        switch (message.type) {
+            case protocol::backend::kAuthentication: {
+                auto auth = protocol::parse_authentication(message.bytes());
+                if (!auth) fail("malformed authentication request from server", sqlstate::kProtocolViolation);
+                switch (auth->code) {
+                    case protocol::AuthCode::ok:
+                        break;
+                    case protocol::AuthCode::cleartext_password:
+                        if (!target.password) fail(needs_password(target, "cleartext"));
+                        protocol::append_password_message(out, *target.password);
+                        break;
+                    case protocol::AuthCode::md5_password: {
+                        if (!target.password) fail(needs_password(target, "MD5"));
+                        protocol::append_password_message(
+                            out, protocol::md5::salted_response(target.user, *target.password, auth->md5_salt));
+                        break;
+                    }
+                    case protocol::AuthCode::sasl: {
+                        bool offered = false;
+                        for (const auto& m : auth->mechanisms) offered |= (m == protocol::scram::kMechanism);
+                        if (!offered) fail("server offered no SASL mechanism pgsluice supports");
+                        if (target.password) {
+                            scram = protocol::scram::Client::with_password(*target.password,
+                                                                           protocol::scram::random_nonce());
+                        } else if (target.client_key && target.server_key) {
+                            scram = protocol::scram::Client::with_keys(*target.client_key, *target.server_key,
+                                                                       protocol::scram::random_nonce());
+                        } else {
+                            fail("server asked for SCRAM authentication for user \"" + target.user +
+                                 "\" but pgsluice has neither its password nor a key from a SCRAM client login");
+                        }
+                        protocol::append_sasl_initial_response(out, protocol::scram::kMechanism,
+                                                               scram->client_first());
+                        break;
+                    }
+                    case protocol::AuthCode::sasl_continue: {
+                        if (!scram) fail("unexpected SASLContinue from server", sqlstate::kProtocolViolation);
+                        auto step = scram->handle_server_first(auth->data);
+                        if (!step.ok) fail("SCRAM exchange with server failed: " + step.error);
+                        protocol::append_sasl_response(out, step.message);
+                        break;
+                    }
+                    case protocol::AuthCode::sasl_final: {
+                        if (!scram) fail("unexpected SASLFinal from server", sqlstate::kProtocolViolation);
+                        auto step = scram->handle_server_final(auth->data);
+                        if (!step.ok) fail("server's SCRAM signature did not verify: " + step.error);
+                        break;
+                    }
+                    default:
+                        fail("server asked for an authentication method pgsluice does not support (code " +
+                             std::to_string(static_cast<std::uint32_t>(auth->code)) + ")");
+                }
+                if (!out.empty()) co_await write_all(socket_, out);
+                break;
+            }
+            case protocol::backend::kErrorResponse: {
+                auto fields = protocol::parse_error_response(message.bytes());
+                if (!fields) fail("malformed ErrorResponse from server", sqlstate::kProtocolViolation);
+                throw ServerLoginError(*fields);
+            }
+            case protocol::backend::kParameterStatus: {
+                auto status = protocol::parse_parameter_status(message.bytes());
+                if (status) parameters_[status->name] = status->value;
+                break;
+            }
+            case protocol::backend::kBackendKeyData: {
+                auto key = protocol::parse_backend_key_data(message.bytes());
+                if (key) backend_key_ = *key;
+                break;
+            }
+            case protocol::backend::kReadyForQuery:
+                state_.on_ready_for_query('I');
+                co_return;
+            default:  // NoticeResponse, NegotiateProtocolVersion: nothing to do
+                break;
+        }
+    }
+}
+
+awaitable<std::optional<protocol::ErrorFields>> ServerConnection::run_simple_query(std::string_view sql) {
+    std::string out;
+    protocol::append_query(out, sql);
+    state_.on_frontend_message(protocol::frontend::kQuery);
+    co_await write_all(socket_, out);
+    std::optional<protocol::ErrorFields> first_error;
+    while (true) {
+        Message message = co_await read_message(socket_, kMaxLoginMessage);
+        switch (message.type) {
+            case protocol::backend::kErrorResponse:
+                if (!first_error) {
+                    auto fields = protocol::parse_error_response(message.bytes());
+                    first_error = fields ? *fields : protocol::ErrorFields{"ERROR", sqlstate::kInternalError, "malformed error", {}, {}};
+                }
+                break;
+            case protocol::backend::kParameterStatus: {
+                auto status = protocol::parse_parameter_status(message.bytes());
+                if (status) parameters_[status->name] = status->value;
+                break;
+            }
+            case protocol::backend::kReadyForQuery: {
+                auto status = protocol::parse_ready_for_query(message.bytes());
+                state_.on_ready_for_query(status.value_or('E'));
+                co_return first_error;
+            }
+            case protocol::backend::kCopyInResponse:
+            case protocol::backend::kCopyOutResponse:
+            case protocol::backend::kCopyBothResponse:
+                throw ProtocolViolation("internal query unexpectedly started COPY");
+            default:
+                break;
+        }
+    }
+}
+
+void ServerConnection::close() {
+    boost::system::error_code ignored;
+    if (socket_.is_open()) {
+        // Terminate politely so the server logs a clean disconnect; best effort, never blocks long.
+        std::string out;
+        protocol::append_terminate(out);
+        socket_.non_blocking(true, ignored);
+        socket_.write_some(asio::buffer(out), ignored);
+        socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+        socket_.close(ignored);
+    }
+}
+
+}  // namespace pgsluice::proxy

@@ -1,0 +1,85 @@
+// One connection from pgsluice to PostgreSQL: connecting (TCP or Unix socket), logging in
+// (SCRAM-SHA-256, MD5, cleartext), and what the server told us at login (ParameterStatus,
+// BackendKeyData). Owned by one pool slot at a time; used by one session at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "protocol/auth/scram.hpp"
+#include "protocol/error_response.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/server_state.hpp"
+#include "proxy/asio.hpp"
+
+namespace pgsluice::proxy {
+
+// Where and as whom to log in. Secrets live here only in memory; never log this struct.
+struct ServerTarget {
+    std::string host;  // hostname, IP, or a Unix socket directory (starts with '/')
+    std::uint16_t port = 5432;
+    std::string dbname;
+    std::string user;
+    std::optional<std::string> password;  // plaintext
+    // SCRAM pass-through when only a verifier is configured: the ClientKey a client proved,
+    // and the ServerKey of the configured verifier.
+    std::optional<protocol::scram::Key> client_key;
+    std::optional<protocol::scram::Key> server_key;
+
+    std::string address() const;  // "host:port" or the socket path, for logs
+};
+
+// The server refused us or broke the protocol during login. `fields` is what a client may
+// be shown (PostgreSQL's own ErrorResponse when there was one).
+struct ServerLoginError : std::runtime_error {
+    protocol::ErrorFields fields;
+    explicit ServerLoginError(protocol::ErrorFields f) : std::runtime_error(f.message), fields(std::move(f)) {}
+};
+
+class ServerConnection {
+public:
+    // Connects and logs in within `timeout`; throws ServerLoginError on any failure.
+    static awaitable<std::unique_ptr<ServerConnection>> connect(asio::any_io_executor io_executor,
+                                                                const ServerTarget& target, Duration timeout,
+                                                                std::uint64_t id);
+
+    Socket& socket() { return socket_; }
+    std::uint64_t id() const { return id_; }
+    const std::string& address() const { return address_; }
+    const std::map<std::string, std::string>& parameters() const { return parameters_; }
+    void set_parameter(const std::string& name, const std::string& value) { parameters_[name] = value; }
+    const protocol::BackendKeyData& backend_key() const { return backend_key_; }
+    protocol::ServerState& state() { return state_; }
+
+    Clock::time_point created_at() const { return created_at_; }
+    Clock::time_point released_at() const { return released_at_; }
+    void mark_released() { released_at_ = Clock::now(); }
+
+    // Sends one simple Query and reads to its ReadyForQuery, keeping ParameterStatus
+    // changes. Returns the first ErrorResponse, if any. Used for reset and SET, never for
+    // client traffic.
+    awaitable<std::optional<protocol::ErrorFields>> run_simple_query(std::string_view sql);
+
+    void close();
+
+private:
+    ServerConnection(Socket socket, std::uint64_t id, std::string address);
+    awaitable<void> login(const ServerTarget& target);
+
+    Socket socket_;
+    std::uint64_t id_;
+    std::string address_;
+    std::map<std::string, std::string> parameters_;
+    protocol::BackendKeyData backend_key_;
+    protocol::ServerState state_;
+    Clock::time_point created_at_ = Clock::now();
+    Clock::time_point released_at_ = Clock::now();
+};
+
+// Opens a socket to `target` (no login): used for the server connection and for cancels.
+awaitable<Socket> open_socket(asio::any_io_executor io_executor, const ServerTarget& target);
+
+}  // namespace pgsluice::proxy
