@@ -17,8 +17,12 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     std::signal(SIGPIPE, SIG_IGN);
 
     const unsigned workers = config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
+    // Declared before the io_context so it outlives it: destroying the io_context destroys
+    // suspended session coroutines, and their destructors still use the context and pools.
+    std::unique_ptr<ProxyContext> context_holder;
     asio::io_context io(static_cast<int>(workers));
-    ProxyContext context(io.get_executor(), config);
+    context_holder = std::make_unique<ProxyContext>(io.get_executor(), config);
+    ProxyContext& context = *context_holder;
 
     std::vector<std::unique_ptr<Acceptor>> acceptors;
     try {
@@ -62,6 +66,8 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     for (unsigned i = 1; i < workers; ++i) threads.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& thread : threads) thread.join();
+    // Idle servers' sockets belong to the io_context: close them while it still exists.
+    context.close_idle_servers();
     if (config->listen.unix_socket_dir)
         ::unlink((*config->listen.unix_socket_dir + "/.s.PGSQL." + std::to_string(config->listen.port)).c_str());
     return 0;

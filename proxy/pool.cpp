@@ -61,6 +61,16 @@ Pool::Counts Pool::counts() {
     return {open_, static_cast<std::uint32_t>(idle_.size()), static_cast<std::uint32_t>(waiters_.size())};
 }
 
+void Pool::close_idle() {
+    std::deque<std::unique_ptr<ServerConnection>> idle;
+    {
+        std::lock_guard lock(mutex_);
+        idle.swap(idle_);
+        open_ -= static_cast<std::uint32_t>(idle.size());
+    }
+    for (auto& server : idle) server->close();
+}
+
 namespace {
 // An idle server should have sent nothing; data or EOF means it died or went astray.
 bool looks_alive(ServerConnection& server) {

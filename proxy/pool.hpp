@@ -72,6 +72,8 @@ public:
         std::uint32_t waiting = 0;
     };
     Counts counts();
+    // Closes every idle server (shutdown).
+    void close_idle();
 
 private:
     friend class ServerLease;

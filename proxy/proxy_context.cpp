@@ -39,4 +39,9 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
     return pool;
 }
 
+void ProxyContext::close_idle_servers() {
+    std::lock_guard lock(pools_mutex_);
+    for (auto& [key, pool] : pools_) pool->close_idle();
+}
+
 }  // namespace pgsluice::proxy

@@ -45,6 +45,8 @@ public:
         return true;
     }
     void client_left() { --clients_; }
+    // At shutdown, after the worker threads stopped.
+    void close_idle_servers();
     std::uint64_t next_client_id() { return ++client_ids_; }
 
 private:

@@ -64,7 +64,7 @@ TEST_CASE("scanner finds every message whatever the split point", "[protocol][sc
     REQUIRE(recorder.seen.size() == 5);
     CHECK(recorder.seen[0] == "T:11");
     CHECK(recorder.seen[1] == "D:3004");
-    CHECK(recorder.seen[2] == std::string("S:17:TimeZone\0UTC\0", 19));
+    CHECK(recorder.seen[2] == std::string("S:17:TimeZone\0UTC\0", 18));
     CHECK(recorder.seen[4] == "Z:5:I");
     CHECK(scanner.at_boundary());
 }
