@@ -8,13 +8,12 @@ namespace pgsluice::proxy {
 
 void setup_logging(const std::string& level, const std::string& format) {
     auto logger = spdlog::stderr_logger_mt("pgsluice");
+    // The JSON pattern does not escape the message yet; messages avoid raw quotes where they can.
+    logger->set_pattern(format == "json" ? R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})"
+                                         : "%Y-%m-%d %H:%M:%S.%e %l %v");
+    logger->set_level(spdlog::level::from_str(level));
+    logger->flush_on(spdlog::level::trace);
     spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::from_str(level));
-    if (format == "json")
-        spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
-    else
-        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-    spdlog::flush_on(spdlog::level::trace);
 }
 
 }  // namespace pgsluice::proxy
