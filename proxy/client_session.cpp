@@ -48,8 +48,17 @@ private:
     awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> read_startup_packet();
     awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
     awaitable<void> forward_cancel(const protocol::CancelRequest& request);
+    struct ForwardStep {
+        bool transaction_done = false;  // the server went idle and may be released
+        bool server_clean = false;      // the server may be reused by another client
+        Ending ending;                  // when the session is over
+    };
+
     awaitable<Ending> serve(const protocol::StartupMessage& startup);
-    awaitable<Ending> forward(ServerLease& lease);
+    awaitable<std::optional<ErrorFields>> take_server(ServerLease& lease);
+    awaitable<Ending> serve_queries(ServerLease& lease, CancelSlot& cancel_slot);
+    awaitable<std::optional<char>> peek_message_type(StreamBuffer& buffer);
+    awaitable<ForwardStep> forward(ServerLease& lease, protocol::FrameScanner& client_scanner, StreamBuffer& client_buffer);
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const ErrorFields& fields);
     std::string who() const { return "client " + std::to_string(id_) + " " + peer_; }
@@ -61,6 +70,10 @@ private:
     std::string user_;
     std::string database_;
     std::string reset_query_;
+    ClientSettings settings_;
+    std::shared_ptr<Pool> pool_;
+    config::PoolMode mode_ = config::PoolMode::session;
+    CancelTarget cancel_target_;
 };
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
@@ -163,10 +176,10 @@ awaitable<void> ClientSession::run() {
 awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) {
     user_ = startup.user();
     database_ = startup.database();
-    auto settings = client_settings(startup);
-    if (!settings.error.empty()) {
-        co_await send_error(fatal(sqlstate::kFeatureNotSupported, settings.error));
-        co_return Ending{"refused startup: " + settings.error, true};
+    settings_ = ClientSettings::from_startup(startup);
+    if (!settings_.error().empty()) {
+        co_await send_error(fatal(sqlstate::kFeatureNotSupported, settings_.error()));
+        co_return Ending{"refused startup: " + settings_.error(), true};
     }
     if (startup.minor > 0 || !startup.protocol_options().empty()) {
         std::string out;
@@ -195,37 +208,25 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
         co_return Ending{"unknown database \"" + database_ + "\"", true};
     }
     reset_query_ = database->second.pool.server_reset_query;
-    auto pool = context_.pool_for(*snapshot, database->second, user_);
-    if (auth.client_key) pool->remember_client_key(*auth.client_key);
+    pool_ = context_.pool_for(*snapshot, database->second, user_);
+    if (auth.client_key) pool_->remember_client_key(*auth.client_key);
+    mode_ = pool_->settings().pool_mode;
+    cancel_target_.server.host = database->second.host;
+    cancel_target_.server.port = database->second.port;
 
+    // Login takes a server even in transaction mode: it proves the database is reachable,
+    // checks the client's startup parameters, and tells us what ParameterStatus to report.
     ServerLease lease;
-    std::optional<ErrorFields> pool_error;
-    try {
-        lease = co_await pool->acquire();
-    } catch (const PoolError& e) {
-        pool_error = e.fields;
-    }
-    if (pool_error) {
-        pool_error->severity = "FATAL";
-        co_await send_error(*pool_error);
-        co_return Ending{"no server for " + database_ + "/" + user_ + ": " + pool_error->message, true};
-    }
-    spdlog::info("{}: login ok, user \"{}\" database \"{}\" on server {}", who(), user_, database_, lease->id());
-
-    if (auto error = co_await apply_settings(*lease, settings.values)) {
-        error->severity = "FATAL";
+    if (auto error = co_await take_server(lease)) {
         co_await send_error(*error);
-        co_await return_server(lease, lease->state().idle());
-        co_return Ending{"startup parameter refused by server: " + error->message, true};
+        co_return Ending{"login failed for user \"" + user_ + "\": " + error->message, true};
     }
+    settings_.adopt_server_spelling(*lease);
+    spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user_, database_,
+                 config::to_string(mode_));
 
     auto cancel_slot = std::make_shared<CancelSlot>();
     const auto key = context_.cancels().add(cancel_slot);
-    CancelTarget cancel_target;
-    cancel_target.server.host = database->second.host;
-    cancel_target.server.port = database->second.port;
-    cancel_target.server_key = lease->backend_key();
-    cancel_slot->set(cancel_target);
     {
         std::string out;
         for (const auto& [name, value] : lease->parameters()) protocol::append_parameter_status(out, name, value);
@@ -233,13 +234,82 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
         protocol::append_ready_for_query(out, 'I');
         co_await write_all(client_, out);
     }
-    auto ending = co_await forward(lease);
-    cancel_slot->set(std::nullopt);
+    if (mode_ != config::PoolMode::session) lease.release_reusable();
+    auto ending = co_await serve_queries(lease, *cancel_slot);
     context_.cancels().remove(key);
     co_return ending;
 }
 
-awaitable<Ending> ClientSession::forward(ServerLease& lease) {
+// Acquires a server and makes its parameters match the client's. On failure the lease is
+// empty and the returned error is what the client is told (FATAL: the session ends).
+awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& lease) {
+    std::optional<ErrorFields> error;
+    try {
+        lease = co_await pool_->acquire();
+    } catch (const PoolError& e) {
+        error = e.fields;
+    }
+    if (!error) {
+        try {
+            error = co_await apply_settings(*lease, settings_);
+        } catch (const std::exception& e) {
+            error = fatal(sqlstate::kConnectionFailure, std::string("server connection lost: ") + e.what());
+        }
+        if (error) lease.release_closed("applying the client's parameters failed");
+    }
+    if (error) error->severity = "FATAL";
+    co_return error;
+}
+
+// The client's queries, transaction by transaction. In session mode the server is held
+// throughout; otherwise it is taken at the first message of a transaction and given back at
+// the ReadyForQuery that ends it.
+awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& cancel_slot) {
+    protocol::FrameScanner client_scanner;
+    StreamBuffer client_buffer;
+    while (true) {
+        if (!lease) {
+            // Idle between transactions: no server, and no buffer unless bytes are pending.
+            client_buffer.release_if_empty();
+            if (client_buffer.empty()) {
+                auto [ec] = co_await client_.async_wait(Socket::wait_read, asio::as_tuple(use_awaitable));
+                if (ec) co_return Ending{"client connection lost: " + ec.message(), false};
+            }
+            auto next = co_await peek_message_type(client_buffer);
+            if (!next) co_return Ending{"client disconnected", false};
+            if (*next == protocol::frontend::kTerminate) co_return Ending{"client sent Terminate", false};
+            if (auto error = co_await take_server(lease)) {
+                co_await send_error(*error);
+                co_return Ending{"no server for " + database_ + "/" + user_ + ": " + error->message, true};
+            }
+        }
+        cancel_target_.server_key = lease->backend_key();
+        cancel_slot.set(cancel_target_);
+        auto step = co_await forward(lease, client_scanner, client_buffer);
+        cancel_slot.set(std::nullopt);
+        if (step.transaction_done) {
+            lease.release_reusable();
+            continue;
+        }
+        co_await return_server(lease, step.server_clean);
+        co_return step.ending;
+    }
+}
+
+// Reads until the buffer holds a whole message header; returns its type, or nothing at EOF.
+awaitable<std::optional<char>> ClientSession::peek_message_type(StreamBuffer& buffer) {
+    buffer.allocate();
+    while (buffer.filled().size() < protocol::FrameScanner::kHeaderSize) {
+        auto [ec, n] = co_await client_.async_read_some(asio::buffer(buffer.free_space(), buffer.free_size()),
+                                                        asio::as_tuple(use_awaitable));
+        if (ec) co_return std::nullopt;
+        buffer.commit(n);
+    }
+    co_return static_cast<char>(buffer.filled()[0]);
+}
+
+awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease, protocol::FrameScanner& client_scanner,
+                                                             StreamBuffer& client_buffer) {
     using namespace asio::experimental::awaitable_operators;
 
     struct ClientToServer {
@@ -253,85 +323,126 @@ awaitable<Ending> ClientSession::forward(ServerLease& lease) {
     };
     struct ServerToClient {
         ServerConnection& server;
+        ClientSettings& settings;
+        bool release_when_idle;
         bool inspects(char type) const {
             return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
         }
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::backend::kReadyForQuery) {
                 server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
+                if (release_when_idle && server.state().idle()) return protocol::Verdict::stop_after;
             } else if (message.type == protocol::backend::kParameterStatus) {
-                if (auto status = protocol::parse_parameter_status(message.body))
+                if (auto status = protocol::parse_parameter_status(message.body)) {
                     server.set_parameter(status->name, status->value);
+                    settings.observe(status->name, status->value);
+                }
             }
             return protocol::Verdict::forward;
         }
     };
 
     ClientToServer to_server{lease->state()};
-    ServerToClient to_client{*lease};
-    protocol::FrameScanner client_scanner;
+    ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session};
     protocol::FrameScanner server_scanner;
-    StreamBuffer client_buffer;
     StreamBuffer server_buffer;
     bool writing_to_server = false;
     bool writing_to_client = false;
+    PumpControl control;
+    Socket& server_socket = lease->socket();
 
-    auto outcome = co_await (pump(client_, lease->socket(), client_scanner, client_buffer, to_server, writing_to_server) ||
-                             pump(lease->socket(), client_, server_scanner, server_buffer, to_client, writing_to_client));
-
-    // The server may go to the next client only if everything it was sent is complete and
-    // answered, and we hold no unread bytes of its output.
-    bool server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
-                        server_scanner.at_boundary() && lease->state().idle();
-    Ending ending;
-    if (outcome.index() == 0) {
-        const auto& result = std::get<0>(outcome);
-        switch (result.end) {
-            case PumpEnd::stopped: ending = {"client sent Terminate", false}; break;
-            case PumpEnd::source_closed: ending = {"client disconnected (" + result.detail + ")", false}; break;
+    // Each direction, when it ends, stops the other: the client side by cancelling the
+    // server read, the server side (at a transaction's end) by cancelling the client read.
+    auto client_side = [&]() -> awaitable<PumpResult> {
+        auto result = co_await pump(client_, server_socket, client_scanner, client_buffer, to_server, writing_to_server,
+                                    control);
+        if (!control.stop) {
+            control.stop = true;
+            boost::system::error_code ignored;
+            server_socket.cancel(ignored);
+        }
+        co_return result;
+    };
+    auto server_side = [&]() -> awaitable<PumpResult> {
+        auto result = co_await pump(server_socket, client_, server_scanner, server_buffer, to_client, writing_to_client,
+                                    control);
+        if (!control.stop) {
+            control.stop = true;
+            boost::system::error_code ignored;
+            client_.cancel(ignored);
+        }
+        co_return result;
+    };
+    PumpResult client_result;
+    PumpResult server_result;
+    ForwardStep step;
+    while (true) {
+        control.stop = false;
+        std::tie(client_result, server_result) = co_await (client_side() && server_side());
+        // The server may go to another client only if everything it was sent is complete
+        // and answered, and we hold no unread bytes of its output.
+        step.server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
+                            server_scanner.at_boundary() && lease->state().idle();
+        const bool transaction_ended = server_result.end == PumpEnd::stopped && client_result.end == PumpEnd::interrupted;
+        // While the final ReadyForQuery was being written, the client may already have
+        // sent its next transaction to this server: then keep serving it here.
+        if (transaction_ended && !step.server_clean) continue;
+        break;
+    }
+    if (server_result.end == PumpEnd::stopped && client_result.end == PumpEnd::interrupted && step.server_clean) {
+        step.transaction_done = true;
+        co_return step;
+    }
+    if (client_result.end != PumpEnd::interrupted) {
+        switch (client_result.end) {
+            case PumpEnd::stopped: step.ending = {"client sent Terminate", false}; break;
+            case PumpEnd::source_closed: step.ending = {"client disconnected (" + client_result.detail + ")", false}; break;
             case PumpEnd::sink_failed:
-                server_clean = false;
-                ending = {"server connection lost while writing: " + result.detail, true};
+                step.server_clean = false;
+                step.ending = {"server connection lost while writing: " + client_result.detail, true};
                 co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
                 break;
             case PumpEnd::protocol_error:
-                ending = {"client broke the protocol: " + result.detail, true};
-                co_await send_error(fatal(sqlstate::kProtocolViolation, result.detail));
+                step.ending = {"client broke the protocol: " + client_result.detail, true};
+                co_await send_error(fatal(sqlstate::kProtocolViolation, client_result.detail));
                 break;
+            case PumpEnd::interrupted: break;
         }
-    } else {
-        const auto& result = std::get<1>(outcome);
-        server_clean = false;
-        switch (result.end) {
-            case PumpEnd::stopped:
-            case PumpEnd::source_closed:
-                ending = {"server connection lost: " + result.detail, true};
-                co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly",
-                                          "The server may have restarted or been terminated; reconnect."));
-                break;
-            case PumpEnd::sink_failed: ending = {"client connection lost: " + result.detail, false}; break;
-            case PumpEnd::protocol_error:
-                ending = {"server broke the protocol: " + result.detail, true};
-                co_await send_error(fatal(sqlstate::kConnectionFailure, "server sent invalid data"));
-                break;
-        }
+        co_return step;
     }
-    co_await return_server(lease, server_clean);
-    co_return ending;
+    step.server_clean = false;
+    switch (server_result.end) {
+        case PumpEnd::stopped:
+        case PumpEnd::interrupted:
+        case PumpEnd::source_closed:
+            step.ending = {"server connection lost: " + server_result.detail, true};
+            co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly",
+                                      "The server may have restarted or been terminated; reconnect."));
+            break;
+        case PumpEnd::sink_failed: step.ending = {"client connection lost: " + server_result.detail, false}; break;
+        case PumpEnd::protocol_error:
+            step.ending = {"server broke the protocol: " + server_result.detail, true};
+            co_await send_error(fatal(sqlstate::kConnectionFailure, "server sent invalid data"));
+            break;
+    }
+    co_return step;
 }
 
-// Session mode: reset the server (DISCARD ALL) and give it back, or close it when it is in
-// any state the next client must not inherit.
+// The session is over: reset the server and give it back (session mode runs the reset
+// query; transaction mode needs none), or close it when it is in any state the next client
+// must not inherit.
 awaitable<void> ClientSession::return_server(ServerLease& lease, bool clean) {
+    if (!lease) co_return;
     if (!clean) {
         lease.release_closed("client left mid-transaction or mid-message");
         co_return;
     }
     bool reset_ok = true;
-    if (!reset_query_.empty()) {
+    if (mode_ == config::PoolMode::session && !reset_query_.empty()) {
         try {
             auto error = co_await with_deadline(lease->run_simple_query(reset_query_), kResetTimeout);
             reset_ok = !error && lease->state().idle();
+            lease->forget_applied();
         } catch (const std::exception&) {
             reset_ok = false;
         }

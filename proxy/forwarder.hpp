@@ -40,6 +40,10 @@ public:
     void allocate() {
         if (data_.empty()) data_.resize(kInitialSize);
     }
+    // An idle client holds no buffer: give the memory back when nothing is pending.
+    void release_if_empty() {
+        if (filled_ == 0) std::vector<std::uint8_t>().swap(data_);
+    }
 
 private:
     std::vector<std::uint8_t> data_;
@@ -48,32 +52,42 @@ private:
 
 enum class PumpEnd {
     stopped,         // the visitor said stop
+    interrupted,     // the other direction asked this one to stop (see PumpControl)
     source_closed,   // reading from `from` failed or hit EOF
     sink_failed,     // writing to `to` failed
     protocol_error,  // the stream is not valid PostgreSQL framing
 };
 
 struct PumpResult {
-    PumpEnd end;
+    PumpEnd end = PumpEnd::interrupted;
     std::string detail;
 };
 
-// Forwards from `from` to `to` until the visitor stops it or a side fails. `writing` is
-// true exactly while a write to `to` is in progress, so a caller that cancels the pump can
-// tell whether `to` got a partial message.
+// Shared by the two directions of one session, on one strand. A direction that ends sets
+// `stop` and cancels the socket the other one is reading, so the other returns at its next
+// step without losing bytes: data it already read stays in its buffer for later.
+struct PumpControl {
+    bool stop = false;
+};
+
+// Forwards from `from` to `to` until the visitor stops it, `control.stop` is set, or a side
+// fails. `writing` is true exactly while a write to `to` is in progress, so a caller can
+// tell whether `to` may hold a partial message.
 template <class Visitor>
 awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& scanner, StreamBuffer& buffer,
-                           Visitor& visitor, bool& writing) {
+                           Visitor& visitor, bool& writing, PumpControl& control) {
     buffer.allocate();
     bool scan_first = !buffer.empty();  // bytes left over from the last call
     while (true) {
+        if (control.stop) co_return PumpResult{PumpEnd::interrupted, {}};
         if (!scan_first) {
             if (buffer.free_size() == 0 && !buffer.grow())
                 co_return PumpResult{PumpEnd::protocol_error, "inspected message too large"};
             auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer.free_space(), buffer.free_size()),
                                                          asio::as_tuple(use_awaitable));
+            buffer.commit(n);  // kept even when interrupted: the next call forwards it
+            if (control.stop) co_return PumpResult{PumpEnd::interrupted, {}};
             if (ec) co_return PumpResult{PumpEnd::source_closed, ec == asio::error::eof ? "EOF" : ec.message()};
-            buffer.commit(n);
         }
         scan_first = false;
         auto result = scanner.scan(buffer.filled(), visitor);

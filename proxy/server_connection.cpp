@@ -1,6 +1,9 @@
 // Connecting and logging in to PostgreSQL.
 #include "proxy/server_connection.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "protocol/auth/md5.hpp"
 #include "protocol/sqlstate.hpp"
 #include "protocol/startup.hpp"
@@ -24,6 +27,24 @@ std::string needs_password(const ServerTarget& target, const char* method) {
 }
 
 }  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+               return std::tolower(x) == std::tolower(y);
+           });
+}
+
+bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](unsigned char x, unsigned char y) {
+        return std::tolower(x) < std::tolower(y);
+    });
+}
+
+const std::string* ServerConnection::parameter(const std::string& name) const {
+    if (auto it = parameters_.find(name); it != parameters_.end()) return &it->second;
+    if (auto it = applied_.find(name); it != applied_.end()) return &it->second;
+    return nullptr;
+}
 
 std::string ServerTarget::address() const {
     if (host.starts_with('/')) return host + "/.s.PGSQL." + std::to_string(port);

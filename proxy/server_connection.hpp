@@ -17,6 +17,13 @@
 
 namespace pgsluice::proxy {
 
+// PostgreSQL's parameter names are case-insensitive ("datestyle" is "DateStyle").
+bool iequals(std::string_view a, std::string_view b);
+struct CaseInsensitiveLess {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const;
+};
+
 // Where and as whom to log in. Secrets live here only in memory; never log this struct.
 struct ServerTarget {
     std::string host;  // hostname, IP, or a Unix socket directory (starts with '/')
@@ -49,8 +56,15 @@ public:
     Socket& socket() { return socket_; }
     std::uint64_t id() const { return id_; }
     const std::string& address() const { return address_; }
-    const std::map<std::string, std::string>& parameters() const { return parameters_; }
+    // What the server reported with ParameterStatus (names as the server spells them).
+    const std::map<std::string, std::string, CaseInsensitiveLess>& parameters() const { return parameters_; }
     void set_parameter(const std::string& name, const std::string& value) { parameters_[name] = value; }
+    // A parameter's current value: reported by the server, or set by pgsluice (for the
+    // parameters the server does not report). Null when unknown.
+    const std::string* parameter(const std::string& name) const;
+    void remember_applied(const std::string& name, const std::string& value) { applied_[name] = value; }
+    // After a reset query (DISCARD ALL) the settings pgsluice applied are gone.
+    void forget_applied() { applied_.clear(); }
     const protocol::BackendKeyData& backend_key() const { return backend_key_; }
     protocol::ServerState& state() { return state_; }
 
@@ -72,7 +86,8 @@ private:
     Socket socket_;
     std::uint64_t id_;
     std::string address_;
-    std::map<std::string, std::string> parameters_;
+    std::map<std::string, std::string, CaseInsensitiveLess> parameters_;
+    std::map<std::string, std::string, CaseInsensitiveLess> applied_;
     protocol::BackendKeyData backend_key_;
     protocol::ServerState state_;
     Clock::time_point created_at_ = Clock::now();

@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "protocol/sqlstate.hpp"
-
 namespace pgsluice::proxy {
 
 namespace {
@@ -13,13 +11,6 @@ namespace {
 bool is_setting_name(std::string_view name) {
     if (name.empty() || name.size() > 63) return false;
     return std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '.'; });
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-               return std::tolower(x) == std::tolower(y);
-           });
 }
 
 // E'...' is read the same whatever standard_conforming_strings says.
@@ -35,46 +26,66 @@ std::string quote_literal(std::string_view value) {
 
 }  // namespace
 
-ClientSettings client_settings(const protocol::StartupMessage& startup) {
+ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& startup) {
     ClientSettings settings;
     for (const auto& [name, value] : startup.parameters) {
         if (name == "user" || name == "database" || name.starts_with("_pq_.")) continue;
         if (name == "replication") {
-            settings.error = "pgsluice does not proxy replication connections";
+            settings.error_ = "pgsluice does not proxy replication connections";
             return settings;
         }
         if (name == "options") {
             auto options = protocol::parse_startup_options(value);
             if (!options) {
-                settings.error = "unsupported startup option in \"options\": only -c name=value settings are supported";
+                settings.error_ = "unsupported startup option in \"options\": only -c name=value settings are supported";
                 return settings;
             }
-            for (auto& option : *options) settings.values.push_back(std::move(option));
+            for (auto& [option_name, option_value] : *options) settings.observe(option_name, option_value);
             continue;
         }
-        settings.values.emplace_back(name, value);
+        settings.observe(name, value);
     }
-    for (const auto& [name, value] : settings.values) {
+    for (const auto& [name, value] : settings.values_) {
         if (!is_setting_name(name)) {
-            settings.error = "invalid startup parameter name \"" + name + "\"";
+            settings.error_ = "invalid startup parameter name \"" + name + "\"";
             return settings;
         }
     }
     return settings;
 }
 
-awaitable<std::optional<protocol::ErrorFields>> apply_settings(
-    ServerConnection& server, const std::vector<std::pair<std::string, std::string>>& values) {
+void ClientSettings::observe(const std::string& name, const std::string& value) {
+    for (auto& [have_name, have_value] : values_) {
+        if (iequals(have_name, name)) {
+            have_value = value;
+            return;
+        }
+    }
+    values_.emplace_back(name, value);
+}
+
+void ClientSettings::adopt_server_spelling(const ServerConnection& server) {
+    for (auto& [name, value] : values_)
+        if (const auto* reported = server.parameter(name)) value = *reported;
+}
+
+awaitable<std::optional<protocol::ErrorFields>> apply_settings(ServerConnection& server, const ClientSettings& settings) {
     std::string sql;
-    for (const auto& [name, value] : values) {
-        bool already = false;
-        for (const auto& [have_name, have_value] : server.parameters())
-            if (iequals(have_name, name) && have_value == value) already = true;
-        if (already) continue;
-        sql += "SET " + name + " TO " + quote_literal(value) + ";";
+    std::vector<const std::pair<std::string, std::string>*> changed;
+    for (const auto& entry : settings.values()) {
+        const auto* have = server.parameter(entry.first);
+        if (have && *have == entry.second) continue;
+        sql += "SET " + entry.first + " TO " + quote_literal(entry.second) + ";";
+        changed.push_back(&entry);
     }
     if (sql.empty()) co_return std::nullopt;
-    co_return co_await server.run_simple_query(sql);
+    auto error = co_await server.run_simple_query(sql);
+    if (!error) {
+        // Parameters the server does not report back are remembered as we set them.
+        for (const auto* entry : changed)
+            if (!server.parameter(entry->first)) server.remember_applied(entry->first, entry->second);
+    }
+    co_return error;
 }
 
 }  // namespace pgsluice::proxy

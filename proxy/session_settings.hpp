@@ -1,6 +1,7 @@
-// The run-time parameters a client asked for in its startup packet (application_name,
-// client_encoding, DateStyle, "-c" options, ...), and applying them to the server it gets,
-// so every client sees its own values whichever pooled server serves it.
+// The run-time parameters a client wants (from its startup packet: application_name,
+// client_encoding, DateStyle, "-c" options, ...; later from the ParameterStatus its own SETs
+// produce), and making the server it gets agree before its query runs, so every client sees
+// its own values whichever pooled server serves it.
 #pragma once
 
 #include <optional>
@@ -15,15 +16,26 @@
 
 namespace pgsluice::proxy {
 
-struct ClientSettings {
-    std::vector<std::pair<std::string, std::string>> values;
-    std::string error;  // non-empty: the startup packet asked for something pgsluice cannot do
+class ClientSettings {
+public:
+    // Reads the startup packet; error() is non-empty when it asks for what pgsluice cannot do.
+    static ClientSettings from_startup(const protocol::StartupMessage& startup);
+
+    const std::string& error() const { return error_; }
+    const std::vector<std::pair<std::string, std::string>>& values() const { return values_; }
+
+    // The client's own SET changed a reported parameter (seen in its ParameterStatus).
+    void observe(const std::string& name, const std::string& value);
+    // After the first SETs, take the server's spelling of each value ("iso" -> "ISO, MDY")
+    // so later comparisons match.
+    void adopt_server_spelling(const ServerConnection& server);
+
+private:
+    std::vector<std::pair<std::string, std::string>> values_;
+    std::string error_;
 };
 
-ClientSettings client_settings(const protocol::StartupMessage& startup);
-
 // Sends one SET per value the server does not already have; nullopt on success.
-awaitable<std::optional<protocol::ErrorFields>> apply_settings(
-    ServerConnection& server, const std::vector<std::pair<std::string, std::string>>& values);
+awaitable<std::optional<protocol::ErrorFields>> apply_settings(ServerConnection& server, const ClientSettings& settings);
 
 }  // namespace pgsluice::proxy
