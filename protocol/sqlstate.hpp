@@ -10,6 +10,7 @@ inline constexpr const char* kConnectionFailure = "08006";
 inline constexpr const char* kSqlclientUnableToEstablishSqlconnection = "08001";
 inline constexpr const char* kProtocolViolation = "08P01";
 inline constexpr const char* kFeatureNotSupported = "0A000";
+inline constexpr const char* kInvalidTransactionState = "25000";
 inline constexpr const char* kInvalidAuthorizationSpecification = "28000";
 inline constexpr const char* kInvalidPassword = "28P01";
 inline constexpr const char* kInvalidCatalogName = "3D000";  // unknown database

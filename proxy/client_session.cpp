@@ -325,6 +325,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         ServerConnection& server;
         ClientSettings& settings;
         bool release_when_idle;
+        bool statement_mode;
+        bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
         bool inspects(char type) const {
             return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
         }
@@ -332,6 +334,10 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             if (message.type == protocol::backend::kReadyForQuery) {
                 server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
                 if (release_when_idle && server.state().idle()) return protocol::Verdict::stop_after;
+                if (statement_mode && server.state().transaction_status() != 'I') {
+                    opened_transaction = true;
+                    return protocol::Verdict::stop_after;
+                }
             } else if (message.type == protocol::backend::kParameterStatus) {
                 if (auto status = protocol::parse_parameter_status(message.body)) {
                     server.set_parameter(status->name, status->value);
@@ -343,7 +349,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     };
 
     ClientToServer to_server{lease->state()};
-    ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session};
+    ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
+                             mode_ == config::PoolMode::statement};
     protocol::FrameScanner server_scanner;
     StreamBuffer server_buffer;
     bool writing_to_server = false;
@@ -386,8 +393,19 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         const bool transaction_ended = server_result.end == PumpEnd::stopped && client_result.end == PumpEnd::interrupted;
         // While the final ReadyForQuery was being written, the client may already have
         // sent its next transaction to this server: then keep serving it here.
-        if (transaction_ended && !step.server_clean) continue;
+        if (transaction_ended && !step.server_clean && !to_client.opened_transaction) continue;
         break;
+    }
+    if (to_client.opened_transaction) {
+        // Statement mode hands the server back after every statement, so a transaction
+        // block cannot span statements: refuse it, as PgBouncer does, and drop the server
+        // rather than leave its open transaction to the next client.
+        step.server_clean = false;
+        step.ending = {"transaction block in statement pooling mode", true};
+        co_await send_error(fatal(sqlstate::kInvalidTransactionState,
+                                  "transaction blocks not allowed in statement pooling mode",
+                                  "Use pool_mode transaction or session for this database or user."));
+        co_return step;
     }
     if (server_result.end == PumpEnd::stopped && client_result.end == PumpEnd::interrupted && step.server_clean) {
         step.transaction_done = true;
