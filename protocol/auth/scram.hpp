@@ -54,6 +54,7 @@ public:
 private:
     Verifier verifier_;
     std::string server_nonce_;
+    std::string gs2_header_;  // "n,," or "y,,": the c= attribute must repeat it
     std::string client_first_bare_;
     std::string server_first_;
     std::string combined_nonce_;
@@ -64,8 +65,9 @@ private:
 // pgsluice as the SCRAM client logging in to PostgreSQL.
 class Client {
 public:
-    // With the plaintext password.
-    static Client with_password(std::string password, std::string client_nonce);
+    // With the plaintext password. `user` goes into client-first as n=<user>; PostgreSQL
+    // ignores it (the startup packet names the user) and libpq sends it empty.
+    static Client with_password(std::string password, std::string client_nonce, std::string user = {});
     // With keys only (pass-through): the ClientKey a client proved to pgsluice and the
     // ServerKey from the configured verifier. Works when PostgreSQL holds the same verifier.
     static Client with_keys(Key client_key, Key server_key, std::string client_nonce);
@@ -79,7 +81,9 @@ public:
 
 private:
     Client() = default;
+    std::string client_first_bare() const;
     std::optional<std::string> password_;
+    std::string user_;
     std::optional<Key> client_key_;
     std::optional<Key> server_key_;
     std::string client_nonce_;

@@ -1,0 +1,128 @@
+// SCRAM-SHA-256 against RFC 7677's example exchange, both sides, and against bad input.
+#include <catch2/catch.hpp>
+
+#include "protocol/auth/scram.hpp"
+#include "protocol/base64.hpp"
+
+using namespace pgsluice::protocol;
+using namespace pgsluice::protocol::scram;
+
+namespace {
+// RFC 7677 section 3: user "user", password "pencil".
+const std::string kClientNonce = "rOprNGfwEbeRWgbNEkqO";
+const std::string kServerNonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+const std::string kClientFirst = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+const std::string kServerFirst = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+const std::string kClientFinal =
+    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+const std::string kServerFinal = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+
+Verifier rfc_verifier() { return Verifier::from_password("pencil", *base64_decode("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096); }
+}  // namespace
+
+TEST_CASE("SCRAM server reproduces RFC 7677's exchange byte for byte", "[protocol][scram]") {
+    Server server(rfc_verifier(), kServerNonce);
+    auto first = server.handle_client_first(kClientFirst);
+    REQUIRE(first.ok);
+    CHECK(first.message == kServerFirst);
+    auto final_step = server.handle_client_final(kClientFinal);
+    REQUIRE(final_step.ok);
+    CHECK(final_step.message == kServerFinal);
+    REQUIRE(server.client_key().has_value());
+}
+
+TEST_CASE("SCRAM client reproduces RFC 7677's exchange byte for byte", "[protocol][scram]") {
+    auto client = Client::with_password("pencil", kClientNonce, "user");
+    CHECK(client.client_first() == kClientFirst);
+    auto final_step = client.handle_server_first(kServerFirst);
+    REQUIRE(final_step.ok);
+    CHECK(final_step.message == kClientFinal);
+    CHECK(client.handle_server_final(kServerFinal).ok);
+    CHECK_FALSE(client.handle_server_final("v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").ok);
+    CHECK_FALSE(client.handle_server_final("e=invalid-proof").ok);
+}
+
+TEST_CASE("SCRAM client and server agree; the proven key allows pass-through login", "[protocol][scram]") {
+    const auto verifier = Verifier::from_password("s3cret", "0123456789abcdef", 4096);
+    Server server(verifier, random_nonce());
+    auto client = Client::with_password("s3cret", random_nonce());
+    auto server_first = server.handle_client_first(client.client_first());
+    REQUIRE(server_first.ok);
+    auto client_final = client.handle_server_first(server_first.message);
+    REQUIRE(client_final.ok);
+    auto server_final = server.handle_client_final(client_final.message);
+    REQUIRE(server_final.ok);
+    REQUIRE(client.handle_server_final(server_final.message).ok);
+
+    // pgsluice, holding only the verifier, logs in to a server with the same verifier.
+    Server postgres(verifier, random_nonce());
+    auto pass_through = Client::with_keys(*server.client_key(), verifier.server_key, random_nonce());
+    auto first = postgres.handle_client_first(pass_through.client_first());
+    REQUIRE(first.ok);
+    auto final_message = pass_through.handle_server_first(first.message);
+    REQUIRE(final_message.ok);
+    auto verdict = postgres.handle_client_final(final_message.message);
+    REQUIRE(verdict.ok);
+    CHECK(pass_through.handle_server_final(verdict.message).ok);
+}
+
+TEST_CASE("SCRAM server refuses a wrong password without revealing it", "[protocol][scram]") {
+    Server server(Verifier::from_password("right", "saltsaltsaltsalt", 4096), random_nonce());
+    auto client = Client::with_password("wrong", random_nonce());
+    auto first = server.handle_client_first(client.client_first());
+    REQUIRE(first.ok);
+    auto result = server.handle_client_final(client.handle_server_first(first.message).message);
+    CHECK_FALSE(result.ok);
+    CHECK(result.error.find("wrong") == std::string::npos);
+    CHECK_FALSE(server.client_key().has_value());
+}
+
+TEST_CASE("SCRAM server refuses malformed and truncated client messages", "[protocol][scram]") {
+    SECTION("bad client-first") {
+        const auto bad = GENERATE(as<std::string>{}, "", "n", "n,", "n,,", "p=tls-server-end-point,,n=,r=abc",
+                                  "x,,n=,r=abc", "n,a=bob,n=,r=abc", "n,,r=abc", "n,,n=,r=", "n,,n=,r=a,b");
+        Server server(rfc_verifier(), kServerNonce);
+        CHECK_FALSE(server.handle_client_first(bad).ok);
+    }
+    SECTION("every truncation of a valid client-final") {
+        const auto cut = GENERATE(range<std::size_t>(0, 105));
+        Server server(rfc_verifier(), kServerNonce);
+        REQUIRE(server.handle_client_first(kClientFirst).ok);
+        CHECK_FALSE(server.handle_client_final(kClientFinal.substr(0, cut)).ok);
+    }
+    SECTION("tampered nonce and channel binding") {
+        for (std::string tampered : {std::string(kClientFinal).replace(9, 1, "X"), std::string(kClientFinal).replace(2, 4, "eSws")}) {
+            Server server(rfc_verifier(), kServerNonce);
+            REQUIRE(server.handle_client_first(kClientFirst).ok);
+            CHECK_FALSE(server.handle_client_final(tampered).ok);
+        }
+    }
+    SECTION("a second client-first") {
+        Server server(rfc_verifier(), kServerNonce);
+        REQUIRE(server.handle_client_first(kClientFirst).ok);
+        CHECK_FALSE(server.handle_client_first(kClientFirst).ok);
+    }
+}
+
+TEST_CASE("SCRAM client refuses a server that does not extend its nonce or sends bad numbers", "[protocol][scram]") {
+    const auto bad = GENERATE(as<std::string>{}, "", "r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+                              "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+                              "r=rOprNGfwEbeRWgbNEkqOxx,s=!!!,i=4096", "r=rOprNGfwEbeRWgbNEkqOxx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=0",
+                              "r=rOprNGfwEbeRWgbNEkqOxx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999");
+    auto client = Client::with_password("pencil", kClientNonce);
+    CHECK_FALSE(client.handle_server_first(bad).ok);
+}
+
+TEST_CASE("SCRAM verifiers round trip and bad ones are refused", "[protocol][scram]") {
+    const auto verifier = rfc_verifier();
+    const auto text = verifier.to_string();
+    CHECK(text.starts_with("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"));
+    auto parsed = Verifier::parse(text);
+    REQUIRE(parsed);
+    CHECK(parsed->stored_key == verifier.stored_key);
+    CHECK(parsed->server_key == verifier.server_key);
+    CHECK(parsed->to_string() == text);
+    const auto bad = GENERATE(as<std::string>{}, "", "md5abc", "SCRAM-SHA-256$", "SCRAM-SHA-256$0:c2FsdA==$AAAA:AAAA",
+                              "SCRAM-SHA-256$4096:c2FsdA==$AAAA:AAAA", "SCRAM-SHA-256$4096:!!$x:y", "SCRAM-SHA-256$4096:c2FsdA==");
+    CHECK_FALSE(Verifier::parse(bad).has_value());
+}
