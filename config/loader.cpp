@@ -1,0 +1,371 @@
+// The config schema: which keys exist where, their types, ranges and defaults, and the
+// checks across fields. Everything wrong is reported, in file order, before anything runs.
+#include "config/loader.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "config/yaml_reader.hpp"
+
+namespace pgsluice::config {
+
+namespace {
+
+const std::vector<std::string> kTopKeys = {"listen",  "workers",   "auth_type", "admin",    "metrics",
+                                           "limits",  "log_level", "log_format", "shutdown_timeout",
+                                           "defaults", "databases", "users"};
+const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir"};
+const std::vector<std::string> kAdminKeys = {"users"};
+const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
+const std::vector<std::string> kLimitsKeys = {"max_client_conn"};
+const std::vector<std::string> kPoolKeys = {
+    "pool_mode",          "pool_size",           "min_pool_size",          "reserve_pool_size",
+    "reserve_pool_timeout", "max_db_connections", "max_user_connections",   "server_connect_timeout",
+    "query_wait_timeout", "query_timeout",       "client_idle_timeout",    "idle_transaction_timeout",
+    "server_idle_timeout", "server_lifetime",    "server_check_delay",     "server_check_query",
+    "server_reset_query"};
+const std::vector<std::string> kDatabaseOwnKeys = {"host", "port", "dbname", "user", "password"};
+const std::vector<std::string> kUserKeys = {"password", "pool_mode", "max_user_connections"};
+const std::vector<std::string> kPoolModes = {"session", "transaction", "statement"};
+const std::vector<std::string> kAuthTypes = {"scram-sha-256", "md5", "plain", "trust"};
+const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error"};
+const std::vector<std::string> kLogFormats = {"text", "json"};
+constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
+
+PoolMode pool_mode_from(const std::string& text) {
+    if (text == "session") return PoolMode::session;
+    if (text == "statement") return PoolMode::statement;
+    return PoolMode::transaction;
+}
+
+std::vector<std::string> concat(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    auto out = a;
+    out.insert(out.end(), b.begin(), b.end());
+    return out;
+}
+
+// "SCRAM-SHA-256$<digits>:<b64>$<b64>:<b64>", checked for shape only.
+bool looks_like_verifier(const std::string& text) {
+    auto rest = std::string_view(text).substr(kVerifierPrefix.size());
+    auto colon = rest.find(':');
+    auto dollar = rest.find('$');
+    if (colon == 0 || colon == std::string_view::npos || dollar == std::string_view::npos || colon > dollar) return false;
+    for (char c : rest.substr(0, colon))
+        if (c < '0' || c > '9') return false;
+    auto keys = rest.substr(dollar + 1);
+    auto key_colon = keys.find(':');
+    return key_colon != std::string_view::npos && key_colon > 0 && key_colon + 1 < keys.size() &&
+           dollar > colon + 1;
+}
+
+class Loader {
+public:
+    Loader(const std::string& file, const SecretResolver& secrets) : reader_(file), secrets_(secrets) {}
+
+    LoadResult load(const std::string& text) {
+        LoadResult result;
+        YAML::Node root;
+        try {
+            root = YAML::Load(text);
+        } catch (const YAML::ParserException& e) {
+            reader_.error_at(Mark{config_.source_file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax: " + e.msg);
+            result.diagnostics = reader_.take_diagnostics();
+            return result;
+        }
+        if (!root.IsMap()) {
+            reader_.error_at(Mark{config_.source_file, 1, 1}, "the config must be a map of sections (listen, databases, users, ...)");
+            result.diagnostics = reader_.take_diagnostics();
+            return result;
+        }
+        reader_.check_keys(root, "the config", kTopKeys);
+        read_top(root);
+        if (auto defaults = root["defaults"]) {
+            if (reader_.is_map(defaults, "defaults")) {
+                reader_.check_keys(defaults, "defaults", kPoolKeys);
+                read_pool(defaults, "defaults", config_.defaults);
+            }
+        }
+        read_databases(root);
+        read_users(root);
+        cross_checks(root);
+        result.diagnostics = reader_.take_diagnostics();
+        bool failed = false;
+        for (const auto& d : result.diagnostics) failed |= d.severity == Diagnostic::Severity::error;
+        if (!failed) result.config = std::move(config_);
+        return result;
+    }
+
+    void set_file(const std::string& file) { config_.source_file = file; }
+
+private:
+    template <class T, class Read>
+    void read(const YAML::Node& parent, const char* key, const std::string& path, T& out, Read read_value) {
+        if (auto node = parent[key]) {
+            if (auto value = read_value(node, path.empty() ? std::string(key) : path + "." + key))
+                out = static_cast<T>(*value);
+        }
+    }
+
+    // Readers bound to a value type, for read().
+    auto string() {
+        return [this](const YAML::Node& n, const std::string& p) { return reader_.string(n, p); };
+    }
+    auto number(std::uint64_t min, std::uint64_t max) {
+        return [this, min, max](const YAML::Node& n, const std::string& p) { return reader_.whole_number(n, p, min, max); };
+    }
+    auto duration() {
+        return [this](const YAML::Node& n, const std::string& p) { return reader_.duration(n, p); };
+    }
+    auto choice(const std::vector<std::string>& choices) {
+        return [this, &choices](const YAML::Node& n, const std::string& p) { return reader_.choice(n, p, choices); };
+    }
+
+    void read_top(const YAML::Node& root) {
+        if (auto listen = root["listen"]; listen && reader_.is_map(listen, "listen")) {
+            reader_.check_keys(listen, "listen", kListenKeys);
+            read(listen, "address", "listen", config_.listen.address, string());
+            read(listen, "port", "listen", config_.listen.port, number(1, 65535));
+            if (auto dir = listen["unix_socket_dir"])
+                if (auto value = reader_.string(dir, "listen.unix_socket_dir")) config_.listen.unix_socket_dir = *value;
+        }
+        if (auto workers = root["workers"]) {
+            if (workers.IsScalar() && workers.Scalar() == "auto")
+                config_.workers = 0;
+            else if (auto value = reader_.whole_number(workers, "workers (auto or a number)", 1, 1024))
+                config_.workers = static_cast<unsigned>(*value);
+        }
+        if (auto auth = root["auth_type"]) {
+            if (auto value = reader_.choice(auth, "auth_type", kAuthTypes)) {
+                if (*value == "md5") config_.auth_type = AuthType::md5;
+                if (*value == "plain") config_.auth_type = AuthType::plain;
+                if (*value == "trust") {
+                    config_.auth_type = AuthType::trust;
+                    reader_.warning(auth, "auth_type trust lets any client log in as any configured user without a password");
+                }
+            }
+        }
+        if (auto admin = root["admin"]; admin && reader_.is_map(admin, "admin")) {
+            reader_.check_keys(admin, "admin", kAdminKeys);
+            if (auto users = admin["users"]) {
+                if (!users.IsSequence()) {
+                    reader_.error(users, "admin.users must be a list of user names");
+                } else {
+                    for (const auto& user : users)
+                        if (auto name = reader_.string(user, "admin.users entry")) config_.admin.users.push_back(*name);
+                }
+            }
+        }
+        if (auto metrics = root["metrics"]; metrics && reader_.is_map(metrics, "metrics")) {
+            reader_.check_keys(metrics, "metrics", kMetricsKeys);
+            if (auto enabled = metrics["enabled"])
+                if (auto value = reader_.boolean(enabled, "metrics.enabled")) config_.metrics.enabled = *value;
+            read(metrics, "address", "metrics", config_.metrics.address, string());
+            read(metrics, "port", "metrics", config_.metrics.port, number(1, 65535));
+        }
+        if (auto limits = root["limits"]; limits && reader_.is_map(limits, "limits")) {
+            reader_.check_keys(limits, "limits", kLimitsKeys);
+            read(limits, "max_client_conn", "limits", config_.limits.max_client_conn, number(1, 1'000'000));
+        }
+        read(root, "log_level", "", config_.log_level, choice(kLogLevels));
+        read(root, "log_format", "", config_.log_format, choice(kLogFormats));
+        read(root, "shutdown_timeout", "", config_.shutdown_timeout, duration());
+    }
+
+    void read_pool(const YAML::Node& node, const std::string& path, PoolSettings& pool) {
+        if (auto mode = node["pool_mode"])
+            if (auto value = reader_.choice(mode, path + ".pool_mode", kPoolModes)) pool.pool_mode = pool_mode_from(*value);
+        read(node, "pool_size", path, pool.pool_size, number(1, 10'000));
+        read(node, "min_pool_size", path, pool.min_pool_size, number(0, 10'000));
+        read(node, "reserve_pool_size", path, pool.reserve_pool_size, number(0, 10'000));
+        read(node, "max_db_connections", path, pool.max_db_connections, number(0, 100'000));
+        read(node, "max_user_connections", path, pool.max_user_connections, number(0, 100'000));
+        read(node, "reserve_pool_timeout", path, pool.reserve_pool_timeout, duration());
+        read(node, "server_connect_timeout", path, pool.server_connect_timeout, duration());
+        read(node, "query_wait_timeout", path, pool.query_wait_timeout, duration());
+        read(node, "query_timeout", path, pool.query_timeout, duration());
+        read(node, "client_idle_timeout", path, pool.client_idle_timeout, duration());
+        read(node, "idle_transaction_timeout", path, pool.idle_transaction_timeout, duration());
+        read(node, "server_idle_timeout", path, pool.server_idle_timeout, duration());
+        read(node, "server_lifetime", path, pool.server_lifetime, duration());
+        read(node, "server_check_delay", path, pool.server_check_delay, duration());
+        read(node, "server_check_query", path, pool.server_check_query, string());
+        read(node, "server_reset_query", path, pool.server_reset_query, string());
+        if (pool.min_pool_size > pool.pool_size)
+            reader_.error(node["min_pool_size"] ? node["min_pool_size"] : node,
+                          path + ".min_pool_size (" + std::to_string(pool.min_pool_size) +
+                              ") cannot be larger than pool_size (" + std::to_string(pool.pool_size) + ")");
+    }
+
+    void read_databases(const YAML::Node& root) {
+        auto databases = root["databases"];
+        if (!databases) {
+            reader_.error_at(Mark{config_.source_file, 1, 1}, "no databases: add a 'databases:' section naming at least one");
+            return;
+        }
+        if (!reader_.is_map(databases, "databases")) return;
+        if (databases.size() == 0) reader_.error(databases, "databases is empty: name at least one database");
+        const auto allowed = concat(kDatabaseOwnKeys, kPoolKeys);
+        for (auto it = databases.begin(); it != databases.end(); ++it) {
+            const auto name = it->first.Scalar();
+            const auto path = "databases." + name;
+            Database database;
+            database.name = name;
+            database.dbname = name;
+            database.pool = config_.defaults;
+            const auto& node = it->second;
+            if (node.IsNull()) {  // "app:" alone: everything by default
+                config_.databases.emplace(name, std::move(database));
+                continue;
+            }
+            if (!reader_.is_map(node, path)) continue;
+            reader_.check_keys(node, path, allowed);
+            read(node, "host", path, database.host, string());
+            read(node, "port", path, database.port, number(1, 65535));
+            read(node, "dbname", path, database.dbname, string());
+            if (auto user = node["user"])
+                if (auto value = reader_.string(user, path + ".user")) database.user = *value;
+            if (auto password = node["password"]) database.password = secret(password, path + ".password");
+            if (node["host"] && database.host.empty()) reader_.error(node["host"], path + ".host is empty");
+            read_pool(node, path, database.pool);
+            if (database.pool.max_db_connections > 0 && database.pool.pool_size > database.pool.max_db_connections)
+                reader_.error(node["pool_size"] ? node["pool_size"] : node,
+                              path + ": pool_size " + std::to_string(database.pool.pool_size) +
+                                  " is larger than max_db_connections " +
+                                  std::to_string(database.pool.max_db_connections) + ", so the pool can never fill");
+            config_.databases.emplace(name, std::move(database));
+        }
+    }
+
+    void read_users(const YAML::Node& root) {
+        auto users = root["users"];
+        if (!users) return;
+        if (!reader_.is_map(users, "users")) return;
+        for (auto it = users.begin(); it != users.end(); ++it) {
+            const auto name = it->first.Scalar();
+            const auto path = "users." + name;
+            User user;
+            user.name = name;
+            const auto& node = it->second;
+            bool password_given = false;
+            if (!node.IsNull() && reader_.is_map(node, path)) {
+                reader_.check_keys(node, path, kUserKeys);
+                if (auto password = node["password"]) {
+                    password_given = true;  // a bad one was reported already
+                    user.password = secret(password, path + ".password");
+                }
+                if (auto mode = node["pool_mode"])
+                    if (auto value = reader_.choice(mode, path + ".pool_mode", kPoolModes))
+                        user.pool_mode = pool_mode_from(*value);
+                if (auto max = node["max_user_connections"])
+                    if (auto value = reader_.whole_number(max, path + ".max_user_connections", 0, 100'000))
+                        user.max_user_connections = static_cast<std::uint32_t>(*value);
+            }
+            if (!password_given && config_.auth_type != AuthType::trust)
+                reader_.error(it->first, path + " has no password (add password: {env: NAME}, {file: PATH} or a SCRAM verifier)");
+            config_.users.emplace(name, std::move(user));
+        }
+    }
+
+    // A plain string, {env: NAME}, {file: PATH}; any of them may hold a SCRAM verifier.
+    // The value is never put into a diagnostic.
+    std::optional<Secret> secret(const YAML::Node& node, const std::string& path) {
+        Secret secret;
+        if (node.IsScalar()) {
+            secret.value = node.Scalar();
+            secret.source = "inline";
+            if (!secret.value.starts_with(kVerifierPrefix))
+                reader_.warning(node, path + " is written in the config file; prefer {env: NAME}, {file: PATH} or a SCRAM verifier");
+        } else if (node.IsMap() && node.size() == 1 && (node["env"] || node["file"])) {
+            const bool from_env = static_cast<bool>(node["env"]);
+            auto where = from_env ? node["env"] : node["file"];
+            auto name = reader_.string(where, path + (from_env ? ".env" : ".file"));
+            if (!name) return std::nullopt;
+            auto value = from_env ? (secrets_.env ? secrets_.env(*name) : std::nullopt)
+                                  : (secrets_.file ? secrets_.file(*name) : std::nullopt);
+            if (!value) {
+                reader_.error(where, from_env ? path + ": environment variable " + *name + " is not set"
+                                              : path + ": cannot read secret file " + *name);
+                return std::nullopt;
+            }
+            secret.value = *value;
+            secret.source = (from_env ? "env " : "file ") + *name;
+        } else {
+            reader_.error(node, path + " must be a string, {env: NAME} or {file: PATH}");
+            return std::nullopt;
+        }
+        if (secret.value.starts_with(kVerifierPrefix)) {
+            if (!looks_like_verifier(secret.value)) {
+                reader_.error(node, path + " (" + secret.source +
+                                        ") starts like a SCRAM verifier but is not SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>");
+                return std::nullopt;
+            }
+            secret.kind = Secret::Kind::scram_verifier;
+        }
+        if (secret.value.empty()) {
+            reader_.error(node, path + " (" + secret.source + ") is empty");
+            return std::nullopt;
+        }
+        return secret;
+    }
+
+    void cross_checks(const YAML::Node& root) {
+        for (const auto& admin : config_.admin.users)
+            if (!config_.users.count(admin))
+                reader_.warning(root["admin"]["users"], "admin user '" + admin + "' is not defined under users");
+        if (config_.users.empty() && config_.auth_type != AuthType::trust && root["databases"])
+            reader_.warning(root["databases"], "no users are defined: nobody can log in");
+    }
+
+    YamlReader reader_;
+    const SecretResolver& secrets_;
+    Config config_;
+};
+
+}  // namespace
+
+std::string Diagnostic::format() const {
+    return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+           (severity == Severity::error ? "error: " : "warning: ") + message;
+}
+
+SecretResolver SecretResolver::from_process() {
+    SecretResolver resolver;
+    resolver.env = [](const std::string& name) -> std::optional<std::string> {
+        const char* value = std::getenv(name.c_str());
+        if (!value) return std::nullopt;
+        return std::string(value);
+    };
+    resolver.file = [](const std::string& path) -> std::optional<std::string> {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return std::nullopt;
+        std::stringstream buffer;
+        buffer << in.rdbuf();
+        auto text = buffer.str();
+        if (text.ends_with('\n')) text.pop_back();
+        return text;
+    };
+    return resolver;
+}
+
+LoadResult load_config(const std::string& yaml_text, const std::string& file_name, const SecretResolver& secrets) {
+    Loader loader(file_name, secrets);
+    loader.set_file(file_name);
+    return loader.load(yaml_text);
+}
+
+LoadResult load_config_file(const std::string& path, const SecretResolver& secrets) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        LoadResult result;
+        result.diagnostics.push_back({Diagnostic::Severity::error, Mark{path, 0, 0},
+                                      std::string("cannot read config file: ") + std::strerror(errno)});
+        return result;
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return load_config(buffer.str(), path, secrets);
+}
+
+}  // namespace pgsluice::config
