@@ -250,6 +250,7 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
         error = e.fields;
     }
     if (!error) {
+        if (!settings_.defaults_filled()) settings_.fill_defaults(*lease);
         try {
             error = co_await apply_settings(*lease, settings_);
         } catch (const std::exception& e) {

@@ -185,6 +185,7 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
             }
             case protocol::backend::kReadyForQuery:
                 state_.on_ready_for_query('I');
+                login_parameters_ = parameters_;
                 co_return;
             default:  // NoticeResponse, NegotiateProtocolVersion: nothing to do
                 break;

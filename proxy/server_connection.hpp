@@ -63,6 +63,9 @@ public:
     // parameters the server does not report). Null when unknown.
     const std::string* parameter(const std::string& name) const;
     void remember_applied(const std::string& name, const std::string& value) { applied_[name] = value; }
+    // The values the server reported at login, before anyone SET anything: what a client
+    // that never set a parameter must see.
+    const std::map<std::string, std::string, CaseInsensitiveLess>& login_parameters() const { return login_parameters_; }
     // After a reset query (DISCARD ALL) the settings pgsluice applied are gone.
     void forget_applied() { applied_.clear(); }
     const protocol::BackendKeyData& backend_key() const { return backend_key_; }
@@ -88,6 +91,7 @@ private:
     std::string address_;
     std::map<std::string, std::string, CaseInsensitiveLess> parameters_;
     std::map<std::string, std::string, CaseInsensitiveLess> applied_;
+    std::map<std::string, std::string, CaseInsensitiveLess> login_parameters_;
     protocol::BackendKeyData backend_key_;
     protocol::ServerState state_;
     Clock::time_point created_at_ = Clock::now();

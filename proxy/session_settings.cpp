@@ -64,6 +64,21 @@ void ClientSettings::observe(const std::string& name, const std::string& value) 
     values_.emplace_back(name, value);
 }
 
+void ClientSettings::fill_defaults(const ServerConnection& server) {
+    // The parameters PostgreSQL reports (GUC_REPORT) that a session can change; the
+    // read-only ones (server_version, integer_datetimes, ...) need no tracking.
+    static const char* const kTracked[] = {"application_name", "client_encoding", "DateStyle",
+                                           "IntervalStyle", "TimeZone", "standard_conforming_strings"};
+    for (const char* name : kTracked) {
+        bool set_by_client = false;
+        for (const auto& [have_name, value] : values_) set_by_client |= iequals(have_name, name);
+        if (set_by_client) continue;
+        auto it = server.login_parameters().find(name);
+        values_.emplace_back(name, it != server.login_parameters().end() ? it->second : std::string());
+    }
+    defaults_filled_ = true;
+}
+
 void ClientSettings::adopt_server_spelling(const ServerConnection& server) {
     for (auto& [name, value] : values_)
         if (const auto* reported = server.parameter(name)) value = *reported;

@@ -26,6 +26,10 @@ public:
 
     // The client's own SET changed a reported parameter (seen in its ParameterStatus).
     void observe(const std::string& name, const std::string& value);
+    // Every reported parameter the client did not set gets the server's login default, so
+    // a client never inherits what an earlier client of the same server SET.
+    void fill_defaults(const ServerConnection& server);
+    bool defaults_filled() const { return defaults_filled_; }
     // After the first SETs, take the server's spelling of each value ("iso" -> "ISO, MDY")
     // so later comparisons match.
     void adopt_server_spelling(const ServerConnection& server);
@@ -33,6 +37,7 @@ public:
 private:
     std::vector<std::pair<std::string, std::string>> values_;
     std::string error_;
+    bool defaults_filled_ = false;
 };
 
 // Sends one SET per value the server does not already have; nullopt on success.

@@ -1,0 +1,87 @@
+// Starting and stopping the pgsluice binary under test.
+#include "harness/pgsluice_process.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "harness/wait.hpp"
+
+namespace harness {
+
+namespace {
+
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+    for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+        text.replace(at, from.size(), to);
+}
+
+bool accepts(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+}
+
+}  // namespace
+
+std::string Pgsluice::basic_config(const std::string& pool_mode, int pool_size, const std::string& extra_defaults) {
+    return "listen: {address: 127.0.0.1, port: {PORT}, unix_socket_dir: {SOCKET_DIR}}\n"
+           "workers: 2\n"
+           "metrics: {enabled: false}\n"
+           "log_level: debug\n"
+           "defaults:\n"
+           "  pool_mode: " + pool_mode + "\n"
+           "  pool_size: " + std::to_string(pool_size) + "\n" + extra_defaults +
+           "databases:\n"
+           "  app: {host: 127.0.0.1, port: {PG_PORT}}\n"
+           "users:\n"
+           "  app: {password: {env: APP_PASSWORD}}\n";
+}
+
+Pgsluice::Pgsluice(const PostgresServer& postgres, std::string yaml) {
+    dir_ = std::make_unique<TempDir>("pgsluice-proxy");
+    port_ = free_port();
+    replace_all(yaml, "{PG_PORT}", std::to_string(postgres.port()));
+    replace_all(yaml, "{PG_SOCKET_DIR}", postgres.socket_dir());
+    replace_all(yaml, "{PORT}", std::to_string(port_));
+    replace_all(yaml, "{SOCKET_DIR}", dir_->path());
+    const std::string config = dir_->path() + "/pgsluice.yaml";
+    write_file(config, yaml);
+    process_ = std::make_unique<Process>(Process::Options{{PGSLUICE_BINARY, "run", "-c", config},
+                                                         dir_->path() + "/pgsluice.log",
+                                                         "",
+                                                         {std::string("APP_PASSWORD=") + PostgresServer::kAppPassword}});
+    if (!wait_until([&] { return !process_->running() || accepts(port_); }) || !process_->running())
+        throw std::runtime_error("pgsluice did not start listening:\n" + log());
+}
+
+Pgsluice::~Pgsluice() { process_->stop(); }
+
+std::string Pgsluice::conninfo(const std::string& user, const std::string& password, const std::string& dbname) const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + dbname + " user=" + user +
+           " password=" + password + " connect_timeout=10 sslmode=disable";
+}
+
+std::string Pgsluice::log() const { return read_file(dir_->path() + "/pgsluice.log"); }
+
+bool Pgsluice::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {
+    return wait_until([&] { return log().find(text) != std::string::npos; }, timeout);
+}
+
+int run_check(const std::string& config_path, std::string& output) {
+    TempDir dir("pgsluice-check");
+    const std::string out = dir.path() + "/out.txt";
+    int rc = run_command({{PGSLUICE_BINARY, "check", "-c", config_path}, out, "", {}}, 30000);
+    output = read_file(out);
+    return rc;
+}
+
+}  // namespace harness
