@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, the Debian 12 packages pgsluice needs to build and test, and only
+# those that are missing. Shared by deploy/quickstart.sh and tests/run.sh.
+# Never installs the unversioned libboost-dev: it conflicts with libboost1.81-dev.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
+  libcli11-dev libsystemd-dev
+)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(catch2 libpq-dev postgresql-15 postgresql-client-15 pgbouncer)
+elif [[ "${1:-}" == "--quickstart" ]]; then
+  packages+=(postgresql-15 postgresql-client-15)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg -s "$package" >/dev/null 2>&1; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  sudo=sudo
+else
+  sudo=
+fi
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+# The postgresql package must not start a cluster of its own: tests start their own.
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
