@@ -214,7 +214,7 @@ private:
             database.name = name;
             database.dbname = name;
             database.pool = config_.defaults;
-            const auto& node = it->second;
+            const YAML::Node node = it->second;  // a handle: the iterator yields a temporary pair
             if (node.IsNull()) {  // "app:" alone: everything by default
                 config_.databases.emplace(name, std::move(database));
                 continue;
@@ -247,7 +247,7 @@ private:
             const auto path = "users." + name;
             User user;
             user.name = name;
-            const auto& node = it->second;
+            const YAML::Node node = it->second;  // a handle: the iterator yields a temporary pair
             bool password_given = false;
             if (!node.IsNull() && reader_.is_map(node, path)) {
                 reader_.check_keys(node, path, kUserKeys);

@@ -43,6 +43,19 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         asio::co_spawn(io, accept_clients(*acceptor, context, name), asio::detached);
     }
 
+    asio::co_spawn(
+        io,
+        [&context]() -> awaitable<void> {
+            asio::steady_timer tick(co_await asio::this_coro::executor);
+            while (true) {
+                tick.expires_after(std::chrono::seconds(1));
+                auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
+                if (ec) co_return;
+                context.maintain_pools();
+            }
+        },
+        asio::detached);
+
     asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signal) {

@@ -61,6 +61,53 @@ Pool::Counts Pool::counts() {
     return {open_, static_cast<std::uint32_t>(idle_.size()), static_cast<std::uint32_t>(waiters_.size())};
 }
 
+void Pool::maintain() {
+    std::vector<std::unique_ptr<ServerConnection>> to_close;
+    std::uint32_t to_open = 0;
+    {
+        std::lock_guard lock(mutex_);
+        const auto now = Clock::now();
+        for (auto it = idle_.begin(); it != idle_.end();) {
+            auto& server = *it;
+            const bool idle_too_long = settings_.server_idle_timeout.count() > 0 &&
+                                       now - server->released_at() > settings_.server_idle_timeout &&
+                                       open_ > settings_.min_pool_size;
+            const bool too_old = settings_.server_lifetime.count() > 0 &&
+                                 now - server->created_at() > settings_.server_lifetime;
+            if (idle_too_long || too_old) {
+                to_close.push_back(std::move(server));
+                it = idle_.erase(it);
+                --open_;
+            } else {
+                ++it;
+            }
+        }
+        // Keep min_pool_size servers warm, but give a failing server a few seconds' rest.
+        const bool resting = now - last_connect_failure_ < std::chrono::seconds(5);
+        if (!resting && open_ < settings_.min_pool_size) {
+            to_open = settings_.min_pool_size - open_;
+            open_ += to_open;
+        }
+    }
+    for (auto& server : to_close) {
+        spdlog::info("server {} {}: closing (server_idle_timeout or server_lifetime)", server->id(), server->address());
+        server->close();
+    }
+    for (std::uint32_t i = 0; i < to_open; ++i) {
+        asio::co_spawn(
+            io_executor_,
+            [self = shared_from_this()]() -> awaitable<void> {
+                try {
+                    auto lease = co_await self->open_new();
+                    lease.release_reusable();
+                } catch (const PoolError&) {
+                    // open_new logged it and gave the slot back.
+                }
+            },
+            asio::detached);
+    }
+}
+
 void Pool::close_idle() {
     std::deque<std::unique_ptr<ServerConnection>> idle;
     {
@@ -97,6 +144,29 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
 }
 
 awaitable<ServerLease> Pool::acquire() {
+    while (true) {
+        auto lease = co_await acquire_unchecked();
+        const auto& check_query = settings_.server_check_query;
+        const bool stale = Clock::now() - lease->released_at() >= settings_.server_check_delay &&
+                           lease->released_at() != lease->created_at();
+        if (check_query.empty() || !stale) co_return lease;
+        // Idle long enough that the network or the server may have dropped it: ask first.
+        bool healthy = false;
+        try {
+            auto error = co_await with_deadline(lease->run_simple_query(check_query), settings_.server_connect_timeout);
+            healthy = !error && lease->state().idle();
+        } catch (const std::exception&) {
+            healthy = false;
+        }
+        if (healthy) {
+            lease->mark_released();  // fresh again: the next check is a full delay away
+            co_return lease;
+        }
+        lease.release_closed("server_check_query failed");
+    }
+}
+
+awaitable<ServerLease> Pool::acquire_unchecked() {
     const auto executor = co_await asio::this_coro::executor;
     std::shared_ptr<Waiter> waiter;
     {
@@ -160,6 +230,7 @@ awaitable<ServerLease> Pool::open_new() {
 void Pool::on_connect_failed(const protocol::ErrorFields& error) {
     std::lock_guard lock(mutex_);
     --open_;
+    last_connect_failure_ = Clock::now();
     if (waiters_.empty()) return;
     if (open_ == 0) {
         // Nothing else in this pool works either: tell every waiter now rather than at

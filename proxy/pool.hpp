@@ -74,11 +74,15 @@ public:
     Counts counts();
     // Closes every idle server (shutdown).
     void close_idle();
+    // Called about once a second: closes servers past server_idle_timeout (above
+    // min_pool_size) or server_lifetime, and opens servers up to min_pool_size.
+    void maintain();
 
 private:
     friend class ServerLease;
     struct Waiter;
 
+    awaitable<ServerLease> acquire_unchecked();
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
     std::unique_ptr<ServerConnection> take_idle_locked();
     void on_connect_failed(const protocol::ErrorFields& error);
@@ -96,6 +100,7 @@ private:
     std::deque<std::unique_ptr<ServerConnection>> idle_;
     std::deque<std::shared_ptr<Waiter>> waiters_;
     std::uint32_t open_ = 0;
+    Clock::time_point last_connect_failure_{};
 };
 
 }  // namespace pgsluice::proxy

@@ -39,6 +39,15 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
     return pool;
 }
 
+void ProxyContext::maintain_pools() {
+    std::vector<std::shared_ptr<Pool>> pools;
+    {
+        std::lock_guard lock(pools_mutex_);
+        for (auto& [key, pool] : pools_) pools.push_back(pool);
+    }
+    for (auto& pool : pools) pool->maintain();
+}
+
 void ProxyContext::close_idle_servers() {
     std::lock_guard lock(pools_mutex_);
     for (auto& [key, pool] : pools_) pool->close_idle();

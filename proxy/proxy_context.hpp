@@ -47,6 +47,8 @@ public:
     void client_left() { --clients_; }
     // At shutdown, after the worker threads stopped.
     void close_idle_servers();
+    // Pool upkeep (idle timeouts, lifetimes, min_pool_size); the daemon calls it every second.
+    void maintain_pools();
     std::uint64_t next_client_id() { return ++client_ids_; }
 
 private:

@@ -95,7 +95,7 @@ private:
     protocol::BackendKeyData backend_key_;
     protocol::ServerState state_;
     Clock::time_point created_at_ = Clock::now();
-    Clock::time_point released_at_ = Clock::now();
+    Clock::time_point released_at_ = created_at_;  // equal until the first release
 };
 
 // Opens a socket to `target` (no login): used for the server connection and for cancels.

@@ -122,7 +122,7 @@ TEST_CASE("wrong types, ranges and enums are all reported together in file order
     CHECK(has(result, "test.yaml:6:20: error: defaults.server_lifetime needs a unit"));
 }
 
-TEST_CASE("durations take ms, s, m and h; 0 means off; a bare number needs a unit", "[config]") {
+TEST_CASE("durations take ms, s, m and h, 0 means off, and a bare number needs a unit", "[config]") {
     using std::chrono::milliseconds;
     const auto [text, expected] = GENERATE(table<std::string, long>({{"500ms", 500}, {"5s", 5000}, {"2m", 120000},
                                                                      {"1h", 3600000}, {"0", 0}, {"0s", 0}}));

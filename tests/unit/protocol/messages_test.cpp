@@ -54,7 +54,7 @@ TEST_CASE("SASLInitialResponse parses, and every truncation is refused", "[proto
     CHECK_FALSE(parse_sasl_initial_response(Bytes(reinterpret_cast<const std::uint8_t*>(out.data()) + 5, cut - 5)));
 }
 
-TEST_CASE("ParameterStatus, BackendKeyData and ReadyForQuery parse; bad bodies do not", "[protocol][messages]") {
+TEST_CASE("ParameterStatus, BackendKeyData and ReadyForQuery parse and bad bodies do not", "[protocol][messages]") {
     std::string out;
     append_parameter_status(out, "TimeZone", "UTC");
     auto status = parse_parameter_status(body_of(out));

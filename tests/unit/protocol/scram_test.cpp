@@ -42,7 +42,7 @@ TEST_CASE("SCRAM client reproduces RFC 7677's exchange byte for byte", "[protoco
     CHECK_FALSE(client.handle_server_final("e=invalid-proof").ok);
 }
 
-TEST_CASE("SCRAM client and server agree; the proven key allows pass-through login", "[protocol][scram]") {
+TEST_CASE("SCRAM client and server agree and the proven key allows pass-through login", "[protocol][scram]") {
     const auto verifier = Verifier::from_password("s3cret", "0123456789abcdef", 4096);
     Server server(verifier, random_nonce());
     auto client = Client::with_password("s3cret", random_nonce());

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""pgbench through pgsluice, through PgBouncer, and directly against PostgreSQL, in one run.
+
+Starts its own PostgreSQL 15, PgBouncer (Debian's package) and pgsluice on free ports, all
+with pool size 20 in transaction mode, and for each point (mode x clients) measures, over a
+window after every client has connected (taken from pgbench's -P 1 progress lines):
+  - TPS and mean latency,
+  - the proxy's CPU microseconds per transaction (user+sys from /proc/PID/stat),
+then the proxy's resident memory per idle client with N idle clients connected.
+Prints a Markdown table and the pgsluice/PgBouncer ratios. Standard library only.
+
+usage: tests/bench/bench.py [--quick] [--build DIR]
+"""
+import argparse
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PASSWORD = "bench-pw"
+POOL_SIZE = 20
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def as_postgres(cmd, **kw):
+    return subprocess.run(["runuser", "-u", "postgres", "--"] + cmd, check=True, **kw)
+
+
+class Postgres:
+    def __init__(self, work):
+        self.dir = os.path.join(work, "pg")
+        os.makedirs(self.dir)
+        shutil.chown(work, "postgres")
+        shutil.chown(self.dir, "postgres")
+        pw = os.path.join(self.dir, "pw")
+        open(pw, "w").write(PASSWORD)
+        shutil.chown(pw, "postgres")
+        as_postgres([f"{PG_BIN}/initdb", "-D", self.dir + "/data", "-U", "postgres", "--auth=scram-sha-256",
+                     f"--pwfile={pw}", "--no-sync"], stdout=subprocess.DEVNULL)
+        self.port = free_port()
+        as_postgres([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/log", "-w", "-o",
+                     f"-p {self.port} -k {self.dir} -c fsync=off -c synchronous_commit=off "
+                     f"-c max_connections=400 -c shared_buffers=128MB", "start"], stdout=subprocess.DEVNULL)
+
+    def stop(self):
+        as_postgres([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-m", "immediate", "stop"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_pgbouncer(work, pg_port, max_clients):
+    d = os.path.join(work, "pgbouncer")
+    os.makedirs(d)
+    port = free_port()
+    open(f"{d}/users.txt", "w").write(f'"postgres" "{PASSWORD}"\n')
+    open(f"{d}/pgbouncer.ini", "w").write(f"""[databases]
+bench = host=127.0.0.1 port={pg_port} dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {d}/users.txt
+pool_mode = transaction
+default_pool_size = {POOL_SIZE}
+max_client_conn = {max_clients + 100}
+logfile = {d}/pgbouncer.log
+user = postgres
+""")
+    shutil.chown(d, "postgres")
+    for f in os.listdir(d):
+        shutil.chown(os.path.join(d, f), "postgres")
+    proc = subprocess.Popen(["runuser", "-u", "postgres", "--", "pgbouncer", f"{d}/pgbouncer.ini"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    pid = int(subprocess.check_output(["pgrep", "-n", "-f", f"pgbouncer {d}/pgbouncer.ini"]).split()[0])
+    return proc, pid, port
+
+
+def start_pgsluice(work, binary, pg_port, max_clients):
+    d = os.path.join(work, "pgsluice")
+    os.makedirs(d)
+    port = free_port()
+    open(f"{d}/pgsluice.yaml", "w").write(f"""listen: {{address: 127.0.0.1, port: {port}}}
+metrics: {{enabled: false}}
+log_level: warn
+limits: {{max_client_conn: {max_clients + 100}}}
+defaults: {{pool_mode: transaction, pool_size: {POOL_SIZE}}}
+databases:
+  bench: {{host: 127.0.0.1, port: {pg_port}, dbname: postgres}}
+users:
+  postgres: {{password: {{env: BENCH_PASSWORD}}}}
+""")
+    env = dict(os.environ, BENCH_PASSWORD=PASSWORD)
+    proc = subprocess.Popen([binary, "run", "-c", f"{d}/pgsluice.yaml"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(f"{d}/pgsluice.log", "w"))
+    wait_port(port)
+    return proc, proc.pid, port
+
+
+def pgbench(port, dbname, args, clients, seconds, proxy_pid):
+    """Runs pgbench; returns (tps, latency_ms, cpu_us_per_tx) over the window after connect."""
+    threads = min(clients, 8)
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n", "-P", "1",
+           "-c", str(clients), "-j", str(threads), "-T", str(seconds)] + args + [dbname]
+    env = dict(os.environ, PGPASSWORD=PASSWORD)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    samples = []  # (time, cpu seconds, tps, latency) per progress line
+    for line in proc.stdout:
+        m = re.match(r"progress: ([\d.]+) s, ([\d.]+) tps, lat ([\d.]+) ms", line)
+        if m:
+            cpu = cpu_seconds(proxy_pid) if proxy_pid else 0.0
+            samples.append((float(m.group(1)), cpu, float(m.group(2)), float(m.group(3))))
+    proc.wait()
+    # The window: progress lines after the first full second with transactions, minus the last.
+    active = [s for s in samples if s[2] > 0]
+    window = active[1:-1] if len(active) > 3 else active
+    if len(window) < 2:
+        return 0.0, 0.0, 0.0
+    tps = sum(s[2] for s in window[1:]) / (len(window) - 1)
+    latency = sum(s[3] for s in window[1:]) / (len(window) - 1)
+    transactions = sum(s[2] for s in window[1:])  # each line covers one second
+    cpu = window[-1][1] - window[0][1]
+    cpu_us = cpu / transactions * 1e6 if transactions and proxy_pid else 0.0
+    return tps, latency, cpu_us
+
+
+def idle_memory(port, proxy_pid, clients):
+    """RSS growth of the proxy per idle client, with `clients` connected and idle."""
+    env = dict(os.environ, PGPASSWORD=PASSWORD)
+    before = rss_kib(proxy_pid)
+    script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
+    script.write("\\sleep 20 s\n")
+    script.close()
+    proc = subprocess.Popen(["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n",
+                             "-c", str(clients), "-j", "8", "-T", "25", "-f", script.name, "bench"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    established = 0
+    while time.time() < deadline and proc.poll() is None:
+        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True).stdout
+        established = len(out.splitlines())
+        if established >= clients:
+            break
+        time.sleep(0.5)
+    time.sleep(2)
+    during = rss_kib(proxy_pid)
+    proc.send_signal(signal.SIGINT)
+    proc.wait()
+    os.unlink(script.name)
+    return (during - before) * 1024 / max(established, 1), established
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer points, shorter runs")
+    parser.add_argument("--build", default="build-release", help="build directory with cmd/pgsluice")
+    args = parser.parse_args()
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    binary = os.path.join(repo, args.build, "cmd", "pgsluice")
+    if not os.path.exists(binary):
+        sys.exit(f"{binary} not found: build Release first (cmake -B {args.build} -DCMAKE_BUILD_TYPE=Release)")
+    seconds = 8 if args.quick else 15
+    client_counts = [16, 256] if args.quick else [16, 256, 1000]
+    idle_clients = 1000 if args.quick else 5000
+    # Thousands of clients: every process started from here inherits this limit.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(65536, hard), hard))
+
+    work = tempfile.mkdtemp(prefix="pgsluice-bench-")
+    pg = Postgres(work)
+    procs = []
+    try:
+        env = dict(os.environ, PGPASSWORD=PASSWORD)
+        subprocess.run(["pgbench", "-i", "-q", "-s", "10", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+                        "postgres"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bouncer, bouncer_pid, bouncer_port = start_pgbouncer(work, pg.port, max(idle_clients, 1000))
+        sluice, sluice_pid, sluice_port = start_pgsluice(work, binary, pg.port, max(idle_clients, 1000))
+        procs = [bouncer, sluice]
+        targets = [("pgsluice", sluice_port, "bench", sluice_pid), ("pgbouncer", bouncer_port, "bench", bouncer_pid),
+                   ("direct", pg.port, "postgres", None)]
+        workloads = [("select -M simple", ["-S", "-M", "simple"]), ("select -M extended", ["-S", "-M", "extended"]),
+                     ("tpcb-like", [])]
+        rows = []
+        for name, wargs in workloads:
+            for clients in client_counts:
+                for target, port, dbname, pid in targets:
+                    if target == "direct" and clients > 300:
+                        continue  # PostgreSQL itself is not set up for 1000 backends here
+                    tps, latency, cpu_us = pgbench(port, dbname, wargs, clients, seconds, pid)
+                    rows.append((name, clients, target, tps, latency, cpu_us))
+                    print(f"{name:20} {clients:5} {target:10} {tps:10.0f} tps {latency:8.2f} ms "
+                          f"{cpu_us:7.1f} us/tx", flush=True)
+        mem = {}
+        for target, port, dbname, pid in targets[:2]:
+            per_client, connected = idle_memory(port, pid, idle_clients)
+            mem[target] = (per_client, connected)
+            print(f"idle memory {target}: {per_client:.0f} bytes/client with {connected} clients", flush=True)
+
+        print("\n| workload | clients | target | TPS | mean latency ms | proxy CPU us/tx |")
+        print("|---|---|---|---|---|---|")
+        for name, clients, target, tps, latency, cpu_us in rows:
+            cpu = f"{cpu_us:.1f}" if target != "direct" else "-"
+            print(f"| {name} | {clients} | {target} | {tps:.0f} | {latency:.2f} | {cpu} |")
+        print("\n| workload | clients | TPS pgsluice/PgBouncer | CPU per tx pgsluice/PgBouncer |")
+        print("|---|---|---|---|")
+        by_key = {(r[0], r[1], r[2]): r for r in rows}
+        for name, _ in workloads:
+            for clients in client_counts:
+                s, b = by_key.get((name, clients, "pgsluice")), by_key.get((name, clients, "pgbouncer"))
+                if s and b and b[3] and b[5]:
+                    print(f"| {name} | {clients} | {s[3] / b[3]:.2f} | {s[5] / b[5]:.2f} |")
+        if mem.get("pgbouncer", (0,))[0] > 0:
+            print(f"\nidle memory per client: pgsluice {mem['pgsluice'][0]:.0f} B, pgbouncer "
+                  f"{mem['pgbouncer'][0]:.0f} B, ratio {mem['pgsluice'][0] / mem['pgbouncer'][0]:.2f} "
+                  f"({mem['pgsluice'][1]} / {mem['pgbouncer'][1]} clients connected)")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
