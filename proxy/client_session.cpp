@@ -11,6 +11,7 @@
 #include "proxy/forwarder.hpp"
 #include "proxy/message_io.hpp"
 #include "proxy/session_settings.hpp"
+#include "proxy/silence_clock.hpp"
 
 namespace pgsluice::proxy {
 
@@ -48,6 +49,7 @@ private:
     awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> read_startup_packet();
     awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
     awaitable<void> forward_cancel(const protocol::CancelRequest& request);
+    awaitable<void> send_cancel(const CancelTarget& target);
     struct ForwardStep {
         bool transaction_done = false;  // the server went idle and may be released
         bool server_clean = false;      // the server may be reused by another client
@@ -131,16 +133,21 @@ awaitable<void> ClientSession::forward_cancel(const protocol::CancelRequest& req
         spdlog::info("{}: cancel request for no running query, ignored", who());
         co_return;
     }
+    co_await send_cancel(*target);
+}
+
+// Opens a connection to the server and sends it a CancelRequest for `target`'s backend.
+awaitable<void> ClientSession::send_cancel(const CancelTarget& target) {
     try {
         auto cancel = [&]() -> awaitable<void> {
-            Socket server = co_await open_socket(context_.io_executor(), target->server);
-            co_await write_all(server, protocol::encode_cancel_request(target->server_key.process_id,
-                                                                       target->server_key.secret_key));
+            Socket server = co_await open_socket(context_.io_executor(), target.server);
+            co_await write_all(server, protocol::encode_cancel_request(target.server_key.process_id,
+                                                                       target.server_key.secret_key));
         };
         co_await with_deadline(cancel(), std::chrono::seconds(5));
-        spdlog::info("{}: cancel request forwarded to {}", who(), target->server.address());
+        spdlog::info("{}: cancel request sent to {}", who(), target.server.address());
     } catch (const std::exception& e) {
-        spdlog::warn("{}: could not forward cancel request to {}: {}", who(), target->server.address(), e.what());
+        spdlog::warn("{}: could not send cancel request to {}: {}", who(), target.server.address(), e.what());
     }
 }
 
@@ -273,8 +280,23 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
             // Idle between transactions: no server, and no buffer unless bytes are pending.
             client_buffer.release_if_empty();
             if (client_buffer.empty()) {
-                auto [ec] = co_await client_.async_wait(Socket::wait_read, asio::as_tuple(use_awaitable));
-                if (ec) co_return Ending{"client connection lost: " + ec.message(), false};
+                auto readable = client_.async_wait(Socket::wait_read, asio::as_tuple(use_awaitable));
+                std::tuple<boost::system::error_code> waited;
+                bool idle_too_long = false;
+                if (pool_->settings().client_idle_timeout.count() > 0) {
+                    try {
+                        waited = co_await with_deadline(std::move(readable), pool_->settings().client_idle_timeout);
+                    } catch (const DeadlineExpired&) {
+                        idle_too_long = true;
+                    }
+                } else {
+                    waited = co_await std::move(readable);
+                }
+                if (idle_too_long) {
+                    co_await send_error(fatal(sqlstate::kIdleSessionTimeout, "terminating connection due to client_idle_timeout"));
+                    co_return Ending{"client_idle_timeout", false};
+                }
+                if (auto [ec] = waited; ec) co_return Ending{"client connection lost: " + ec.message(), false};
             }
             auto next = co_await peek_message_type(client_buffer);
             if (!next) co_return Ending{"client disconnected", false};
@@ -315,9 +337,11 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
 
     struct ClientToServer {
         protocol::ServerState& state;
+        SilenceClock& silence;
         bool inspects(char) const { return false; }
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
+            if (silence.enabled()) silence.on_client_message(state, Clock::now());
             state.on_frontend_message(message.type);
             return protocol::Verdict::forward;
         }
@@ -327,12 +351,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         ClientSettings& settings;
         bool release_when_idle;
         bool statement_mode;
+        SilenceClock& silence;
         bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
         bool inspects(char type) const {
             return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
         }
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::backend::kReadyForQuery) {
+                if (silence.enabled()) silence.on_ready_for_query(Clock::now());
                 server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
                 if (release_when_idle && server.state().idle()) return protocol::Verdict::stop_after;
                 if (statement_mode && server.state().transaction_status() != 'I') {
@@ -349,15 +375,21 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         }
     };
 
-    ClientToServer to_server{lease->state()};
+    const auto& pool_settings = pool_->settings();
+    SilenceLimits limits{pool_settings.query_timeout, pool_settings.idle_transaction_timeout,
+                         mode_ == config::PoolMode::session ? pool_settings.client_idle_timeout : Duration::zero()};
+    SilenceClock silence(limits, Clock::now());
+    ClientToServer to_server{lease->state(), silence};
     ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
-                             mode_ == config::PoolMode::statement};
+                             mode_ == config::PoolMode::statement, silence};
     protocol::FrameScanner server_scanner;
     StreamBuffer server_buffer;
     bool writing_to_server = false;
     bool writing_to_client = false;
     PumpControl control;
     Socket& server_socket = lease->socket();
+    asio::steady_timer watchdog_timer(co_await asio::this_coro::executor);
+    Overrun overrun = Overrun::none;
 
     // Each direction, when it ends, stops the other: the client side by cancelling the
     // server read, the server side (at a transaction's end) by cancelling the client read.
@@ -369,6 +401,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             boost::system::error_code ignored;
             server_socket.cancel(ignored);
         }
+        watchdog_timer.cancel();
         co_return result;
     };
     auto server_side = [&]() -> awaitable<PumpResult> {
@@ -379,14 +412,47 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             boost::system::error_code ignored;
             client_.cancel(ignored);
         }
+        watchdog_timer.cancel();
         co_return result;
+    };
+    // Runs beside the two directions when a timeout is set. A query past query_timeout is
+    // cancelled (PostgreSQL answers 57014 and the session goes on); anything else overdue
+    // stops both directions and the caller closes the client. (Returns a value because
+    // Asio 1.26's `tuple && void` operator does not compile.)
+    auto watchdog = [&]() -> awaitable<bool> {
+        while (!control.stop) {
+            const auto now = Clock::now();
+            const auto check = silence.check(lease->state(), now);
+            if (check.overrun == Overrun::query_timeout) {
+                silence.on_cancel_sent(now);
+                spdlog::info("{}: query_timeout ({} ms) passed, cancelling the query", who(),
+                             pool_settings.query_timeout.count());
+                asio::co_spawn(co_await asio::this_coro::executor, send_cancel(cancel_target_), asio::detached);
+                continue;
+            }
+            if (check.overrun != Overrun::none) {
+                overrun = check.overrun;
+                control.stop = true;
+                boost::system::error_code ignored;
+                client_.cancel(ignored);
+                server_socket.cancel(ignored);
+                co_return true;
+            }
+            watchdog_timer.expires_at(check.next_check);
+            co_await watchdog_timer.async_wait(asio::as_tuple(use_awaitable));
+        }
+        co_return false;
     };
     PumpResult client_result;
     PumpResult server_result;
     ForwardStep step;
     while (true) {
         control.stop = false;
-        std::tie(client_result, server_result) = co_await (client_side() && server_side());
+        if (silence.enabled())
+            std::tie(client_result, server_result, std::ignore) = co_await (client_side() && server_side() && watchdog());
+        else
+            std::tie(client_result, server_result) = co_await (client_side() && server_side());
+        if (overrun != Overrun::none) break;
         // The server may go to another client only if everything it was sent is complete
         // and answered, and we hold no unread bytes of its output.
         step.server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
@@ -396,6 +462,31 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         // sent its next transaction to this server: then keep serving it here.
         if (transaction_ended && !step.server_clean && !to_client.opened_transaction) continue;
         break;
+    }
+    if (overrun != Overrun::none) {
+        step.server_clean = false;  // closing it rolls back whatever the client left open
+        switch (overrun) {
+            case Overrun::idle_transaction_timeout:
+                step.ending = {"idle_transaction_timeout", true};
+                co_await send_error(fatal(sqlstate::kIdleInTransactionSessionTimeout,
+                                          "terminating connection due to idle_transaction_timeout",
+                                          "The client stayed inside a transaction without sending anything."));
+                break;
+            case Overrun::client_idle_timeout:
+                step.ending = {"client_idle_timeout", false};
+                co_await send_error(fatal(sqlstate::kIdleSessionTimeout,
+                                          "terminating connection due to client_idle_timeout"));
+                step.server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
+                                    server_scanner.at_boundary() && lease->state().idle();
+                break;
+            default:
+                step.ending = {"query_timeout: the server did not answer a cancel", true};
+                co_await send_error(fatal(sqlstate::kConnectionFailure,
+                                          "query_timeout: the server did not answer a cancel request in time",
+                                          "The server connection was closed; reconnect."));
+                break;
+        }
+        co_return step;
     }
     if (to_client.opened_transaction) {
         // Statement mode hands the server back after every statement, so a transaction
