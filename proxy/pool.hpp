@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "protocol/error_response.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/pool_stats.hpp"
 #include "proxy/server_connection.hpp"
 
 namespace pgsluice::proxy {
@@ -65,6 +66,7 @@ public:
     const std::string& database() const { return database_; }
     const std::string& user() const { return user_; }
     const config::PoolSettings& settings() const { return settings_; }
+    PoolStats& stats() { return stats_; }
 
     struct Counts {
         std::uint32_t open = 0;  // idle + in use + connecting
@@ -94,6 +96,7 @@ private:
     const config::PoolSettings settings_;
     const asio::any_io_executor io_executor_;
     std::atomic<std::uint64_t>& server_ids_;
+    PoolStats stats_;
 
     std::mutex mutex_;
     ServerTarget target_;  // guarded: client_key may be filled in later

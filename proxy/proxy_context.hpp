@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,15 @@ struct Snapshot {
     Credentials credentials;
 };
 
+// What the admin console (RELOAD, SHUTDOWN) and signals may ask of the daemon; run_daemon
+// fills these in. Empty until then.
+struct Lifecycle {
+    // Reloads the config file; false with the errors in `report` when the new one is invalid.
+    std::function<bool(std::string& report)> reload;
+    // Begins a shutdown (as SIGTERM).
+    std::function<void()> shutdown;
+};
+
 class ProxyContext {
 public:
     ProxyContext(asio::any_io_executor io_executor, std::shared_ptr<const config::Config> config);
@@ -30,6 +40,7 @@ public:
     std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
     asio::any_io_executor io_executor() const { return io_executor_; }
     CancelRegistry& cancels() { return cancels_; }
+    Lifecycle& lifecycle() { return lifecycle_; }
 
     // The pool for (database, user), created on first use.
     std::shared_ptr<Pool> pool_for(const Snapshot& snapshot, const config::Database& database,
@@ -55,6 +66,7 @@ private:
     asio::any_io_executor io_executor_;
     std::shared_ptr<const Snapshot> snapshot_;
     CancelRegistry cancels_;
+    Lifecycle lifecycle_;
     std::mutex pools_mutex_;
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Pool>> pools_;
     std::atomic<std::uint64_t> server_ids_{0};

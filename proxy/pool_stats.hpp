@@ -1,0 +1,35 @@
+// Counters one pool keeps for the metrics endpoint and the admin console's SHOW STATS.
+// Plain relaxed atomics: sessions on any thread bump them, readers take a snapshot.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace pgsluice::proxy {
+
+struct PoolStats {
+    using Counter = std::atomic<std::uint64_t>;
+    static void add(Counter& counter, std::uint64_t n = 1) { counter.fetch_add(n, std::memory_order_relaxed); }
+
+    // Totals since the pool was created (PgBouncer's SHOW STATS total_* columns).
+    Counter transactions{0};
+    Counter queries{0};
+    Counter bytes_received{0};  // from clients
+    Counter bytes_sent{0};      // to clients
+    Counter transaction_time_us{0};
+    Counter query_time_us{0};
+    Counter wait_time_us{0};    // clients waiting for a server
+    Counter client_logins{0};
+    Counter server_connects{0};
+    // Errors by kind.
+    Counter login_failures{0};
+    Counter wait_timeouts{0};
+    Counter server_connect_failures{0};
+    Counter servers_lost{0};     // a server died or broke the protocol under a client
+    Counter client_timeouts{0};  // query_timeout, idle_transaction_timeout, client_idle_timeout
+
+    // Gauges.
+    std::atomic<std::int64_t> clients{0};  // logged-in clients routed to this pool
+};
+
+}  // namespace pgsluice::proxy
