@@ -9,7 +9,10 @@ window after every client has connected (taken from pgbench's -P 1 progress line
 then the proxy's resident memory per idle client with N idle clients connected.
 Prints a Markdown table and the pgsluice/PgBouncer ratios. Standard library only.
 
-usage: tests/bench/bench.py [--quick] [--build DIR]
+Every point runs --repeat times (default 2), the targets interleaved, since one point can
+swing 30% between runs on a small machine; the ratio table shows each repetition's ratio.
+
+usage: tests/bench/bench.py [--quick] [--repeat N] [--build DIR]
 """
 import argparse
 import os
@@ -191,6 +194,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer points, shorter runs")
     parser.add_argument("--build", default="build-release", help="build directory with cmd/pgsluice")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of every point (interleaved)")
     args = parser.parse_args()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     binary = os.path.join(repo, args.build, "cmd", "pgsluice")
@@ -218,34 +222,43 @@ def main():
         workloads = [("select -M simple", ["-S", "-M", "simple"]), ("select -M extended", ["-S", "-M", "extended"]),
                      ("tpcb-like", [])]
         rows = []
+        runs = {}  # (workload, clients, target) -> [(tps, latency, cpu_us)] one per repetition
         for name, wargs in workloads:
             for clients in client_counts:
-                for target, port, dbname, pid in targets:
-                    if target == "direct" and clients > 300:
-                        continue  # PostgreSQL itself is not set up for 1000 backends here
-                    tps, latency, cpu_us = pgbench(port, dbname, wargs, clients, seconds, pid)
-                    rows.append((name, clients, target, tps, latency, cpu_us))
-                    print(f"{name:20} {clients:5} {target:10} {tps:10.0f} tps {latency:8.2f} ms "
-                          f"{cpu_us:7.1f} us/tx", flush=True)
+                for rep in range(args.repeat):
+                    for target, port, dbname, pid in targets:
+                        if target == "direct" and clients > 300:
+                            continue  # PostgreSQL itself is not set up for 1000 backends here
+                        tps, latency, cpu_us = pgbench(port, dbname, wargs, clients, seconds, pid)
+                        runs.setdefault((name, clients, target), []).append((tps, latency, cpu_us))
+                        print(f"{name:20} {clients:5} {target:10} run {rep + 1}: {tps:10.0f} tps "
+                              f"{latency:8.2f} ms {cpu_us:7.1f} us/tx", flush=True)
+        mean = lambda values: sum(values) / len(values)
+        rows = [(name, clients, target, mean([r[0] for r in rs]), mean([r[1] for r in rs]), mean([r[2] for r in rs]))
+                for (name, clients, target), rs in runs.items()]
         mem = {}
         for target, port, dbname, pid in targets[:2]:
             per_client, connected = idle_memory(port, pid, idle_clients)
             mem[target] = (per_client, connected)
             print(f"idle memory {target}: {per_client:.0f} bytes/client with {connected} clients", flush=True)
 
+        print(f"\nMeans over {args.repeat} interleaved run(s) of {seconds} s per point.")
         print("\n| workload | clients | target | TPS | mean latency ms | proxy CPU us/tx |")
         print("|---|---|---|---|---|---|")
         for name, clients, target, tps, latency, cpu_us in rows:
             cpu = f"{cpu_us:.1f}" if target != "direct" else "-"
             print(f"| {name} | {clients} | {target} | {tps:.0f} | {latency:.2f} | {cpu} |")
-        print("\n| workload | clients | TPS pgsluice/PgBouncer | CPU per tx pgsluice/PgBouncer |")
+        print("\n| workload | clients | TPS pgsluice/PgBouncer (each run) | CPU per tx pgsluice/PgBouncer (each run) |")
         print("|---|---|---|---|")
-        by_key = {(r[0], r[1], r[2]): r for r in rows}
         for name, _ in workloads:
             for clients in client_counts:
-                s, b = by_key.get((name, clients, "pgsluice")), by_key.get((name, clients, "pgbouncer"))
-                if s and b and b[3] and b[5]:
-                    print(f"| {name} | {clients} | {s[3] / b[3]:.2f} | {s[5] / b[5]:.2f} |")
+                s, b = runs.get((name, clients, "pgsluice")), runs.get((name, clients, "pgbouncer"))
+                if not s or not b:
+                    continue
+                pairs = list(zip(s, b))
+                tps = " / ".join(f"{x[0] / y[0]:.2f}" if y[0] else "-" for x, y in pairs)
+                cpu = " / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in pairs)
+                print(f"| {name} | {clients} | {tps} | {cpu} |")
         if mem.get("pgbouncer", (0,))[0] > 0:
             print(f"\nidle memory per client: pgsluice {mem['pgsluice'][0]:.0f} B, pgbouncer "
                   f"{mem['pgbouncer'][0]:.0f} B, ratio {mem['pgsluice'][0] / mem['pgbouncer'][0]:.2f} "
