@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "protocol/messages.hpp"
@@ -13,9 +14,11 @@
 
 namespace pgsluice::proxy {
 
-// What a cancel needs to know about the server a client currently holds.
+// What a cancel needs to know about the server a client currently holds: its address and
+// key, never credentials (a cancel carries none). Kept small: every client has one.
 struct CancelTarget {
-    ServerTarget server;  // address only is used; credentials are never sent in a cancel
+    std::string host;
+    std::uint16_t port = 0;
     protocol::BackendKeyData server_key;
 };
 

@@ -38,12 +38,20 @@ struct Ending {
     bool error = false;
 };
 
-class ClientSession {
+// A logged-in client between transactions holds no coroutine frame and no buffer: only this
+// object, kept alive by the one pending wait for its socket to become readable (park()).
+// Sessions in session mode keep their coroutine, since they keep their server too.
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
 public:
+    // The caller has admitted the client against max_client_conn; the destructor gives the
+    // place back.
     ClientSession(Socket client, ProxyContext& context, std::string peer)
-        : client_(std::move(client)), context_(context), peer_(std::move(peer)), id_(context.next_client_id()) {}
+        : client_(std::move(client)), context_(context), peer_(std::move(peer)), id_(context.next_client_id()),
+          started_(Clock::now()) {}
+    ~ClientSession() { context_.client_left(); }
 
-    awaitable<void> run();
+    // Startup and login; then serves a session-mode client to its end, or parks the client.
+    awaitable<void> start();
 
 private:
     awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> read_startup_packet();
@@ -56,26 +64,39 @@ private:
         Ending ending;                  // when the session is over
     };
 
-    awaitable<Ending> serve(const protocol::StartupMessage& startup);
+    // Authenticates and routes; nothing when the client is logged in, else why it is not.
+    awaitable<std::optional<Ending>> login(const protocol::StartupMessage& startup, ServerLease& lease);
     awaitable<std::optional<ErrorFields>> take_server(ServerLease& lease);
-    awaitable<Ending> serve_queries(ServerLease& lease, CancelSlot& cancel_slot);
+    // Transactions until the session ends (an Ending) or, without a server and with nothing
+    // pending from the client, until it may park (nothing).
+    awaitable<std::optional<Ending>> serve_queries(ServerLease& lease);
     awaitable<std::optional<char>> peek_message_type(StreamBuffer& buffer);
     awaitable<ForwardStep> forward(ServerLease& lease, protocol::FrameScanner& client_scanner, StreamBuffer& client_buffer);
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const ErrorFields& fields);
+    void park();
+    // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
+    awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
+    void finish(const Ending& ending);
     std::string who() const { return "client " + std::to_string(id_) + " " + peer_; }
 
     Socket client_;
     ProxyContext& context_;
     std::string peer_;
     std::uint64_t id_;
+    Clock::time_point started_;
     std::string user_;
     std::string database_;
-    std::string reset_query_;
     ClientSettings settings_;
     std::shared_ptr<Pool> pool_;
     config::PoolMode mode_ = config::PoolMode::session;
     CancelTarget cancel_target_;
+    std::shared_ptr<CancelSlot> cancel_slot_;
+    std::optional<protocol::BackendKeyData> cancel_key_;
+    // client_idle_timeout while parked; made only when the limit is set.
+    std::unique_ptr<asio::steady_timer> idle_timer_;
+    bool parked_ = false;
+    bool idle_expired_ = false;
 };
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
@@ -140,25 +161,31 @@ awaitable<void> ClientSession::forward_cancel(const protocol::CancelRequest& req
 awaitable<void> ClientSession::send_cancel(const CancelTarget& target) {
     try {
         auto cancel = [&]() -> awaitable<void> {
-            Socket server = co_await open_socket(context_.io_executor(), target.server);
+            ServerTarget address;
+            address.host = target.host;
+            address.port = target.port;
+            Socket server = co_await open_socket(context_.io_executor(), address);
             co_await write_all(server, protocol::encode_cancel_request(target.server_key.process_id,
                                                                        target.server_key.secret_key));
         };
         co_await with_deadline(cancel(), std::chrono::seconds(5));
-        spdlog::info("{}: cancel request sent to {}", who(), target.server.address());
+        spdlog::info("{}: cancel request sent to {}", who(), target.host);
     } catch (const std::exception& e) {
-        spdlog::warn("{}: could not send cancel request to {}: {}", who(), target.server.address(), e.what());
+        spdlog::warn("{}: could not send cancel request to {}: {}", who(), target.host, e.what());
     }
 }
 
-awaitable<void> ClientSession::run() {
-    const auto started = Clock::now();
-    Ending ending;
+awaitable<void> ClientSession::start() {
+    std::optional<Ending> ending;
     std::optional<ErrorFields> error_to_send;  // sent after the catch: no co_await in a handler
+    ServerLease lease;                         // session mode: held to the end
+    std::optional<protocol::StartupMessage> startup;
     try {
-        auto startup = co_await with_deadline(negotiate_startup(), kLoginTimeout);
+        startup = co_await with_deadline(negotiate_startup(), kLoginTimeout);
         if (!startup) co_return;
-        ending = co_await serve(*startup);
+        ending = co_await login(*startup, lease);
+        startup.reset();
+        if (!ending && mode_ == config::PoolMode::session) ending = co_await serve_queries(lease);
     } catch (const DeadlineExpired&) {
         ending = {"client_login_timeout: no login within " + std::to_string(kLoginTimeout.count() / 1000) + " s", true};
         error_to_send = fatal(sqlstate::kProtocolViolation, "client_login_timeout");
@@ -169,8 +196,71 @@ awaitable<void> ClientSession::run() {
         ending = {"client connection lost: " + e.code().message(), false};
     }
     if (error_to_send) co_await send_error(*error_to_send);
-    if (ending.reason.empty()) co_return;
-    const auto seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (ending) {
+        co_await return_server(lease, false);
+        finish(*ending);
+    } else {
+        park();
+    }
+}
+
+// Waits for the client's next transaction without a coroutine: the handler holds the
+// session. The idle timer, when set, cancels the wait.
+void ClientSession::park() {
+    auto self = shared_from_this();
+    parked_ = true;
+    if (const auto limit = pool_->settings().client_idle_timeout; limit.count() > 0) {
+        if (!idle_timer_) idle_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
+        idle_timer_->expires_after(limit);
+        idle_timer_->async_wait([self](const boost::system::error_code& ec) {
+            // Handlers run on the session's strand: `parked_` says whether the wait is still ours.
+            if (ec || !self->parked_) return;
+            self->idle_expired_ = true;
+            boost::system::error_code ignored;
+            self->client_.cancel(ignored);
+        });
+    }
+    client_.async_wait(Socket::wait_read, [self](const boost::system::error_code& ec) {
+        self->parked_ = false;
+        if (self->idle_timer_) self->idle_timer_->cancel();
+        auto executor = self->client_.get_executor();
+        asio::co_spawn(executor, self->resume(self, ec), asio::detached);
+    });
+}
+
+awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSession> self,
+                                      boost::system::error_code ec) {
+    std::optional<Ending> ending;
+    if (idle_expired_) {
+        co_await send_error(fatal(sqlstate::kIdleSessionTimeout, "terminating connection due to client_idle_timeout"));
+        ending = Ending{"client_idle_timeout", false};
+    } else if (ec) {
+        ending = Ending{"client connection lost: " + ec.message(), false};
+    } else {
+        std::optional<ErrorFields> error_to_send;
+        ServerLease lease;
+        try {
+            ending = co_await serve_queries(lease);
+        } catch (const ProtocolViolation& e) {
+            ending = {std::string("protocol violation: ") + e.what(), true};
+            error_to_send = fatal(sqlstate::kProtocolViolation, e.what());
+        } catch (const boost::system::system_error& e) {
+            ending = {"client connection lost: " + e.code().message(), false};
+        }
+        if (error_to_send) co_await send_error(*error_to_send);
+        co_await return_server(lease, false);
+    }
+    if (ending)
+        finish(*ending);
+    else
+        park();
+}
+
+// The one log line a session ends with, and the close.
+void ClientSession::finish(const Ending& ending) {
+    if (cancel_key_) context_.cancels().remove(*cancel_key_);
+    if (ending.reason.empty()) return;
+    const auto seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     if (ending.error)
         spdlog::warn("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
     else
@@ -180,7 +270,7 @@ awaitable<void> ClientSession::run() {
     client_.close(ignored);
 }
 
-awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) {
+awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMessage& startup, ServerLease& lease) {
     user_ = startup.user();
     database_ = startup.database();
     settings_ = ClientSettings::from_startup(startup);
@@ -214,26 +304,26 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
                                   "pgsluice serves only the databases in its config file."));
         co_return Ending{"unknown database \"" + database_ + "\"", true};
     }
-    reset_query_ = database->second.pool.server_reset_query;
     pool_ = context_.pool_for(*snapshot, database->second, user_);
     if (auth.client_key) pool_->remember_client_key(*auth.client_key);
     mode_ = pool_->settings().pool_mode;
-    cancel_target_.server.host = database->second.host;
-    cancel_target_.server.port = database->second.port;
+    cancel_target_.host = database->second.host;
+    cancel_target_.port = database->second.port;
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
-    ServerLease lease;
     if (auto error = co_await take_server(lease)) {
         co_await send_error(*error);
         co_return Ending{"login failed for user \"" + user_ + "\": " + error->message, true};
     }
     settings_.adopt_server_spelling(*lease);
+    settings_.share(context_.settings_interner());
     spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user_, database_,
                  config::to_string(mode_));
 
-    auto cancel_slot = std::make_shared<CancelSlot>();
-    const auto key = context_.cancels().add(cancel_slot);
+    cancel_slot_ = std::make_shared<CancelSlot>();
+    cancel_key_ = context_.cancels().add(cancel_slot_);
+    const auto key = *cancel_key_;
     {
         std::string out;
         for (const auto& [name, value] : lease->parameters()) protocol::append_parameter_status(out, name, value);
@@ -242,9 +332,7 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
         co_await write_all(client_, out);
     }
     if (mode_ != config::PoolMode::session) lease.release_reusable();
-    auto ending = co_await serve_queries(lease, *cancel_slot);
-    context_.cancels().remove(key);
-    co_return ending;
+    co_return std::nullopt;
 }
 
 // Acquires a server and makes its parameters match the client's. On failure the lease is
@@ -272,32 +360,17 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
 // The client's queries, transaction by transaction. In session mode the server is held
 // throughout; otherwise it is taken at the first message of a transaction and given back at
 // the ReadyForQuery that ends it.
-awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& cancel_slot) {
+awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease) {
     protocol::FrameScanner client_scanner;
     StreamBuffer client_buffer;
+    // Called when the client has something to say (or has gone): read it before parking again.
+    bool woken = true;
     while (true) {
         if (!lease) {
-            // Idle between transactions: no server, and no buffer unless bytes are pending.
-            client_buffer.release_if_empty();
-            if (client_buffer.empty()) {
-                auto readable = client_.async_wait(Socket::wait_read, asio::as_tuple(use_awaitable));
-                std::tuple<boost::system::error_code> waited;
-                bool idle_too_long = false;
-                if (pool_->settings().client_idle_timeout.count() > 0) {
-                    try {
-                        waited = co_await with_deadline(std::move(readable), pool_->settings().client_idle_timeout);
-                    } catch (const DeadlineExpired&) {
-                        idle_too_long = true;
-                    }
-                } else {
-                    waited = co_await std::move(readable);
-                }
-                if (idle_too_long) {
-                    co_await send_error(fatal(sqlstate::kIdleSessionTimeout, "terminating connection due to client_idle_timeout"));
-                    co_return Ending{"client_idle_timeout", false};
-                }
-                if (auto [ec] = waited; ec) co_return Ending{"client connection lost: " + ec.message(), false};
-            }
+            // After a transaction, with nothing read ahead, park: the wait completes at once
+            // when the client already sent more.
+            if (!woken && client_buffer.empty()) co_return std::nullopt;
+            woken = false;
             auto next = co_await peek_message_type(client_buffer);
             if (!next) co_return Ending{"client disconnected", false};
             if (*next == protocol::frontend::kTerminate) co_return Ending{"client sent Terminate", false};
@@ -307,9 +380,9 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
             }
         }
         cancel_target_.server_key = lease->backend_key();
-        cancel_slot.set(cancel_target_);
+        cancel_slot_->set(cancel_target_);
         auto step = co_await forward(lease, client_scanner, client_buffer);
-        cancel_slot.set(std::nullopt);
+        cancel_slot_->set(std::nullopt);
         if (step.transaction_done) {
             lease.release_reusable();
             continue;
@@ -548,9 +621,10 @@ awaitable<void> ClientSession::return_server(ServerLease& lease, bool clean) {
         co_return;
     }
     bool reset_ok = true;
-    if (mode_ == config::PoolMode::session && !reset_query_.empty()) {
+    const auto& reset_query = pool_->settings().server_reset_query;
+    if (mode_ == config::PoolMode::session && !reset_query.empty()) {
         try {
-            auto error = co_await with_deadline(lease->run_simple_query(reset_query_), kResetTimeout);
+            auto error = co_await with_deadline(lease->run_simple_query(reset_query), kResetTimeout);
             reset_ok = !error && lease->state().idle();
             lease->forget_applied();
         } catch (const std::exception&) {
@@ -578,12 +652,8 @@ awaitable<void> serve_client(Socket client, ProxyContext& context, std::string p
         }
         co_return;
     }
-    struct Admission {
-        ProxyContext& context;
-        ~Admission() { context.client_left(); }
-    } admission{context};
-    ClientSession session(std::move(client), context, std::move(peer));
-    co_await session.run();
+    auto session = std::make_shared<ClientSession>(std::move(client), context, std::move(peer));
+    co_await session->start();
 }
 
 }  // namespace pgsluice::proxy

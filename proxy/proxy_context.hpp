@@ -14,6 +14,7 @@
 #include "proxy/cancel_registry.hpp"
 #include "proxy/credentials.hpp"
 #include "proxy/pool.hpp"
+#include "proxy/session_settings.hpp"
 
 namespace pgsluice::proxy {
 
@@ -41,6 +42,7 @@ public:
     asio::any_io_executor io_executor() const { return io_executor_; }
     CancelRegistry& cancels() { return cancels_; }
     Lifecycle& lifecycle() { return lifecycle_; }
+    SettingsInterner& settings_interner() { return settings_interner_; }
 
     // The pool for (database, user), created on first use.
     std::shared_ptr<Pool> pool_for(const Snapshot& snapshot, const config::Database& database,
@@ -67,6 +69,7 @@ private:
     std::shared_ptr<const Snapshot> snapshot_;
     CancelRegistry cancels_;
     Lifecycle lifecycle_;
+    SettingsInterner settings_interner_;
     std::mutex pools_mutex_;
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Pool>> pools_;
     std::atomic<std::uint64_t> server_ids_{0};

@@ -26,6 +26,31 @@ std::string quote_literal(std::string_view value) {
 
 }  // namespace
 
+const ClientSettings::Values ClientSettings::kNone;
+
+ClientSettings::Values& ClientSettings::writable() {
+    if (!values_) {
+        values_ = std::make_shared<Values>();
+    } else if (values_.use_count() > 1) {
+        values_ = std::make_shared<Values>(*values_);
+    }
+    // Only this client holds it now, and it was made non-const: the cast is sound.
+    return const_cast<Values&>(*values_);
+}
+
+void ClientSettings::share(SettingsInterner& interner) {
+    if (values_) values_ = interner.intern(std::move(values_));
+}
+
+std::shared_ptr<const ClientSettings::Values> SettingsInterner::intern(std::shared_ptr<const ClientSettings::Values> values) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(recent_, [](const auto& weak) { return weak.expired(); });
+    for (const auto& weak : recent_)
+        if (auto shared = weak.lock(); shared && *shared == *values) return shared;
+    if (recent_.size() < kRemembered) recent_.push_back(values);
+    return values;
+}
+
 ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& startup) {
     ClientSettings settings;
     for (const auto& [name, value] : startup.parameters) {
@@ -45,7 +70,7 @@ ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& star
         }
         settings.observe(name, value);
     }
-    for (const auto& [name, value] : settings.values_) {
+    for (const auto& [name, value] : settings.values()) {
         if (!is_setting_name(name)) {
             settings.error_ = "invalid startup parameter name \"" + name + "\"";
             return settings;
@@ -55,13 +80,17 @@ ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& star
 }
 
 void ClientSettings::observe(const std::string& name, const std::string& value) {
-    for (auto& [have_name, have_value] : values_) {
+    for (const auto& [have_name, have_value] : values()) {
+        if (iequals(have_name, name) && have_value == value) return;  // nothing to copy
+    }
+    auto& values = writable();
+    for (auto& [have_name, have_value] : values) {
         if (iequals(have_name, name)) {
             have_value = value;
             return;
         }
     }
-    values_.emplace_back(name, value);
+    values.emplace_back(name, value);
 }
 
 void ClientSettings::fill_defaults(const ServerConnection& server) {
@@ -69,19 +98,26 @@ void ClientSettings::fill_defaults(const ServerConnection& server) {
     // read-only ones (server_version, integer_datetimes, ...) need no tracking.
     static const char* const kTracked[] = {"application_name", "client_encoding", "DateStyle",
                                            "IntervalStyle", "TimeZone", "standard_conforming_strings"};
+    auto& values = writable();
+    values.reserve(values.size() + std::size(kTracked));
     for (const char* name : kTracked) {
         bool set_by_client = false;
-        for (const auto& [have_name, value] : values_) set_by_client |= iequals(have_name, name);
+        for (const auto& [have_name, value] : values) set_by_client |= iequals(have_name, name);
         if (set_by_client) continue;
         auto it = server.login_parameters().find(name);
-        values_.emplace_back(name, it != server.login_parameters().end() ? it->second : std::string());
+        values.emplace_back(name, it != server.login_parameters().end() ? it->second : std::string());
     }
+    values.shrink_to_fit();
     defaults_filled_ = true;
 }
 
 void ClientSettings::adopt_server_spelling(const ServerConnection& server) {
-    for (auto& [name, value] : values_)
-        if (const auto* reported = server.parameter(name)) value = *reported;
+    for (const auto& [name, value] : values())
+        if (const auto* reported = server.parameter(name); reported && *reported != value) {
+            for (auto& [writable_name, writable_value] : writable())
+                if (const auto* spelled = server.parameter(writable_name)) writable_value = *spelled;
+            return;
+        }
 }
 
 awaitable<std::optional<protocol::ErrorFields>> apply_settings(ServerConnection& server, const ClientSettings& settings) {

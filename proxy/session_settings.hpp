@@ -4,6 +4,8 @@
 // its own values whichever pooled server serves it.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,13 +18,17 @@
 
 namespace pgsluice::proxy {
 
+class SettingsInterner;
+
 class ClientSettings {
 public:
+    using Values = std::vector<std::pair<std::string, std::string>>;
+
     // Reads the startup packet; error() is non-empty when it asks for what pgsluice cannot do.
     static ClientSettings from_startup(const protocol::StartupMessage& startup);
 
     const std::string& error() const { return error_; }
-    const std::vector<std::pair<std::string, std::string>>& values() const { return values_; }
+    const Values& values() const { return values_ ? *values_ : kNone; }
 
     // The client's own SET changed a reported parameter (seen in its ParameterStatus).
     void observe(const std::string& name, const std::string& value);
@@ -33,11 +39,28 @@ public:
     // After the first SETs, take the server's spelling of each value ("iso" -> "ISO, MDY")
     // so later comparisons match.
     void adopt_server_spelling(const ServerConnection& server);
+    // Shares the values with other clients that want the same ones (copy on write after).
+    void share(SettingsInterner& interner);
 
 private:
-    std::vector<std::pair<std::string, std::string>> values_;
+    static const Values kNone;
+    Values& writable();  // the values, copied first if other clients share them
+
+    std::shared_ptr<const Values> values_;
     std::string error_;
     bool defaults_filled_ = false;
+};
+
+// Most clients want the same settings (their driver's defaults); one shared copy keeps an
+// idle client small. Remembers a bounded number of recent distinct sets.
+class SettingsInterner {
+public:
+    std::shared_ptr<const ClientSettings::Values> intern(std::shared_ptr<const ClientSettings::Values> values);
+
+private:
+    static constexpr std::size_t kRemembered = 32;
+    std::mutex mutex_;
+    std::vector<std::weak_ptr<const ClientSettings::Values>> recent_;
 };
 
 // Sends one SET per value the server does not already have; nullopt on success.
