@@ -198,3 +198,27 @@ TEST_CASE("a metrics port already in use stops startup with a clear error and ex
     INFO(output);
     CHECK(output.find("metrics: cannot listen on 127.0.0.1:" + std::to_string(busy_port)) != std::string::npos);
 }
+
+TEST_CASE("a wait timeout, a lost server and an idle transaction each count under their kind of error", "[integration]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, with_metrics(Pgsluice::basic_config(
+                                 "session", 1, "  query_wait_timeout: 1s\n  idle_transaction_timeout: 500ms\n")));
+    auto errors = [&](const char* kind) {
+        return value(scrape(proxy), "pgsluice_errors_total",
+                     {"database=\"app\"", "user=\"app\"", std::string("kind=\"") + kind + "\""});
+    };
+    Connection holder(proxy.conninfo());
+    const auto backend = holder.scalar("select pg_backend_pid()");
+    CHECK(login_error_sqlstate(proxy.port(), "app", PostgresServer::kAppPassword, "app") == "53300");
+    CHECK(errors("wait_timeout") == 1);
+
+    Connection monitor(postgres.superuser_conninfo());
+    monitor.exec("select pg_terminate_backend(" + backend + ")");
+    CHECK(wait_until([&] { return errors("server_lost") == 1; }));
+
+    Connection idler(proxy.conninfo());
+    idler.exec("begin");
+    CHECK(wait_until([&] { return errors("client_timeout") == 1; }));
+    CHECK(errors("login_failed") == 0);
+    CHECK(errors("server_connect_failed") == 0);
+}
