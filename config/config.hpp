@@ -109,6 +109,7 @@ struct Config {
     std::string log_format = "text";  // text | json
     Duration shutdown_timeout = std::chrono::seconds(30);
     std::string source_file;  // the path it was loaded from
+    std::string hash;         // SHA-256 of the file's bytes, first 16 hex digits: which config is live
 };
 
 const char* to_string(PoolMode mode);

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <openssl/evp.h>
+
 #include "config/yaml_reader.hpp"
 
 namespace pgsluice::config {
@@ -349,10 +351,26 @@ SecretResolver SecretResolver::from_process() {
     return resolver;
 }
 
+// Short enough to read in a dashboard, long enough that two configs never share one.
+static std::string config_hash(const std::string& text) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < 8 && i < length; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 15];
+    }
+    return out;
+}
+
 LoadResult load_config(const std::string& yaml_text, const std::string& file_name, const SecretResolver& secrets) {
     Loader loader(file_name, secrets);
     loader.set_file(file_name);
-    return loader.load(yaml_text);
+    auto result = loader.load(yaml_text);
+    if (result.config) result.config->hash = config_hash(yaml_text);
+    return result;
 }
 
 LoadResult load_config_file(const std::string& path, const SecretResolver& secrets) {

@@ -32,6 +32,20 @@ ErrorFields fatal(const char* code, std::string message, std::string hint = {}) 
     return {"FATAL", code, std::move(message), {}, std::move(hint)};
 }
 
+std::uint64_t to_us(Clock::duration d) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+// Times queries and transactions from the message headers that cross, for PoolStats. A
+// query's time runs from its Query or Sync to its ReadyForQuery (pipelined behind another,
+// from the ReadyForQuery before it); a transaction's from its first query to the
+// ReadyForQuery that says idle.
+struct QueryClock {
+    Clock::time_point query_started{};
+    Clock::time_point transaction_started{};
+    bool in_transaction = false;
+};
+
 // The session's outcome for the one log line it ends with.
 struct Ending {
     std::string reason;
@@ -48,7 +62,10 @@ public:
     ClientSession(Socket client, ProxyContext& context, std::string peer)
         : client_(std::move(client)), context_(context), peer_(std::move(peer)), id_(context.next_client_id()),
           started_(Clock::now()) {}
-    ~ClientSession() { context_.client_left(); }
+    ~ClientSession() {
+        if (pool_) pool_->stats().clients.fetch_sub(1, std::memory_order_relaxed);
+        context_.client_left();
+    }
 
     // Startup and login; then serves a session-mode client to its end, or parks the client.
     awaitable<void> start();
@@ -232,6 +249,7 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
                                       boost::system::error_code ec) {
     std::optional<Ending> ending;
     if (idle_expired_) {
+        PoolStats::add(pool_->stats().client_timeouts);
         co_await send_error(fatal(sqlstate::kIdleSessionTimeout, "terminating connection due to client_idle_timeout"));
         ending = Ending{"client_idle_timeout", false};
     } else if (ec) {
@@ -289,6 +307,9 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     const auto* credentials = snapshot->credentials.find(user_);
     auto auth = co_await authenticate_client(client_, user_, credentials, config.auth_type);
     if (!auth.ok) {
+        // Counted on the pool if it exists; a login never creates one.
+        auto existing = context_.find_pool(database_, user_);
+        PoolStats::add(existing ? existing->stats().login_failures : context_.unrouted_stats().login_failures);
         co_await send_error(auth.error);
         co_return Ending{"login failed for user \"" + user_ + "\": " + auth.reason, true};
     }
@@ -300,6 +321,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
 
     auto database = config.databases.find(database_);
     if (database == config.databases.end()) {
+        PoolStats::add(context_.unrouted_stats().login_failures);
         co_await send_error(fatal(sqlstate::kInvalidCatalogName, "database \"" + database_ + "\" does not exist",
                                   "pgsluice serves only the databases in its config file."));
         co_return Ending{"unknown database \"" + database_ + "\"", true};
@@ -309,6 +331,9 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     mode_ = pool_->settings().pool_mode;
     cancel_target_.host = database->second.host;
     cancel_target_.port = database->second.port;
+    // The pool's `clients` gauge: routed here from now until the session ends (waiting for
+    // its first server included, so clients_active = clients - waiting); see ~ClientSession.
+    pool_->stats().clients.fetch_add(1, std::memory_order_relaxed);
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
@@ -318,6 +343,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     }
     settings_.adopt_server_spelling(*lease);
     settings_.share(context_.settings_interner());
+    PoolStats::add(pool_->stats().client_logins);
     spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user_, database_,
                  config::to_string(mode_));
 
@@ -349,6 +375,7 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
         try {
             error = co_await apply_settings(*lease, settings_);
         } catch (const std::exception& e) {
+            PoolStats::add(pool_->stats().servers_lost);
             error = fatal(sqlstate::kConnectionFailure, std::string("server connection lost: ") + e.what());
         }
         if (error) lease.release_closed("applying the client's parameters failed");
@@ -411,13 +438,25 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     struct ClientToServer {
         protocol::ServerState& state;
         SilenceClock& silence;
+        PoolStats& stats;
+        QueryClock& clock;
         bool inspects(char) const { return false; }
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
             if (silence.enabled()) silence.on_client_message(state, Clock::now());
+            if (message.type == protocol::frontend::kQuery || message.type == protocol::frontend::kSync) {
+                PoolStats::add(stats.queries);
+                const auto now = Clock::now();
+                if (state.awaiting_ready() == 0) clock.query_started = now;
+                if (!clock.in_transaction) {
+                    clock.in_transaction = true;
+                    clock.transaction_started = now;
+                }
+            }
             state.on_frontend_message(message.type);
             return protocol::Verdict::forward;
         }
+        void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_received, bytes); }
     };
     struct ServerToClient {
         ServerConnection& server;
@@ -425,6 +464,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         bool release_when_idle;
         bool statement_mode;
         SilenceClock& silence;
+        PoolStats& stats;
+        QueryClock& clock;
         bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
         bool inspects(char type) const {
             return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
@@ -432,7 +473,9 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::backend::kReadyForQuery) {
                 if (silence.enabled()) silence.on_ready_for_query(Clock::now());
+                const bool answers_query = server.state().awaiting_ready() > 0;
                 server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
+                if (answers_query) count_ready_for_query();
                 if (release_when_idle && server.state().idle()) return protocol::Verdict::stop_after;
                 if (statement_mode && server.state().transaction_status() != 'I') {
                     opened_transaction = true;
@@ -446,15 +489,28 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             }
             return protocol::Verdict::forward;
         }
+        void count_ready_for_query() {
+            const auto now = Clock::now();
+            PoolStats::add(stats.query_time_us, to_us(now - clock.query_started));
+            clock.query_started = now;  // a query pipelined behind this one starts now
+            if (server.state().transaction_status() != 'I') return;
+            PoolStats::add(stats.transactions);
+            PoolStats::add(stats.transaction_time_us, to_us(now - clock.transaction_started));
+            clock.transaction_started = now;
+            clock.in_transaction = server.state().awaiting_ready() > 0;
+        }
+        void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_sent, bytes); }
     };
 
     const auto& pool_settings = pool_->settings();
     SilenceLimits limits{pool_settings.query_timeout, pool_settings.idle_transaction_timeout,
                          mode_ == config::PoolMode::session ? pool_settings.client_idle_timeout : Duration::zero()};
     SilenceClock silence(limits, Clock::now());
-    ClientToServer to_server{lease->state(), silence};
+    PoolStats& stats = pool_->stats();
+    QueryClock query_clock;
+    ClientToServer to_server{lease->state(), silence, stats, query_clock};
     ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
-                             mode_ == config::PoolMode::statement, silence};
+                             mode_ == config::PoolMode::statement, silence, stats, query_clock};
     protocol::FrameScanner server_scanner;
     StreamBuffer server_buffer;
     bool writing_to_server = false;
@@ -498,6 +554,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             const auto check = silence.check(lease->state(), now);
             if (check.overrun == Overrun::query_timeout) {
                 silence.on_cancel_sent(now);
+                PoolStats::add(stats.client_timeouts);
                 spdlog::info("{}: query_timeout ({} ms) passed, cancelling the query", who(),
                              pool_settings.query_timeout.count());
                 asio::co_spawn(co_await asio::this_coro::executor, send_cancel(cancel_target_), asio::detached);
@@ -540,12 +597,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         step.server_clean = false;  // closing it rolls back whatever the client left open
         switch (overrun) {
             case Overrun::idle_transaction_timeout:
+                PoolStats::add(stats.client_timeouts);
                 step.ending = {"idle_transaction_timeout", true};
                 co_await send_error(fatal(sqlstate::kIdleInTransactionSessionTimeout,
                                           "terminating connection due to idle_transaction_timeout",
                                           "The client stayed inside a transaction without sending anything."));
                 break;
             case Overrun::client_idle_timeout:
+                PoolStats::add(stats.client_timeouts);
                 step.ending = {"client_idle_timeout", false};
                 co_await send_error(fatal(sqlstate::kIdleSessionTimeout,
                                           "terminating connection due to client_idle_timeout"));
@@ -553,6 +612,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                                     server_scanner.at_boundary() && lease->state().idle();
                 break;
             default:
+                PoolStats::add(stats.servers_lost);
                 step.ending = {"query_timeout: the server did not answer a cancel", true};
                 co_await send_error(fatal(sqlstate::kConnectionFailure,
                                           "query_timeout: the server did not answer a cancel request in time",
@@ -581,6 +641,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             case PumpEnd::stopped: step.ending = {"client sent Terminate", false}; break;
             case PumpEnd::source_closed: step.ending = {"client disconnected (" + client_result.detail + ")", false}; break;
             case PumpEnd::sink_failed:
+                PoolStats::add(stats.servers_lost);
                 step.server_clean = false;
                 step.ending = {"server connection lost while writing: " + client_result.detail, true};
                 co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
@@ -598,12 +659,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         case PumpEnd::stopped:
         case PumpEnd::interrupted:
         case PumpEnd::source_closed:
+            PoolStats::add(stats.servers_lost);
             step.ending = {"server connection lost: " + server_result.detail, true};
             co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly",
                                       "The server may have restarted or been terminated; reconnect."));
             break;
         case PumpEnd::sink_failed: step.ending = {"client connection lost: " + server_result.detail, false}; break;
         case PumpEnd::protocol_error:
+            PoolStats::add(stats.servers_lost);
             step.ending = {"server broke the protocol: " + server_result.detail, true};
             co_await send_error(fatal(sqlstate::kConnectionFailure, "server sent invalid data"));
             break;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "proxy/listener.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/proxy_context.hpp"
 
 namespace pgsluice::proxy {
@@ -43,6 +44,19 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         asio::co_spawn(io, accept_clients(*acceptor, context, name), asio::detached);
     }
 
+    // After the listeners, so /ready means "accepting"; a metrics port in use stops startup.
+    Metrics metrics(context);
+    if (config->metrics.enabled) {
+        try {
+            metrics.listen(config->metrics.address, config->metrics.port);
+        } catch (const std::exception& e) {
+            spdlog::critical("{}", e.what());
+            return 1;
+        }
+        spdlog::info("metrics on http://{}:{}/metrics (also /healthz, /ready)", config->metrics.address,
+                     config->metrics.port);
+    }
+
     asio::co_spawn(
         io,
         [&context]() -> awaitable<void> {
@@ -73,6 +87,7 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
 
     spdlog::info("pgsluice ready: {} worker thread(s), {} database(s), {} user(s)", workers,
                  config->databases.size(), config->users.size());
+    metrics.set_ready(true);
     if (hooks.on_ready) hooks.on_ready();
 
     std::vector<std::thread> threads;

@@ -72,7 +72,9 @@ struct PumpControl {
 
 // Forwards from `from` to `to` until the visitor stops it, `control.stop` is set, or a side
 // fails. `writing` is true exactly while a write to `to` is in progress, so a caller can
-// tell whether `to` may hold a partial message.
+// tell whether `to` may hold a partial message. Besides the scanner's visitor interface, the
+// visitor gets `on_forwarded(bytes)` after each write: one call per read, not per message,
+// so byte counters cost nothing per message.
 template <class Visitor>
 awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& scanner, StreamBuffer& buffer,
                            Visitor& visitor, bool& writing, PumpControl& control) {
@@ -98,6 +100,7 @@ awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& sca
             // On failure `writing` stays true: `to` may hold part of a message.
             if (ec) co_return PumpResult{PumpEnd::sink_failed, ec.message()};
             writing = false;
+            visitor.on_forwarded(result.consumed);
             buffer.consume(result.consumed);
         }
         if (result.status == protocol::FrameScanner::Status::stopped) co_return PumpResult{PumpEnd::stopped, {}};

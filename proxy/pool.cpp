@@ -16,6 +16,7 @@ namespace sqlstate = protocol::sqlstate;
 struct Pool::Waiter {
     explicit Waiter(asio::any_io_executor executor) : timer(executor) {}
     asio::steady_timer timer;
+    Clock::time_point since = Clock::now();  // for the metrics' longest current wait
     std::unique_ptr<ServerConnection> server;
     bool slot = false;
     std::optional<protocol::ErrorFields> error;
@@ -58,7 +59,18 @@ void Pool::remember_client_key(const protocol::scram::Key& client_key) {
 
 Pool::Counts Pool::counts() {
     std::lock_guard lock(mutex_);
-    return {open_, static_cast<std::uint32_t>(idle_.size()), static_cast<std::uint32_t>(waiters_.size())};
+    Counts counts;
+    counts.open = open_;
+    counts.idle = static_cast<std::uint32_t>(idle_.size());
+    counts.waiting = static_cast<std::uint32_t>(waiters_.size());
+    counts.connecting = connecting_;
+    const auto now = Clock::now();
+    if (!settings_.server_check_query.empty())
+        for (const auto& server : idle_)
+            counts.idle_unchecked += now - server->released_at() >= settings_.server_check_delay;
+    if (!waiters_.empty())
+        counts.longest_wait = std::chrono::duration_cast<std::chrono::microseconds>(now - waiters_.front()->since);
+    return counts;
 }
 
 void Pool::maintain() {
@@ -144,6 +156,16 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
 }
 
 awaitable<ServerLease> Pool::acquire() {
+    // Wait time is the whole call: queueing, connecting, checking.
+    struct WaitClock {
+        explicit WaitClock(PoolStats& s) : stats(s) {}
+        ~WaitClock() {
+            const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+            PoolStats::add(stats.wait_time_us, static_cast<std::uint64_t>(waited.count()));
+        }
+        PoolStats& stats;
+        const Clock::time_point started = Clock::now();
+    } wait_clock(stats_);
     while (true) {
         auto lease = co_await acquire_unchecked();
         const auto& check_query = settings_.server_check_query;
@@ -191,6 +213,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
         if (waiter->error) throw PoolError(*waiter->error);
         if (!waiter->slot) {
             std::erase(waiters_, waiter);
+            PoolStats::add(stats_.wait_timeouts);
             throw PoolError({"FATAL", sqlstate::kTooManyConnections,
                              "query_wait_timeout: no server connection became free within " +
                                  std::to_string(settings_.query_wait_timeout.count()) + " ms (pool " + database_ +
@@ -208,6 +231,7 @@ awaitable<ServerLease> Pool::open_new() {
     {
         std::lock_guard lock(mutex_);
         target = target_;
+        ++connecting_;
     }
     const auto id = ++server_ids_;
     std::unique_ptr<ServerConnection> server;
@@ -220,9 +244,15 @@ awaitable<ServerLease> Pool::open_new() {
     if (failure) {
         spdlog::warn("server {} {}: login failed for {}/{}: {}", id, target.address(), database_, user_,
                      failure->message);
+        PoolStats::add(stats_.server_connect_failures);
         on_connect_failed(*failure);
         throw PoolError(*failure);
     }
+    {
+        std::lock_guard lock(mutex_);
+        --connecting_;
+    }
+    PoolStats::add(stats_.server_connects);
     spdlog::info("server {} {}: connected for pool {}/{}", id, server->address(), database_, user_);
     co_return ServerLease(shared_from_this(), std::move(server));
 }
@@ -230,6 +260,7 @@ awaitable<ServerLease> Pool::open_new() {
 void Pool::on_connect_failed(const protocol::ErrorFields& error) {
     std::lock_guard lock(mutex_);
     --open_;
+    --connecting_;
     last_connect_failure_ = Clock::now();
     if (waiters_.empty()) return;
     if (open_ == 0) {

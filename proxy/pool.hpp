@@ -72,6 +72,9 @@ public:
         std::uint32_t open = 0;  // idle + in use + connecting
         std::uint32_t idle = 0;
         std::uint32_t waiting = 0;
+        std::uint32_t connecting = 0;        // slots taken, login to the server in progress
+        std::uint32_t idle_unchecked = 0;    // of `idle`: idle past server_check_delay (checked before reuse)
+        std::chrono::microseconds longest_wait{0};  // how long the oldest waiter has waited so far
     };
     Counts counts();
     // Closes every idle server (shutdown).
@@ -103,6 +106,7 @@ private:
     std::deque<std::unique_ptr<ServerConnection>> idle_;
     std::deque<std::shared_ptr<Waiter>> waiters_;
     std::uint32_t open_ = 0;
+    std::uint32_t connecting_ = 0;
     Clock::time_point last_connect_failure_{};
 };
 

@@ -39,6 +39,19 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
     return pool;
 }
 
+std::shared_ptr<Pool> ProxyContext::find_pool(const std::string& database, const std::string& user) {
+    std::lock_guard lock(pools_mutex_);
+    auto it = pools_.find(std::make_pair(database, user));
+    return it == pools_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Pool>> ProxyContext::pools() {
+    std::vector<std::shared_ptr<Pool>> pools;
+    std::lock_guard lock(pools_mutex_);
+    for (auto& [key, pool] : pools_) pools.push_back(pool);
+    return pools;
+}
+
 void ProxyContext::maintain_pools() {
     std::vector<std::shared_ptr<Pool>> pools;
     {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "proxy/asio.hpp"
@@ -47,6 +48,13 @@ public:
     // The pool for (database, user), created on first use.
     std::shared_ptr<Pool> pool_for(const Snapshot& snapshot, const config::Database& database,
                                    const std::string& user);
+    // The pool for (database, user) if one was created; never creates one.
+    std::shared_ptr<Pool> find_pool(const std::string& database, const std::string& user);
+    // Every pool created so far (for metrics and upkeep).
+    std::vector<std::shared_ptr<Pool>> pools();
+    // Counters of clients that never reached a pool: an unknown database, or a failed login
+    // before its (database, user) had a pool. Only a few fields are used.
+    PoolStats& unrouted_stats() { return unrouted_stats_; }
 
     // Counts clients against max_client_conn; false when the process is full.
     bool admit_client(std::uint32_t max_client_conn) {
@@ -75,6 +83,7 @@ private:
     std::atomic<std::uint64_t> server_ids_{0};
     std::atomic<std::uint64_t> client_ids_{0};
     std::atomic<std::uint32_t> clients_{0};
+    PoolStats unrouted_stats_;
 };
 
 }  // namespace pgsluice::proxy

@@ -49,10 +49,12 @@ std::string Pgsluice::basic_config(const std::string& pool_mode, int pool_size, 
 Pgsluice::Pgsluice(const PostgresServer& postgres, std::string yaml) {
     dir_ = std::make_unique<TempDir>("pgsluice-proxy");
     port_ = free_port();
+    metrics_port_ = free_port();
     replace_all(yaml, "{PG_PORT}", std::to_string(postgres.port()));
     replace_all(yaml, "{PG_SOCKET_DIR}", postgres.socket_dir());
     replace_all(yaml, "{PORT}", std::to_string(port_));
     replace_all(yaml, "{SOCKET_DIR}", dir_->path());
+    replace_all(yaml, "{METRICS_PORT}", std::to_string(metrics_port_));
     const std::string config = dir_->path() + "/pgsluice.yaml";
     write_file(config, yaml);
     process_ = std::make_unique<Process>(Process::Options{{PGSLUICE_BINARY, "run", "-c", config},

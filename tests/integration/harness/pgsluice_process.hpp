@@ -13,11 +13,13 @@ namespace harness {
 
 class Pgsluice {
 public:
-    // `yaml` may use {PG_PORT}, {PORT}, {SOCKET_DIR} and {PG_SOCKET_DIR}; they are filled in.
+    // `yaml` may use {PG_PORT}, {PORT}, {SOCKET_DIR}, {PG_SOCKET_DIR} and {METRICS_PORT}
+    // (a free port for the metrics endpoint); they are filled in.
     Pgsluice(const PostgresServer& postgres, std::string yaml);
     ~Pgsluice();
 
     int port() const { return port_; }
+    int metrics_port() const { return metrics_port_; }
     const std::string& socket_dir() const { return dir_->path(); }
     std::string conninfo(const std::string& user = "app", const std::string& password = PostgresServer::kAppPassword,
                          const std::string& dbname = "app") const;
@@ -33,6 +35,7 @@ public:
 private:
     std::unique_ptr<TempDir> dir_;
     int port_ = 0;
+    int metrics_port_ = 0;
     std::unique_ptr<Process> process_;
 };
 

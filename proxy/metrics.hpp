@@ -1,0 +1,46 @@
+// The Prometheus endpoint. /metrics is built at scrape time from what the pools already
+// keep (Pool::counts() under the pool's mutex, PoolStats' relaxed counters), so nothing is
+// counted twice; /healthz and /ready answer on the same listener for load balancers and
+// Kubernetes probes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace pgsluice::proxy {
+
+class ProxyContext;
+
+class Metrics {
+public:
+    // Counts and collects without listening: on_reload() works even with metrics disabled.
+    explicit Metrics(ProxyContext& context);
+    ~Metrics();
+    Metrics(const Metrics&) = delete;
+    Metrics& operator=(const Metrics&) = delete;
+
+    // Serves /metrics, /healthz and /ready on address:port (HTTP threads of its own, not
+    // the io_context's). Throws std::runtime_error when it cannot listen.
+    void listen(const std::string& address, std::uint16_t port);
+
+    // /ready says 200 only while ready: the config is loaded and the listeners accept.
+    // The daemon sets it once it accepts, and may clear it when a drain begins.
+    void set_ready(bool ready);
+
+    // Call after every config reload attempt: pgsluice_config_reloads_total{result}.
+    void on_reload(bool ok);
+
+    class Collector;
+
+private:
+    std::shared_ptr<Collector> collector_;
+    std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace pgsluice::proxy
