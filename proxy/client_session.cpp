@@ -7,6 +7,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/sqlstate.hpp"
 #include "protocol/startup.hpp"
+#include "proxy/admin_console.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/forwarder.hpp"
 #include "proxy/message_io.hpp"
@@ -64,6 +65,10 @@ private:
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const ErrorFields& fields);
     std::string who() const { return "client " + std::to_string(id_) + " " + peer_; }
+    void register_client(const protocol::StartupMessage& startup, ClientState state);
+    void set_state(ClientState state, std::uint64_t server_id = 0) {
+        if (entry_) entry_->set_state(state, server_id);
+    }
 
     Socket client_;
     ProxyContext& context_;
@@ -76,7 +81,25 @@ private:
     std::shared_ptr<Pool> pool_;
     config::PoolMode mode_ = config::PoolMode::session;
     CancelTarget cancel_target_;
+    // This session's line in the registry (SHOW CLIENTS, KILL); removed when the session ends.
+    std::shared_ptr<ClientEntry> entry_;
+    struct Unregister {
+        ClientSession& session;
+        ~Unregister() {
+            if (!session.entry_) return;
+            session.entry_->socket = nullptr;  // on our strand, before the socket goes
+            session.context_.clients().remove(session.entry_->id);
+        }
+    } unregister_{*this};
 };
+
+void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
+    const auto* application_name = startup.find("application_name");
+    entry_ = std::make_shared<ClientEntry>(id_, user_, database_, peer_, application_name ? *application_name : "",
+                                           client_.get_executor(), client_);
+    entry_->set_state(state);
+    context_.clients().add(entry_);
+}
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
     std::string out;
@@ -208,6 +231,21 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
         co_await write_all(client_, out);
     }
 
+    if (is_admin_database(database_)) {
+        const auto& admins = config.admin.users;
+        if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
+            co_await send_error(fatal(sqlstate::kInvalidAuthorizationSpecification,
+                                      "user \"" + user_ + "\" is not allowed to use the admin console (database \"" +
+                                          database_ + "\")",
+                                      "Only the users listed under admin.users in the config may connect to it."));
+            co_return Ending{"admin console refused: user \"" + user_ + "\" is not in admin.users", true};
+        }
+        register_client(startup, ClientState::active);
+        spdlog::info("{}: login ok, user \"{}\" on the admin console", who(), user_);
+        auto reason = co_await serve_admin_console(client_, context_, who());
+        co_return Ending{"admin console: " + reason, false};
+    }
+
     auto database = config.databases.find(database_);
     if (database == config.databases.end()) {
         co_await send_error(fatal(sqlstate::kInvalidCatalogName, "database \"" + database_ + "\" does not exist",
@@ -220,6 +258,7 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
     mode_ = pool_->settings().pool_mode;
     cancel_target_.server.host = database->second.host;
     cancel_target_.server.port = database->second.port;
+    register_client(startup, ClientState::waiting);
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
@@ -241,7 +280,10 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
         protocol::append_ready_for_query(out, 'I');
         co_await write_all(client_, out);
     }
-    if (mode_ != config::PoolMode::session) lease.release_reusable();
+    if (mode_ != config::PoolMode::session) {
+        lease.release_reusable();
+        set_state(ClientState::idle);
+    }
     auto ending = co_await serve_queries(lease, *cancel_slot);
     context_.cancels().remove(key);
     co_return ending;
@@ -251,6 +293,7 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
 // empty and the returned error is what the client is told (FATAL: the session ends).
 awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& lease) {
     std::optional<ErrorFields> error;
+    set_state(ClientState::waiting);
     try {
         lease = co_await pool_->acquire();
     } catch (const PoolError& e) {
@@ -265,6 +308,7 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
         }
         if (error) lease.release_closed("applying the client's parameters failed");
     }
+    if (!error) set_state(ClientState::active, lease->id());
     if (error) error->severity = "FATAL";
     co_return error;
 }
@@ -312,6 +356,7 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
         cancel_slot.set(std::nullopt);
         if (step.transaction_done) {
             lease.release_reusable();
+            set_state(ClientState::idle);
             continue;
         }
         co_await return_server(lease, step.server_clean);
