@@ -47,7 +47,7 @@ private:
 
     Socket& client_;
     ProxyContext& context_;
-    const std::string& who_;
+    const std::string who_;
     bool shutdown_requested_ = false;
 };
 
