@@ -10,7 +10,7 @@
 
 namespace pgsluice::proxy {
 
-enum class AdminVerb {
+enum class AdminVerb {  // the SHOW verbs first: the console logs them quietly
     show_help,
     show_pools,
     show_stats,

@@ -82,7 +82,10 @@ awaitable<std::string> AdminConsole::run() {
                         failure = error(sqlstate::kSyntaxError, syntax->message, syntax->hint);
                     } else {
                         const auto& command = std::get<AdminCommand>(parsed);
-                        spdlog::info("{}: admin command: {}", who_, std::string(statement));
+                        // Exporters poll SHOW every few seconds: only what changes something is worth info.
+                        const bool shows = command.verb <= AdminVerb::show_version;
+                        spdlog::log(shows ? spdlog::level::debug : spdlog::level::info, "{}: admin command: {}", who_,
+                                    std::string(statement));
                         failure = co_await execute(command, out);
                     }
                     if (failure) {

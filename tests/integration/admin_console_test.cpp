@@ -243,6 +243,30 @@ TEST_CASE("PAUSE makes a new query wait and RESUME lets it finish", "[integratio
     CHECK(answer == "42");
 }
 
+TEST_CASE("PAUSE returns only once the server in use is released, and closes the servers", "[integration][admin]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, admin_config());
+    Connection holder(proxy.conninfo());
+    holder.exec("begin");
+    CHECK(holder.scalar("select 1") == "1");
+    auto watcher = admin_connection(proxy);
+    std::atomic<bool> paused{false};
+    std::thread pause([&] {
+        auto admin = admin_connection(proxy);
+        admin.exec("PAUSE");
+        paused = true;
+    });
+    // PAUSE has taken effect but waits for the open transaction.
+    CHECK(wait_until([&] { return watcher.query("SHOW DATABASES")[0][12] == "1"; }));
+    CHECK(!paused);
+    holder.exec("commit");
+    pause.join();
+    CHECK(paused);
+    CHECK(watcher.query("SHOW SERVERS").empty());
+    watcher.exec("RESUME");
+    CHECK(holder.scalar("select 2") == "2");
+}
+
 TEST_CASE("KILL drops a connected client and its servers", "[integration][admin]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, admin_config());
