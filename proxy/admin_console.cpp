@@ -33,7 +33,10 @@ ErrorFields error(const char* code, std::string message, std::string hint = {}) 
 class AdminConsole {
 public:
     AdminConsole(Socket& client, ProxyContext& context, const std::string& who)
-        : client_(client), context_(context), who_(who) {}
+        : client_(client), context_(context), who_(who), cancel_key_(context.cancels().add(cancel_slot_)) {}
+    ~AdminConsole() { context_.cancels().remove(cancel_key_); }
+    AdminConsole(const AdminConsole&) = delete;
+    AdminConsole& operator=(const AdminConsole&) = delete;
 
     awaitable<std::string> run();
 
@@ -49,6 +52,8 @@ private:
     ProxyContext& context_;
     const std::string who_;
     bool shutdown_requested_ = false;
+    std::shared_ptr<CancelSlot> cancel_slot_ = std::make_shared<CancelSlot>();
+    protocol::BackendKeyData cancel_key_;
 };
 
 awaitable<std::string> AdminConsole::run() {
@@ -57,9 +62,13 @@ awaitable<std::string> AdminConsole::run() {
         protocol::append_parameter_status(out, "server_version", std::string(kVersion) + "/pgsluice");
         protocol::append_parameter_status(out, "server_encoding", "UTF8");
         protocol::append_parameter_status(out, "client_encoding", "UTF8");
-        protocol::append_parameter_status(out, "DateStyle", "ISO");
+        // What drivers check before they let a connection be used (pgjdbc wants DateStyle ISO).
+        protocol::append_parameter_status(out, "DateStyle", "ISO, MDY");
+        protocol::append_parameter_status(out, "TimeZone", "UTC");
         protocol::append_parameter_status(out, "integer_datetimes", "on");
         protocol::append_parameter_status(out, "standard_conforming_strings", "on");
+        // A real key with an empty slot: a cancel for the console is accepted and does nothing.
+        protocol::append_backend_key_data(out, cancel_key_.process_id, cancel_key_.secret_key);
         protocol::append_ready_for_query(out, 'I');
         co_await write_all(client_, out);
     }
