@@ -15,11 +15,14 @@ inline constexpr const char* kIdleInTransactionSessionTimeout = "25P03";
 inline constexpr const char* kInvalidAuthorizationSpecification = "28000";
 inline constexpr const char* kInvalidPassword = "28P01";
 inline constexpr const char* kInvalidCatalogName = "3D000";  // unknown database
+inline constexpr const char* kSyntaxError = "42601";
+inline constexpr const char* kInsufficientPrivilege = "42501";
 inline constexpr const char* kTooManyConnections = "53300";
 inline constexpr const char* kQueryCanceled = "57014";
 inline constexpr const char* kAdminShutdown = "57P01";
 inline constexpr const char* kCannotConnectNow = "57P03";
 inline constexpr const char* kIdleSessionTimeout = "57P05";
+inline constexpr const char* kConfigFileError = "F0000";
 inline constexpr const char* kInternalError = "XX000";
 
 }  // namespace pgsluice::protocol::sqlstate

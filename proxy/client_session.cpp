@@ -7,6 +7,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/sqlstate.hpp"
 #include "protocol/startup.hpp"
+#include "proxy/admin_console.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/forwarder.hpp"
 #include "proxy/message_io.hpp"
@@ -96,6 +97,10 @@ private:
     awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
     void finish(const Ending& ending);
     std::string who() const { return "client " + std::to_string(id_) + " " + peer_; }
+    void register_client(const protocol::StartupMessage& startup, ClientState state);
+    void set_state(ClientState state, std::uint64_t server_id = 0) {
+        if (entry_) entry_->set_state(state, server_id);
+    }
 
     Socket client_;
     ProxyContext& context_;
@@ -114,7 +119,25 @@ private:
     std::unique_ptr<asio::steady_timer> idle_timer_;
     bool parked_ = false;
     bool idle_expired_ = false;
+    // This session's line in the registry (SHOW CLIENTS, KILL); removed when the session ends.
+    std::shared_ptr<ClientEntry> entry_;
+    struct Unregister {
+        ClientSession& session;
+        ~Unregister() {
+            if (!session.entry_) return;
+            session.entry_->socket = nullptr;  // on our strand, before the socket goes
+            session.context_.clients().remove(session.entry_->id);
+        }
+    } unregister_{*this};
 };
+
+void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
+    const auto* application_name = startup.find("application_name");
+    entry_ = std::make_shared<ClientEntry>(id_, user_, database_, peer_, application_name ? *application_name : "",
+                                           client_.get_executor(), client_);
+    entry_->set_state(state);
+    context_.clients().add(entry_);
+}
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
     std::string out;
@@ -319,6 +342,21 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
         co_await write_all(client_, out);
     }
 
+    if (is_admin_database(database_)) {
+        const auto& admins = config.admin.users;
+        if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
+            co_await send_error(fatal(sqlstate::kInvalidAuthorizationSpecification,
+                                      "user \"" + user_ + "\" is not allowed to use the admin console (database \"" +
+                                          database_ + "\")",
+                                      "Only the users listed under admin.users in the config may connect to it."));
+            co_return Ending{"admin console refused: user \"" + user_ + "\" is not in admin.users", true};
+        }
+        register_client(startup, ClientState::active);
+        spdlog::info("{}: login ok, user \"{}\" on the admin console", who(), user_);
+        auto reason = co_await serve_admin_console(client_, context_, who());
+        co_return Ending{"admin console: " + reason, false};
+    }
+
     auto database = config.databases.find(database_);
     if (database == config.databases.end()) {
         PoolStats::add(context_.unrouted_stats().login_failures);
@@ -334,6 +372,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     // The pool's `clients` gauge: routed here from now until the session ends (waiting for
     // its first server included, so clients_active = clients - waiting); see ~ClientSession.
     pool_->stats().clients.fetch_add(1, std::memory_order_relaxed);
+    register_client(startup, ClientState::waiting);
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
@@ -357,7 +396,10 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
         protocol::append_ready_for_query(out, 'I');
         co_await write_all(client_, out);
     }
-    if (mode_ != config::PoolMode::session) lease.release_reusable();
+    if (mode_ != config::PoolMode::session) {
+        lease.release_reusable();
+        set_state(ClientState::idle);
+    }
     co_return std::nullopt;
 }
 
@@ -365,6 +407,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
 // empty and the returned error is what the client is told (FATAL: the session ends).
 awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& lease) {
     std::optional<ErrorFields> error;
+    set_state(ClientState::waiting);
     try {
         lease = co_await pool_->acquire();
     } catch (const PoolError& e) {
@@ -380,6 +423,7 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
         }
         if (error) lease.release_closed("applying the client's parameters failed");
     }
+    if (!error) set_state(ClientState::active, lease->id());
     if (error) error->severity = "FATAL";
     co_return error;
 }
@@ -412,6 +456,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
         cancel_slot_->set(std::nullopt);
         if (step.transaction_done) {
             lease.release_reusable();
+            set_state(ClientState::idle);
             continue;
         }
         co_await return_server(lease, step.server_clean);

@@ -84,6 +84,15 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
             io.stop();
         };
     signals.async_wait(on_signal);
+    // The admin console's SHUTDOWN: as SIGINT. Posted, so the console's reply is on the wire first.
+    if (!context.lifecycle().shutdown)
+        context.lifecycle().shutdown = [&io, &hooks] {
+            asio::post(io, [&io, &hooks] {
+                spdlog::info("admin SHUTDOWN: shutting down");
+                if (hooks.on_stopping) hooks.on_stopping();
+                io.stop();
+            });
+        };
 
     spdlog::info("pgsluice ready: {} worker thread(s), {} database(s), {} user(s)", workers,
                  config->databases.size(), config->users.size());

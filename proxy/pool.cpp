@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <cstring>
+
 #include "protocol/sqlstate.hpp"
 
 namespace pgsluice::proxy {
@@ -20,7 +22,13 @@ struct Pool::Waiter {
     std::unique_ptr<ServerConnection> server;
     bool slot = false;
     std::optional<protocol::ErrorFields> error;
+    bool resumed = false;  // a paused pool resumed: try again
 };
+
+ServerLease::ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server)
+    : pool_(std::move(pool)), server_(std::move(server)) {
+    if (server_) pool_->note_leased(server_.get());
+}
 
 ServerLease& ServerLease::operator=(ServerLease&& other) noexcept {
     if (this != &other) {
@@ -96,7 +104,7 @@ void Pool::maintain() {
         }
         // Keep min_pool_size servers warm, but give a failing server a few seconds' rest.
         const bool resting = now - last_connect_failure_ < std::chrono::seconds(5);
-        if (!resting && open_ < settings_.min_pool_size) {
+        if (!resting && !paused_ && open_ < settings_.min_pool_size) {
             to_open = settings_.min_pool_size - open_;
             open_ += to_open;
         }
@@ -189,6 +197,7 @@ awaitable<ServerLease> Pool::acquire() {
 }
 
 awaitable<ServerLease> Pool::acquire_unchecked() {
+    co_await wait_while_paused();
     const auto executor = co_await asio::this_coro::executor;
     std::shared_ptr<Waiter> waiter;
     {
@@ -284,6 +293,10 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
     std::unique_ptr<ServerConnection> to_close;
     {
         std::lock_guard lock(mutex_);
+        if (!forget_leased_locked(server.get()) && reusable) {
+            reusable = false;
+            why = "RECONNECT, KILL or PAUSE asked for a new server";
+        }
         if (reusable) {
             server->mark_released();
             if (!waiters_.empty()) {
@@ -315,6 +328,171 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
 void Pool::wake(const std::shared_ptr<Waiter>& waiter) {
     // The timer belongs to the waiter's strand: cancel it there, never from this thread.
     asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+}
+
+// ---- admin console: leases, generations, PAUSE ----
+
+void Pool::note_leased(ServerConnection* server) {
+    std::lock_guard lock(leased_mutex_);
+    leased_[server] = generation_.load();
+}
+
+bool Pool::forget_leased_locked(ServerConnection* server) {
+    std::lock_guard lock(leased_mutex_);
+    auto it = leased_.find(server);
+    if (it == leased_.end()) return true;
+    const bool current = it->second == generation_.load();
+    leased_.erase(it);
+    return current;
+}
+
+void Pool::close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close) {
+    for (auto& server : idle_) to_close.push_back(std::move(server));
+    open_ -= static_cast<std::uint32_t>(idle_.size());
+    idle_.clear();
+}
+
+awaitable<void> Pool::wait_while_paused() {
+    std::shared_ptr<Waiter> waiter;
+    while (true) {
+        {
+            std::lock_guard lock(mutex_);
+            if (waiter) {
+                if (waiter->error) throw PoolError(*waiter->error);
+                if (!waiter->resumed) {
+                    std::erase(paused_waiters_, waiter);
+                    throw PoolError({"FATAL", sqlstate::kTooManyConnections,
+                                     "query_wait_timeout: database \"" + database_ + "\" stayed paused for " +
+                                         std::to_string(settings_.query_wait_timeout.count()) + " ms",
+                                     {},
+                                     "An administrator ran PAUSE; RESUME lets clients in again."});
+                }
+            }
+            if (!paused_) co_return;
+            const auto since = waiter ? waiter->since : Clock::now();
+            waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+            if (settings_.query_wait_timeout.count() > 0)
+                waiter->timer.expires_at(since + settings_.query_wait_timeout);
+            else
+                waiter->timer.expires_at(Clock::time_point::max());
+            paused_waiters_.push_back(waiter);
+        }
+        spdlog::debug("pool {}/{}: paused, client waits", database_, user_);
+        co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
+    }
+}
+
+Pool::View Pool::view(bool with_servers) {
+    View view;
+    std::lock_guard lock(mutex_);
+    std::lock_guard leased_lock(leased_mutex_);
+    const auto now = Clock::now();
+    const auto generation = generation_.load();
+    view.paused = paused_;
+    view.waiting = static_cast<std::uint32_t>(waiters_.size() + paused_waiters_.size());
+    view.paused_waiting = static_cast<std::uint32_t>(paused_waiters_.size());
+    auto oldest = now;
+    for (const auto& waiter : waiters_) oldest = std::min(oldest, waiter->since);
+    for (const auto& waiter : paused_waiters_) oldest = std::min(oldest, waiter->since);
+    view.maxwait_us = std::chrono::duration_cast<std::chrono::microseconds>(now - oldest).count();
+
+    auto describe = [&](ServerConnection& server, const char* state, bool close_needed) {
+        ServerInfo info;
+        info.id = server.id();
+        info.state = state;
+        info.address = server.address();
+        info.created_at = server.created_at();
+        info.released_at = server.released_at();
+        info.remote_pid = server.backend_key().process_id;
+        info.close_needed = close_needed;
+        // Only reads the descriptor: the session that holds the server never closes it
+        // before giving it back, which takes mutex_.
+        boost::system::error_code ec;
+        auto local = server.socket().local_endpoint(ec);
+        if (!ec && local.protocol().family() != AF_UNIX) {
+            asio::ip::tcp::endpoint tcp;
+            if (local.size() <= tcp.capacity()) {
+                std::memcpy(tcp.data(), local.data(), local.size());
+                tcp.resize(local.size());
+                info.local_addr = tcp.address().to_string();
+                info.local_port = tcp.port();
+            }
+        } else if (!ec) {
+            info.local_addr = "unix";
+        }
+        view.servers.push_back(std::move(info));
+    };
+    for (auto& server : idle_) {
+        const bool used = !settings_.server_check_query.empty() && now - server->released_at() >= settings_.server_check_delay;
+        ++(used ? view.used : view.idle);
+        if (with_servers) describe(*server, used ? "used" : "idle", false);
+    }
+    for (auto& [server, leased_generation] : leased_) {
+        ++view.active;
+        const bool close_needed = leased_generation != generation;
+        view.close_needed += close_needed;
+        if (with_servers) describe(*server, "active", close_needed);
+    }
+    const auto settled = static_cast<std::uint32_t>(idle_.size() + leased_.size());
+    view.login = open_ > settled ? open_ - settled : 0;
+    return view;
+}
+
+void Pool::reconnect() {
+    std::vector<std::unique_ptr<ServerConnection>> to_close;
+    {
+        std::lock_guard lock(mutex_);
+        ++generation_;
+        close_old_idle_locked(to_close);
+    }
+    for (auto& server : to_close) {
+        spdlog::info("server {} {}: closing (RECONNECT)", server->id(), server->address());
+        server->close();
+    }
+}
+
+void Pool::kill(const protocol::ErrorFields& why) {
+    std::vector<std::unique_ptr<ServerConnection>> to_close;
+    {
+        std::lock_guard lock(mutex_);
+        ++generation_;
+        close_old_idle_locked(to_close);
+        for (auto* queue : {&waiters_, &paused_waiters_}) {
+            for (auto& waiter : *queue) {
+                waiter->error = why;
+                wake(waiter);
+            }
+            queue->clear();
+        }
+    }
+    for (auto& server : to_close) {
+        spdlog::info("server {} {}: closing (KILL)", server->id(), server->address());
+        server->close();
+    }
+}
+
+void Pool::pause() {
+    std::vector<std::unique_ptr<ServerConnection>> to_close;
+    {
+        std::lock_guard lock(mutex_);
+        paused_ = true;
+        ++generation_;
+        close_old_idle_locked(to_close);
+    }
+    for (auto& server : to_close) {
+        spdlog::info("server {} {}: closing (PAUSE)", server->id(), server->address());
+        server->close();
+    }
+}
+
+void Pool::resume() {
+    std::lock_guard lock(mutex_);
+    paused_ = false;
+    for (auto& waiter : paused_waiters_) {
+        waiter->resumed = true;
+        wake(waiter);
+    }
+    paused_waiters_.clear();
 }
 
 }  // namespace pgsluice::proxy

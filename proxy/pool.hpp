@@ -9,6 +9,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "config/config.hpp"
 #include "protocol/error_response.hpp"
@@ -31,8 +33,7 @@ class Pool;
 class ServerLease {
 public:
     ServerLease() = default;
-    ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server)
-        : pool_(std::move(pool)), server_(std::move(server)) {}
+    ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server);
     ServerLease(ServerLease&&) noexcept = default;
     ServerLease& operator=(ServerLease&& other) noexcept;
     ServerLease(const ServerLease&) = delete;
@@ -83,11 +84,46 @@ public:
     // min_pool_size) or server_lifetime, and opens servers up to min_pool_size.
     void maintain();
 
+    // ---- for the admin console ----
+    struct ServerInfo {
+        std::uint64_t id = 0;
+        const char* state = "idle";  // active | idle | used (idle past server_check_delay)
+        std::string address;
+        std::string local_addr;
+        std::uint16_t local_port = 0;
+        Clock::time_point created_at{};
+        Clock::time_point released_at{};
+        std::uint32_t remote_pid = 0;
+        bool close_needed = false;  // RECONNECT/KILL/PAUSE: closed when released
+    };
+    struct View {
+        std::uint32_t active = 0, idle = 0, used = 0, login = 0, waiting = 0, close_needed = 0;
+        std::uint32_t paused_waiting = 0;  // of `waiting`, those held back by PAUSE
+        Duration::rep maxwait_us = 0;  // the oldest waiter's wait so far
+        bool paused = false;
+        std::vector<ServerInfo> servers;  // only when asked for
+    };
+    View view(bool with_servers);
+    Clock::time_point created_at() const { return created_at_; }
+    // Closes idle servers now and servers in use when they are released: the next
+    // transactions get new ones.
+    void reconnect();
+    // As reconnect, and every client waiting for a server gets `why` now.
+    void kill(const protocol::ErrorFields& why);
+    // New transactions wait (up to query_wait_timeout) until resume(); servers are closed as
+    // they are released, as PgBouncer's PAUSE does.
+    void pause();
+    void resume();
+
 private:
     friend class ServerLease;
     struct Waiter;
 
     awaitable<ServerLease> acquire_unchecked();
+    awaitable<void> wait_while_paused();
+    void note_leased(ServerConnection* server);
+    bool forget_leased_locked(ServerConnection* server);  // true when of the current generation
+    void close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close);
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
     std::unique_ptr<ServerConnection> take_idle_locked();
     void on_connect_failed(const protocol::ErrorFields& error);
@@ -108,6 +144,14 @@ private:
     std::uint32_t open_ = 0;
     std::uint32_t connecting_ = 0;
     Clock::time_point last_connect_failure_{};
+    // Admin console state. A server on lease remembers the generation it was leased in;
+    // RECONNECT, KILL and PAUSE start a new one, and an older server is closed at release.
+    std::atomic<std::uint64_t> generation_{0};  // written under mutex_
+    const Clock::time_point created_at_ = Clock::now();
+    bool paused_ = false;
+    std::deque<std::shared_ptr<Waiter>> paused_waiters_;
+    std::mutex leased_mutex_;  // after mutex_ when both are taken
+    std::unordered_map<ServerConnection*, std::uint64_t> leased_;
 };
 
 }  // namespace pgsluice::proxy

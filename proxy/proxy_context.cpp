@@ -36,6 +36,7 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
         settings.pool_mode = *u->second.pool_mode;
     auto pool = std::make_shared<Pool>(database.name, user, std::move(target), settings, io_executor_, server_ids_);
     pools_.emplace(key, pool);
+    if (all_paused_ || paused_databases_.count(database.name)) pool->pause();
     return pool;
 }
 
@@ -45,11 +46,29 @@ std::shared_ptr<Pool> ProxyContext::find_pool(const std::string& database, const
     return it == pools_.end() ? nullptr : it->second;
 }
 
-std::vector<std::shared_ptr<Pool>> ProxyContext::pools() {
-    std::vector<std::shared_ptr<Pool>> pools;
+std::vector<std::shared_ptr<Pool>> ProxyContext::pools(const std::string& database) {
     std::lock_guard lock(pools_mutex_);
-    for (auto& [key, pool] : pools_) pools.push_back(pool);
-    return pools;
+    std::vector<std::shared_ptr<Pool>> out;
+    for (auto& [key, pool] : pools_)
+        if (database.empty() || key.first == database) out.push_back(pool);
+    return out;
+}
+
+bool ProxyContext::is_paused(const std::string& database) {
+    std::lock_guard lock(pools_mutex_);
+    return all_paused_ || paused_databases_.count(database) > 0;
+}
+
+void ProxyContext::set_paused(const std::string& database, bool paused) {
+    std::lock_guard lock(pools_mutex_);
+    if (database.empty()) {
+        all_paused_ = paused;
+        if (!paused) paused_databases_.clear();
+    } else if (paused) {
+        paused_databases_.insert(database);
+    } else {
+        paused_databases_.erase(database);
+    }
 }
 
 void ProxyContext::maintain_pools() {

@@ -7,12 +7,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <vector>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
 #include "proxy/asio.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/client_registry.hpp"
 #include "proxy/credentials.hpp"
 #include "proxy/pool.hpp"
 #include "proxy/session_settings.hpp"
@@ -42,6 +45,7 @@ public:
     std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
     asio::any_io_executor io_executor() const { return io_executor_; }
     CancelRegistry& cancels() { return cancels_; }
+    ClientRegistry& clients() { return clients_registry_; }
     Lifecycle& lifecycle() { return lifecycle_; }
     SettingsInterner& settings_interner() { return settings_interner_; }
 
@@ -50,8 +54,6 @@ public:
                                    const std::string& user);
     // The pool for (database, user) if one was created; never creates one.
     std::shared_ptr<Pool> find_pool(const std::string& database, const std::string& user);
-    // Every pool created so far (for metrics and upkeep).
-    std::vector<std::shared_ptr<Pool>> pools();
     // Counters of clients that never reached a pool: an unknown database, or a failed login
     // before its (database, user) had a pool. Only a few fields are used.
     PoolStats& unrouted_stats() { return unrouted_stats_; }
@@ -72,6 +74,13 @@ public:
     void maintain_pools();
     std::uint64_t next_client_id() { return ++client_ids_; }
 
+    // For the admin console: the pools that exist now (of one database, or all when empty),
+    // and PAUSE state that also holds for pools created later.
+    std::vector<std::shared_ptr<Pool>> pools(const std::string& database = {});
+    void set_paused(const std::string& database, bool paused);  // empty: every database
+    bool is_paused(const std::string& database);
+    std::uint32_t admitted_clients() const { return clients_.load(); }
+
 private:
     asio::any_io_executor io_executor_;
     std::shared_ptr<const Snapshot> snapshot_;
@@ -84,6 +93,9 @@ private:
     std::atomic<std::uint64_t> client_ids_{0};
     std::atomic<std::uint32_t> clients_{0};
     PoolStats unrouted_stats_;
+    ClientRegistry clients_registry_;
+    bool all_paused_ = false;               // guarded by pools_mutex_
+    std::set<std::string> paused_databases_;  // guarded by pools_mutex_
 };
 
 }  // namespace pgsluice::proxy

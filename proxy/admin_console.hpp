@@ -1,0 +1,20 @@
+// The admin console: what a client of database "pgbouncer" (or "pgsluice") gets after login
+// when it is one of admin.users. Simple query protocol only; commands in admin_command.hpp,
+// tables in admin_views.hpp.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "proxy/asio.hpp"
+#include "proxy/proxy_context.hpp"
+
+namespace pgsluice::proxy {
+
+bool is_admin_database(std::string_view database);
+
+// Runs after AuthenticationOk was sent: ParameterStatus, ReadyForQuery, then commands until
+// the client leaves. Returns the reason the session ended, for its log line.
+awaitable<std::string> serve_admin_console(Socket& client, ProxyContext& context, const std::string& who);
+
+}  // namespace pgsluice::proxy

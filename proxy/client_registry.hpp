@@ -1,0 +1,72 @@
+// A non-owning list of the logged-in client sessions, for SHOW CLIENTS, SHOW POOLS and KILL.
+// Each session owns its ClientEntry and updates it at state changes (a transaction taking or
+// giving back a server), never per message: those updates are relaxed atomics, and the
+// registry's mutex is taken only when a session comes or goes and when the console looks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proxy/asio.hpp"
+
+namespace pgsluice::proxy {
+
+// PgBouncer's client states: idle (no server, nothing asked), waiting (asked, no server
+// yet), active (holds a server).
+enum class ClientState : std::uint8_t { idle, waiting, active };
+const char* to_string(ClientState state);
+
+using WallClock = std::chrono::system_clock;
+
+struct ClientEntry {
+    ClientEntry(std::uint64_t id, std::string user, std::string database, std::string peer,
+                std::string application_name, asio::any_io_executor executor, Socket& socket);
+
+    void set_state(ClientState state, std::uint64_t server_id = 0);
+
+    const std::uint64_t id;
+    const std::string user;
+    const std::string database;
+    const std::string addr;  // IP, or "unix"
+    const std::uint16_t port;
+    const std::string application_name;
+    const WallClock::time_point connect_time = WallClock::now();
+    std::atomic<ClientState> state{ClientState::idle};
+    std::atomic<std::int64_t> state_since_us{0};  // wall clock, µs since the epoch
+    std::atomic<std::uint64_t> server_id{0};      // the server it holds while active
+
+    // Only touched on the session's strand: the session clears it before its socket goes.
+    const asio::any_io_executor executor;
+    Socket* socket;
+};
+
+struct ClientSnapshot {
+    std::uint64_t id;
+    std::string user, database, addr, application_name;
+    std::uint16_t port;
+    WallClock::time_point connect_time, state_since;
+    ClientState state;
+    std::uint64_t server_id;
+};
+
+class ClientRegistry {
+public:
+    void add(const std::shared_ptr<ClientEntry>& entry);
+    void remove(std::uint64_t id);
+    std::vector<ClientSnapshot> list();
+    // Drops every client of `database`: one that is between transactions is told why (FATAL
+    // 57P01), one in the middle of a result is cut off. Returns how many were asked to go.
+    std::size_t kill(const std::string& database);
+
+private:
+    std::mutex mutex_;
+    std::map<std::uint64_t, std::shared_ptr<ClientEntry>> entries_;
+};
+
+}  // namespace pgsluice::proxy

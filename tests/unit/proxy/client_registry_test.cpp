@@ -1,0 +1,85 @@
+// The registry of live sessions: what SHOW CLIENTS sees, and KILL reaching a session's socket
+// on its own executor (an idle client is told why before the close).
+#include <catch2/catch.hpp>
+
+#include "protocol/error_response.hpp"
+#include "proxy/client_registry.hpp"
+
+using namespace pgsluice::proxy;
+
+namespace {
+// One end of a socket pair as the proxy's socket type; the other end plays the client.
+struct Pair {
+    asio::io_context& io;
+    Socket proxy_side;
+    asio::local::stream_protocol::socket client_side;
+    explicit Pair(asio::io_context& context) : io(context), proxy_side(context), client_side(context) {
+        asio::local::stream_protocol::socket a(io);
+        asio::local::connect_pair(a, client_side);
+        proxy_side.assign(asio::generic::stream_protocol(AF_UNIX, 0), a.release());
+    }
+    std::string read_all() {
+        std::string out;
+        char buffer[512];
+        boost::system::error_code ec;
+        while (!ec) {
+            auto n = client_side.read_some(asio::buffer(buffer), ec);
+            out.append(buffer, n);
+        }
+        return out;
+    }
+};
+}  // namespace
+
+TEST_CASE("the client registry lists sessions with their state and forgets them", "[unit][admin]") {
+    asio::io_context io;
+    Pair pair(io);
+    ClientRegistry registry;
+    auto entry = std::make_shared<ClientEntry>(7, "app", "app", "127.0.0.1:5555", "psql", io.get_executor(), pair.proxy_side);
+    registry.add(entry);
+    entry->set_state(ClientState::active, 42);
+    auto list = registry.list();
+    REQUIRE(list.size() == 1);
+    CHECK(list[0].id == 7);
+    CHECK(list[0].addr == "127.0.0.1");
+    CHECK(list[0].port == 5555);
+    CHECK(list[0].state == ClientState::active);
+    CHECK(list[0].server_id == 42);
+    CHECK(list[0].application_name == "psql");
+    registry.remove(7);
+    CHECK(registry.list().empty());
+}
+
+TEST_CASE("KILL closes the sessions of one database and tells an idle client why", "[unit][admin]") {
+    asio::io_context io;
+    Pair victim(io), bystander(io);
+    ClientRegistry registry;
+    auto killed = std::make_shared<ClientEntry>(1, "app", "app", "unix", "", io.get_executor(), victim.proxy_side);
+    auto spared = std::make_shared<ClientEntry>(2, "app", "other", "unix", "", io.get_executor(), bystander.proxy_side);
+    registry.add(killed);
+    registry.add(spared);
+    CHECK(registry.kill("app") == 1);
+    io.run();
+    CHECK(!victim.proxy_side.is_open());
+    CHECK(bystander.proxy_side.is_open());
+    const auto said = victim.read_all();
+    REQUIRE(said.size() > 5);
+    CHECK(said[0] == 'E');
+    auto fields = pgsluice::protocol::parse_error_response(
+        {reinterpret_cast<const std::uint8_t*>(said.data()) + 5, said.size() - 5});
+    REQUIRE(fields);
+    CHECK(fields->sqlstate == "57P01");
+    CHECK(fields->message.find("KILL app") != std::string::npos);
+}
+
+TEST_CASE("KILL after a session cleared its socket does nothing", "[unit][admin]") {
+    asio::io_context io;
+    Pair pair(io);
+    ClientRegistry registry;
+    auto entry = std::make_shared<ClientEntry>(3, "app", "app", "unix", "", io.get_executor(), pair.proxy_side);
+    registry.add(entry);
+    CHECK(registry.kill("app") == 1);
+    entry->socket = nullptr;  // the session ended before the posted close ran
+    io.run();
+    CHECK(pair.proxy_side.is_open());
+}
