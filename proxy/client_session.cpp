@@ -32,6 +32,28 @@ ErrorFields fatal(const char* code, std::string message, std::string hint = {}) 
     return {"FATAL", code, std::move(message), {}, std::move(hint)};
 }
 
+// What a client hears when the shutdown drain reaches it.
+ErrorFields shutting_down() { return fatal(sqlstate::kAdminShutdown, "pgsluice is shutting down"); }
+
+// Counts this session in ProxyContext::busy_sessions() while its server is inside a
+// transaction or a query: the shutdown drain waits for the count to reach zero.
+class BusyMark {
+public:
+    explicit BusyMark(std::atomic<std::int64_t>& count) : count_(count) {}
+    BusyMark(const BusyMark&) = delete;
+    BusyMark& operator=(const BusyMark&) = delete;
+    ~BusyMark() { set(false); }
+    void set(bool busy) {
+        if (busy == busy_) return;
+        busy_ = busy;
+        count_ += busy ? 1 : -1;
+    }
+
+private:
+    std::atomic<std::int64_t>& count_;
+    bool busy_ = false;
+};
+
 // The session's outcome for the one log line it ends with.
 struct Ending {
     std::string reason;
@@ -41,7 +63,11 @@ struct Ending {
 class ClientSession {
 public:
     ClientSession(Socket client, ProxyContext& context, std::string peer)
-        : client_(std::move(client)), context_(context), peer_(std::move(peer)), id_(context.next_client_id()) {}
+        : client_(std::move(client)),
+          context_(context),
+          peer_(std::move(peer)),
+          id_(context.next_client_id()),
+          busy_(context.busy_sessions()) {}
 
     awaitable<void> run();
 
@@ -76,6 +102,7 @@ private:
     std::shared_ptr<Pool> pool_;
     config::PoolMode mode_ = config::PoolMode::session;
     CancelTarget cancel_target_;
+    BusyMark busy_;
 };
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
@@ -208,6 +235,10 @@ awaitable<Ending> ClientSession::serve(const protocol::StartupMessage& startup) 
         co_await write_all(client_, out);
     }
 
+    if (context_.draining()) {
+        co_await send_error(shutting_down());
+        co_return Ending{"refused login: shutting down", false};
+    }
     auto database = config.databases.find(database_);
     if (database == config.databases.end()) {
         co_await send_error(fatal(sqlstate::kInvalidCatalogName, "database \"" + database_ + "\" does not exist",
@@ -301,6 +332,15 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
             auto next = co_await peek_message_type(client_buffer);
             if (!next) co_return Ending{"client disconnected", false};
             if (*next == protocol::frontend::kTerminate) co_return Ending{"client sent Terminate", false};
+            // Draining: told now, in answer to what it sent, so that the client reads the
+            // error as its query's result (an error sent while it is idle is easily lost).
+            // A session-mode client gets here once the drain released its server at its
+            // last idle point (see forward()).
+            if (context_.draining()) {
+                co_await send_error(shutting_down());
+                co_return Ending{"shutting down: refused a new transaction", false};
+            }
+            busy_.set(true);  // before the server is taken, so the drain cannot miss it
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
                 co_return Ending{"no server for " + database_ + "/" + user_ + ": " + error->message, true};
@@ -311,7 +351,10 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
         auto step = co_await forward(lease, client_scanner, client_buffer);
         cancel_slot.set(std::nullopt);
         if (step.transaction_done) {
-            lease.release_reusable();
+            if (mode_ == config::PoolMode::session)
+                co_await return_server(lease, true);  // only when draining: reset and give it back
+            else
+                lease.release_reusable();
             continue;
         }
         co_await return_server(lease, step.server_clean);
@@ -338,9 +381,11 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     struct ClientToServer {
         protocol::ServerState& state;
         SilenceClock& silence;
+        BusyMark& busy;
         bool inspects(char) const { return false; }
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
+            busy.set(true);
             if (silence.enabled()) silence.on_client_message(state, Clock::now());
             state.on_frontend_message(message.type);
             return protocol::Verdict::forward;
@@ -352,6 +397,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         bool release_when_idle;
         bool statement_mode;
         SilenceClock& silence;
+        BusyMark& busy;
+        const ProxyContext& context;
         bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
         bool inspects(char type) const {
             return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
@@ -360,7 +407,10 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             if (message.type == protocol::backend::kReadyForQuery) {
                 if (silence.enabled()) silence.on_ready_for_query(Clock::now());
                 server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
-                if (release_when_idle && server.state().idle()) return protocol::Verdict::stop_after;
+                if (server.state().idle()) busy.set(false);
+                // Draining: a session-mode client is stopped at its next idle point too.
+                if ((release_when_idle || context.draining()) && server.state().idle())
+                    return protocol::Verdict::stop_after;
                 if (statement_mode && server.state().transaction_status() != 'I') {
                     opened_transaction = true;
                     return protocol::Verdict::stop_after;
@@ -375,13 +425,13 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         }
     };
 
-    const auto& pool_settings = pool_->settings();
+    const auto pool_settings = pool_->settings();
     SilenceLimits limits{pool_settings.query_timeout, pool_settings.idle_transaction_timeout,
                          mode_ == config::PoolMode::session ? pool_settings.client_idle_timeout : Duration::zero()};
     SilenceClock silence(limits, Clock::now());
-    ClientToServer to_server{lease->state(), silence};
-    ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
-                             mode_ == config::PoolMode::statement, silence};
+    ClientToServer to_server{lease->state(), silence, busy_};
+    ServerToClient to_client{*lease,  settings_, mode_ != config::PoolMode::session,
+                             mode_ == config::PoolMode::statement, silence, busy_, context_};
     protocol::FrameScanner server_scanner;
     StreamBuffer server_buffer;
     bool writing_to_server = false;

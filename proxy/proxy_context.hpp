@@ -46,6 +46,22 @@ public:
     std::shared_ptr<Pool> pool_for(const Snapshot& snapshot, const config::Database& database,
                                    const std::string& user);
 
+    // Reload: swaps in a new, already validated config and brings existing pools up to date
+    // (sizes, modes, timeouts; a changed address or login makes their servers reconnect).
+    void replace_config(std::shared_ptr<const config::Config> config);
+
+    // Shutdown drain: once set, sessions end at their next transaction start (transaction
+    // and statement mode) or their next idle point (session mode) with 57P01.
+    void begin_drain() { draining_ = true; }
+    bool draining() const { return draining_; }
+    // Sessions whose server is inside a transaction or running a query right now; the
+    // drain waits for this to reach zero.
+    std::atomic<std::int64_t>& busy_sessions() { return busy_sessions_; }
+
+    // Config reloads by result, for the metrics endpoint and logs.
+    std::atomic<std::uint64_t> reloads_ok{0};
+    std::atomic<std::uint64_t> reloads_failed{0};
+
     // Counts clients against max_client_conn; false when the process is full.
     bool admit_client(std::uint32_t max_client_conn) {
         auto now = ++clients_;
@@ -72,6 +88,8 @@ private:
     std::atomic<std::uint64_t> server_ids_{0};
     std::atomic<std::uint64_t> client_ids_{0};
     std::atomic<std::uint32_t> clients_{0};
+    std::atomic<bool> draining_{false};
+    std::atomic<std::int64_t> busy_sessions_{0};
 };
 
 }  // namespace pgsluice::proxy
