@@ -336,11 +336,14 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
             // error as its query's result (an error sent while it is idle is easily lost).
             // A session-mode client gets here once the drain released its server at its
             // last idle point (see forward()).
+            // Busy first, then the check (both seq_cst): either the drain sees this session
+            // busy, or this session sees the drain.
+            busy_.set(true);
             if (context_.draining()) {
+                busy_.set(false);
                 co_await send_error(shutting_down());
                 co_return Ending{"shutting down: refused a new transaction", false};
             }
-            busy_.set(true);  // before the server is taken, so the drain cannot miss it
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
                 co_return Ending{"no server for " + database_ + "/" + user_ + ": " + error->message, true};

@@ -166,3 +166,25 @@ TEST_CASE("with watch_config a rewritten config file is reloaded without a signa
     Connection reports(proxy.conninfo("app", PostgresServer::kAppPassword, "reports"));
     CHECK(reports.scalar("select 1") == "1");
 }
+
+TEST_CASE("a password changed by reload is used for new server logins and never logged", "[integration][reload]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, config_with(2));
+    Connection client(proxy.conninfo());
+    const auto old_backend = client.scalar("select pg_backend_pid()");
+
+    Connection admin(postgres.superuser_conninfo());
+    admin.exec("ALTER ROLE app PASSWORD 'rotated-secret'");
+    auto rotated = config_with(2);
+    rotated.replace(rotated.find("{env: APP_PASSWORD}"), 19, "rotated-secret");
+    proxy.write_config(rotated);
+    REQUIRE(proxy.reload());
+    CHECK(proxy.log().find("users.app.password: password changed") != std::string::npos);
+    CHECK(proxy.log().find("rotated-secret") == std::string::npos);
+
+    // The server logged in with the old password was closed; the client's next transaction
+    // runs on a new server that logged in with the new one (the old one would be refused now).
+    CHECK(client.scalar("select pg_backend_pid()") != old_backend);
+    Connection newcomer(proxy.conninfo("app", "rotated-secret"));
+    CHECK(newcomer.scalar("select 3") == "3");
+}
