@@ -332,12 +332,11 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
             auto next = co_await peek_message_type(client_buffer);
             if (!next) co_return Ending{"client disconnected", false};
             if (*next == protocol::frontend::kTerminate) co_return Ending{"client sent Terminate", false};
-            // Draining: told now, in answer to what it sent, so that the client reads the
-            // error as its query's result (an error sent while it is idle is easily lost).
-            // A session-mode client gets here once the drain released its server at its
-            // last idle point (see forward()).
-            // Busy first, then the check (both seq_cst): either the drain sees this session
-            // busy, or this session sees the drain.
+            // Draining: the client is told now, in answer to what it sent, so that it reads
+            // the error as its query's result (an error sent while it is idle is easily
+            // lost). A session-mode client gets here once the drain released its server at
+            // its last idle point (see forward()). Busy first, then the check (both
+            // seq_cst): either the drain sees this session busy, or it sees the drain.
             busy_.set(true);
             if (context_.draining()) {
                 busy_.set(false);
@@ -433,7 +432,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                          mode_ == config::PoolMode::session ? pool_settings.client_idle_timeout : Duration::zero()};
     SilenceClock silence(limits, Clock::now());
     ClientToServer to_server{lease->state(), silence, busy_};
-    ServerToClient to_client{*lease,  settings_, mode_ != config::PoolMode::session,
+    ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
                              mode_ == config::PoolMode::statement, silence, busy_, context_};
     protocol::FrameScanner server_scanner;
     StreamBuffer server_buffer;
