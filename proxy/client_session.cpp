@@ -54,6 +54,31 @@ private:
     bool busy_ = false;
 };
 
+// While a session waits for its client's next transaction: how the end of a drain
+// interrupts that wait (see ProxyContext::wake_idle_clients). Removed when the wait is over
+// and, when it ended for the drain, after the client has been told.
+class IdleWaker {
+public:
+    IdleWaker(ProxyContext& context, std::uint64_t session, Socket& client, const std::shared_ptr<bool>& alive)
+        : context_(context), session_(session) {
+        // The waker posts to the session's strand and checks there that the session still
+        // exists: the session ends on that strand too.
+        context_.add_idle_waker(session_, [executor = client.get_executor(), &client, alive = std::weak_ptr(alive)] {
+            asio::post(executor, [&client, alive] {
+                boost::system::error_code ignored;
+                if (alive.lock()) client.cancel(ignored);
+            });
+        });
+    }
+    IdleWaker(const IdleWaker&) = delete;
+    IdleWaker& operator=(const IdleWaker&) = delete;
+    ~IdleWaker() { context_.remove_idle_waker(session_); }
+
+private:
+    ProxyContext& context_;
+    std::uint64_t session_;
+};
+
 // The session's outcome for the one log line it ends with.
 struct Ending {
     std::string reason;
@@ -103,6 +128,7 @@ private:
     config::PoolMode mode_ = config::PoolMode::session;
     CancelTarget cancel_target_;
     BusyMark busy_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for IdleWaker
 };
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
@@ -311,6 +337,7 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
             // Idle between transactions: no server, and no buffer unless bytes are pending.
             client_buffer.release_if_empty();
             if (client_buffer.empty()) {
+                IdleWaker waker(context_, id_, client_, alive_);
                 auto readable = client_.async_wait(Socket::wait_read, asio::as_tuple(use_awaitable));
                 std::tuple<boost::system::error_code> waited;
                 bool idle_too_long = false;
@@ -326,6 +353,10 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
                 if (idle_too_long) {
                     co_await send_error(fatal(sqlstate::kIdleSessionTimeout, "terminating connection due to client_idle_timeout"));
                     co_return Ending{"client_idle_timeout", false};
+                }
+                if (auto [ec] = waited; ec == asio::error::operation_aborted && context_.draining()) {
+                    co_await send_error(shutting_down());
+                    co_return Ending{"shutting down: told while idle", false};
                 }
                 if (auto [ec] = waited; ec) co_return Ending{"client connection lost: " + ec.message(), false};
             }

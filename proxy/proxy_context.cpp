@@ -93,6 +93,27 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) 
     }
 }
 
+void ProxyContext::add_idle_waker(std::uint64_t session, std::function<void()> wake) {
+    std::lock_guard lock(wakers_mutex_);
+    idle_wakers_[session] = std::move(wake);
+}
+
+void ProxyContext::remove_idle_waker(std::uint64_t session) {
+    std::lock_guard lock(wakers_mutex_);
+    idle_wakers_.erase(session);
+}
+
+std::size_t ProxyContext::wake_idle_clients() {
+    std::lock_guard lock(wakers_mutex_);
+    for (auto& [session, wake] : idle_wakers_) wake();  // each only posts to its session's strand
+    return idle_wakers_.size();
+}
+
+std::size_t ProxyContext::idle_wakers() {
+    std::lock_guard lock(wakers_mutex_);
+    return idle_wakers_.size();
+}
+
 void ProxyContext::maintain_pools() {
     std::vector<std::shared_ptr<Pool>> pools;
     {

@@ -58,6 +58,13 @@ public:
     // drain waits for this to reach zero.
     std::atomic<std::int64_t>& busy_sessions() { return busy_sessions_; }
 
+    // The end of a drain: a session waiting for its client's next transaction registers how
+    // to interrupt that wait, so that the client hears 57P01 before the process exits.
+    void add_idle_waker(std::uint64_t session, std::function<void()> wake);
+    void remove_idle_waker(std::uint64_t session);
+    std::size_t wake_idle_clients();  // calls every waker; returns how many
+    std::size_t idle_wakers();
+
     // Config reloads by result, for the metrics endpoint and logs.
     std::atomic<std::uint64_t> reloads_ok{0};
     std::atomic<std::uint64_t> reloads_failed{0};
@@ -89,6 +96,8 @@ private:
     std::atomic<std::uint64_t> client_ids_{0};
     std::atomic<std::uint32_t> clients_{0};
     std::atomic<bool> draining_{false};
+    std::mutex wakers_mutex_;
+    std::map<std::uint64_t, std::function<void()>> idle_wakers_;
     std::atomic<std::int64_t> busy_sessions_{0};
 };
 

@@ -86,6 +86,19 @@ TEST_CASE("during the drain a client's next transaction gets 57P01 while another
     CHECK(proxy.process().exit_code() == 0);
 }
 
+TEST_CASE("a client idle through the whole drain is told 57P01 before pgsluice exits", "[integration][lifecycle]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
+    Connection bystander(proxy.conninfo());
+    CHECK(bystander.scalar("select 1") == "1");
+    proxy.process().signal(SIGTERM);
+    REQUIRE(wait_until([&] { return !proxy.running(); }, std::chrono::seconds(10)));
+    CHECK(proxy.process().exit_code() == 0);
+    CHECK(proxy.log().find("telling 1 idle client(s)") != std::string::npos);
+    // The FATAL waited in the socket; libpq reports it with the next query.
+    CHECK(query_error(bystander, "select 2").find("FATAL:  57P01: pgsluice is shutting down") != std::string::npos);
+}
+
 TEST_CASE("a second SIGTERM exits at once without waiting for the transaction", "[integration][lifecycle]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2, "  query_wait_timeout: 5s\n") +
