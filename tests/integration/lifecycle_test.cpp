@@ -132,9 +132,17 @@ TEST_CASE("a session-mode client is told 57P01 at its next idle point during the
     Connection holder(proxy.conninfo());
     Connection session(proxy.conninfo());
     holder.exec("begin");  // keeps the drain going
-    send_query(session, "select pg_sleep(0.5)");
+    // The session's statement blocks on a lock the test holds, so that it is surely still
+    // running when the drain begins.
+    Connection locker(postgres.superuser_conninfo("app"));
+    locker.exec("select pg_advisory_lock(1)");
+    send_query(session, "select pg_advisory_lock(1)");
+    REQUIRE(wait_until([&] {
+        return locker.scalar("select count(*) from pg_locks where locktype = 'advisory' and not granted") == "1";
+    }));
     proxy.process().signal(SIGTERM);
     REQUIRE(proxy.wait_for_log("stopped accepting"));
+    locker.exec("select pg_advisory_unlock(1)");
     CHECK(finish_query(session));  // the statement in flight completes
     CHECK(query_error(session, "select 1").find("FATAL:  57P01: pgsluice is shutting down") != std::string::npos);
     holder.exec("commit");
