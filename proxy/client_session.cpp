@@ -54,19 +54,19 @@ private:
     bool busy_ = false;
 };
 
-// While a session waits for its client's next transaction: how the end of a drain
-// interrupts that wait (see ProxyContext::wake_idle_clients). Removed when the wait is over
-// and, when it ended for the drain, after the client has been told.
+// How the end of a drain interrupts a session that waits for its client (between
+// transactions, or idle in session mode), so that the client hears 57P01 before the exit
+// (see ProxyContext::wake_idle_clients). Registered for the session's life.
 class IdleWaker {
 public:
-    IdleWaker(ProxyContext& context, std::uint64_t session, Socket& client, const std::shared_ptr<bool>& alive)
+    IdleWaker(ProxyContext& context, std::uint64_t session, asio::any_io_executor strand,
+              const std::shared_ptr<bool>& alive, std::function<void()> on_strand)
         : context_(context), session_(session) {
         // The waker posts to the session's strand and checks there that the session still
         // exists: the session ends on that strand too.
-        context_.add_idle_waker(session_, [executor = client.get_executor(), &client, alive = std::weak_ptr(alive)] {
-            asio::post(executor, [&client, alive] {
-                boost::system::error_code ignored;
-                if (alive.lock()) client.cancel(ignored);
+        context_.add_idle_waker(session_, [strand, alive = std::weak_ptr(alive), on_strand = std::move(on_strand)] {
+            asio::post(strand, [alive, on_strand] {
+                if (alive.lock()) on_strand();
             });
         });
     }
@@ -129,6 +129,15 @@ private:
     CancelTarget cancel_target_;
     BusyMark busy_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for IdleWaker
+    bool drain_woken_ = false;  // the end of the drain interrupted the wait for the client
+    // What the end of a drain does to this session, on its strand.
+    std::function<void()> drain_wake() {
+        return [this] {
+            drain_woken_ = true;
+            boost::system::error_code ignored;
+            client_.cancel(ignored);
+        };
+    }
 };
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
@@ -332,12 +341,18 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
 awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& cancel_slot) {
     protocol::FrameScanner client_scanner;
     StreamBuffer client_buffer;
+    // For the whole session, so that the end of a drain reaches it wherever it is waiting
+    // for its client: between transactions, or (session mode) inside forward().
+    IdleWaker waker(context_, id_, client_.get_executor(), alive_, drain_wake());
     while (true) {
         if (!lease) {
             // Idle between transactions: no server, and no buffer unless bytes are pending.
             client_buffer.release_if_empty();
+            if (drain_woken_) {  // woken while it was not waiting: the cancel found nothing
+                co_await send_error(shutting_down());
+                co_return Ending{"shutting down: told while idle", false};
+            }
             if (client_buffer.empty()) {
-                IdleWaker waker(context_, id_, client_, alive_);
                 auto readable = client_.async_wait(Socket::wait_read, asio::as_tuple(use_awaitable));
                 std::tuple<boost::system::error_code> waited;
                 bool idle_too_long = false;
@@ -354,7 +369,7 @@ awaitable<Ending> ClientSession::serve_queries(ServerLease& lease, CancelSlot& c
                     co_await send_error(fatal(sqlstate::kIdleSessionTimeout, "terminating connection due to client_idle_timeout"));
                     co_return Ending{"client_idle_timeout", false};
                 }
-                if (auto [ec] = waited; ec == asio::error::operation_aborted && context_.draining()) {
+                if (drain_woken_) {
                     co_await send_error(shutting_down());
                     co_return Ending{"shutting down: told while idle", false};
                 }
@@ -589,7 +604,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     if (client_result.end != PumpEnd::interrupted) {
         switch (client_result.end) {
             case PumpEnd::stopped: step.ending = {"client sent Terminate", false}; break;
-            case PumpEnd::source_closed: step.ending = {"client disconnected (" + client_result.detail + ")", false}; break;
+            case PumpEnd::source_closed:
+                if (drain_woken_) {  // the client did not go: the drain's end interrupted the read
+                    step.ending = {"shutting down: told at the end of the drain", false};
+                    co_await send_error(shutting_down());
+                    break;
+                }
+                step.ending = {"client disconnected (" + client_result.detail + ")", false};
+                break;
             case PumpEnd::sink_failed:
                 step.server_clean = false;
                 step.ending = {"server connection lost while writing: " + client_result.detail, true};

@@ -121,10 +121,10 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
                                  timeout.count(), context.busy_sessions().load());
                 else
                     spdlog::info("drain complete: no transaction in flight");
-                // Clients idle between transactions hear 57P01 rather than a bare close;
-                // a short, bounded wait for them to be told.
+                // Clients still connected hear 57P01 rather than a bare close; a short,
+                // bounded wait for them to be told.
                 if (const auto idle = context.wake_idle_clients(); idle > 0) {
-                    spdlog::info("telling {} idle client(s) that pgsluice is shutting down", idle);
+                    spdlog::info("telling {} connected client(s) that pgsluice is shutting down", idle);
                     const auto told_by = Clock::now() + std::chrono::seconds(1);
                     while (context.idle_wakers() > 0 && Clock::now() < told_by) {
                         poll.expires_after(std::chrono::milliseconds(10));

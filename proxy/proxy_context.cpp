@@ -95,6 +95,10 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) 
 
 void ProxyContext::add_idle_waker(std::uint64_t session, std::function<void()> wake) {
     std::lock_guard lock(wakers_mutex_);
+    // A session that starts waiting after the wake-up call is woken at once, or it would
+    // miss it. (The waker posts to the session's strand, which the session holds now: the
+    // wake-up runs once the session is suspended in its wait.)
+    if (waking_) wake();
     idle_wakers_[session] = std::move(wake);
 }
 
@@ -105,6 +109,7 @@ void ProxyContext::remove_idle_waker(std::uint64_t session) {
 
 std::size_t ProxyContext::wake_idle_clients() {
     std::lock_guard lock(wakers_mutex_);
+    waking_ = true;
     for (auto& [session, wake] : idle_wakers_) wake();  // each only posts to its session's strand
     return idle_wakers_.size();
 }

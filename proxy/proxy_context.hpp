@@ -58,8 +58,8 @@ public:
     // drain waits for this to reach zero.
     std::atomic<std::int64_t>& busy_sessions() { return busy_sessions_; }
 
-    // The end of a drain: a session waiting for its client's next transaction registers how
-    // to interrupt that wait, so that the client hears 57P01 before the process exits.
+    // The end of a drain: each logged-in session registers how to interrupt its wait for
+    // its client, so that the client hears 57P01 before the process exits.
     void add_idle_waker(std::uint64_t session, std::function<void()> wake);
     void remove_idle_waker(std::uint64_t session);
     std::size_t wake_idle_clients();  // calls every waker; returns how many
@@ -98,6 +98,7 @@ private:
     std::atomic<bool> draining_{false};
     std::mutex wakers_mutex_;
     std::map<std::uint64_t, std::function<void()>> idle_wakers_;
+    bool waking_ = false;  // wake_idle_clients was called; guarded by wakers_mutex_
     std::atomic<std::int64_t> busy_sessions_{0};
 };
 

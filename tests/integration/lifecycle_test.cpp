@@ -88,13 +88,16 @@ TEST_CASE("during the drain a client's next transaction gets 57P01 while another
 
 TEST_CASE("a client idle through the whole drain is told 57P01 before pgsluice exits", "[integration][lifecycle]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
+    const auto mode = GENERATE(as<std::string>{}, "transaction", "session");
+    INFO(mode);
+    Pgsluice proxy(postgres, Pgsluice::basic_config(mode, 2));
     Connection bystander(proxy.conninfo());
     CHECK(bystander.scalar("select 1") == "1");
     proxy.process().signal(SIGTERM);
     REQUIRE(wait_until([&] { return !proxy.running(); }, std::chrono::seconds(10)));
     CHECK(proxy.process().exit_code() == 0);
-    CHECK(proxy.log().find("telling 1 idle client(s)") != std::string::npos);
+    INFO(proxy.log());
+    CHECK(proxy.log().find("connected client(s) that pgsluice is shutting down") != std::string::npos);
     // The FATAL waited in the socket; libpq reports it with the next query.
     CHECK(query_error(bystander, "select 2").find("FATAL:  57P01: pgsluice is shutting down") != std::string::npos);
 }
@@ -144,7 +147,10 @@ TEST_CASE("a session-mode client is told 57P01 at its next idle point during the
     REQUIRE(proxy.wait_for_log("stopped accepting"));
     locker.exec("select pg_advisory_unlock(1)");
     CHECK(finish_query(session));  // the statement in flight completes
-    CHECK(query_error(session, "select 1").find("FATAL:  57P01: pgsluice is shutting down") != std::string::npos);
+    const auto error = query_error(session, "select 1");
+    INFO(error);
+    INFO(proxy.log());
+    CHECK(error.find("FATAL:  57P01: pgsluice is shutting down") != std::string::npos);
     holder.exec("commit");
     REQUIRE(wait_until([&] { return !proxy.running(); }, std::chrono::seconds(10)));
     CHECK(proxy.process().exit_code() == 0);
