@@ -1,12 +1,17 @@
-// pgsluice's command line: `run` (the default) and `check`. Parsing with CLI11, readiness
+// pgsluice's command line: `run` (the default) and `check` (validate; --diff, --connect). Parsing with CLI11, readiness
 // with libsystemd's sd_notify; everything else lives in proxy/ and config/.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <time.h>
+
 #include <iostream>
 
+#include "config/connection_budget.hpp"
+#include "config/diff.hpp"
 #include "config/loader.hpp"
+#include "proxy/backend_probe.hpp"
 #include "proxy/daemon.hpp"
 #include "proxy/logging.hpp"
 #include "version.hpp"
@@ -19,16 +24,75 @@ void print_diagnostics(const std::vector<Diagnostic>& diagnostics, std::ostream&
     for (const auto& d : diagnostics) out << d.format() << '\n';
 }
 
-int check(const std::string& path) {
+// Loads and validates, printing the diagnostics; nullopt when the file is not valid.
+std::optional<pgsluice::config::Config> load_checked(const std::string& path) {
     auto result = pgsluice::config::load_config_file(path);
     print_diagnostics(result.diagnostics, std::cout);
     if (!result.ok()) {
         std::size_t errors = 0;
         for (const auto& d : result.diagnostics) errors += d.severity == Diagnostic::Severity::error;
         std::cout << path << ": " << errors << " error(s); the config is not valid\n";
-        return 1;
+        return std::nullopt;
     }
+    return std::move(*result.config);
+}
+
+// Logs in to every backend and compares the config's worst case with the room it has.
+int check_capacity(const pgsluice::config::Config& config, unsigned instances) {
+    const auto demands = pgsluice::config::worst_case_connections(config);
+    const auto capacities = pgsluice::proxy::probe_backends(config);
+    int rc = 0;
+    for (const auto& demand : demands) {
+        const pgsluice::proxy::BackendCapacity* capacity = nullptr;
+        for (const auto& c : capacities)
+            if (c.host == demand.host && c.port == demand.port) capacity = &c;
+        if (!capacity || !capacity->error.empty()) {
+            std::cout << "error: " << demand.address() << ": " << (capacity ? capacity->error : "not probed") << '\n';
+            rc = 1;
+            continue;
+        }
+        const auto worst = demand.connections * instances;
+        const auto room = capacity->available();
+        const std::string arithmetic =
+            std::to_string(demand.connections) + " per instance x " + std::to_string(instances) +
+            " instance(s) = " + std::to_string(worst) + "; room = max_connections " +
+            std::to_string(capacity->max_connections) + " - superuser_reserved_connections " +
+            std::to_string(capacity->superuser_reserved_connections) + " - " +
+            std::to_string(capacity->other_connections) + " other connection(s) = " + std::to_string(room);
+        if (worst > room) {
+            std::cout << "error: " << demand.address() << ": this config may open " << worst
+                      << " server connections but the server has room for " << room << " (" << arithmetic << ")\n";
+            rc = 1;
+        } else {
+            std::cout << demand.address() << ": OK, at most " << worst << " of " << room
+                      << " available server connections (" << arithmetic << ")\n";
+        }
+        for (const auto& line : demand.arithmetic) std::cout << "  " << line << '\n';
+    }
+    return rc;
+}
+
+int check(const std::string& path, bool connect, unsigned instances) {
+    auto config = load_checked(path);
+    if (!config) return 1;
     std::cout << path << ": OK\n";
+    return connect ? check_capacity(*config, instances) : 0;
+}
+
+// `check --diff OLD NEW`: what a reload from OLD to NEW would change.
+int check_diff(const std::string& old_path, const std::string& new_path) {
+    auto before = load_checked(old_path);
+    auto after = load_checked(new_path);
+    if (!before || !after) return 1;
+    const auto changes = pgsluice::config::diff_configs(*before, *after);
+    std::size_t restart = 0;
+    for (const auto& change : changes) {
+        std::cout << change.format() << '\n';
+        restart += change.needs_restart;
+    }
+    std::cout << changes.size() << " change(s)";
+    if (restart) std::cout << ", " << restart << " of them need a restart";
+    std::cout << '\n';
     return 0;
 }
 
@@ -43,8 +107,16 @@ int run(const std::string& path) {
     pgsluice::proxy::setup_logging(config->log_level, config->log_format);
     spdlog::info("pgsluice {} starting with {}", pgsluice::kVersion, path);
     pgsluice::proxy::DaemonHooks hooks;
-    hooks.on_ready = [] { sd_notify(0, "READY=1\nSTATUS=accepting connections"); };
+    hooks.on_ready = [] { sd_notify(0, "READY=1"); };
+    hooks.on_reloading = [] {
+        // Type=notify-reload wants the reload's start time with RELOADING=1.
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        const auto usec = static_cast<unsigned long long>(now.tv_sec) * 1'000'000ULL + now.tv_nsec / 1000;
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
+    };
     hooks.on_stopping = [] { sd_notify(0, "STOPPING=1"); };
+    hooks.on_status = [](const std::string& line) { sd_notifyf(0, "STATUS=%s", line.c_str()); };
     return pgsluice::proxy::run_daemon(config, hooks);
 }
 
@@ -60,11 +132,21 @@ int main(int argc, char** argv) {
     run_command->add_option("-c,--config", config_path, "config file (YAML)");
     auto* check_command = app.add_subcommand("check", "validate a config file; exit 1 when it has errors");
     check_command->add_option("-c,--config", config_path, "config file (YAML)");
+    std::vector<std::string> diff_paths;
+    check_command->add_option("--diff", diff_paths, "OLD NEW: print what a reload from OLD to NEW changes")
+        ->expected(2);
+    bool connect = false;
+    check_command->add_flag("--connect", connect,
+                            "log in to every backend and check its max_connections against this config's worst case");
+    unsigned instances = 1;
+    check_command->add_option("--instances", instances, "pgsluice instances sharing the backends (with --connect)")
+        ->check(CLI::Range(1u, 10000u));
     app.require_subcommand(0, 1);
 
     CLI11_PARSE(app, argc, argv);
     try {
-        if (*check_command) return check(config_path);
+        if (*check_command && !diff_paths.empty()) return check_diff(diff_paths[0], diff_paths[1]);
+        if (*check_command) return check(config_path, connect, instances);
         return run(config_path);
     } catch (const std::exception& e) {
         std::cerr << "pgsluice: fatal: " << e.what() << '\n';

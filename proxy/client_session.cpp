@@ -47,6 +47,53 @@ struct QueryClock {
     bool in_transaction = false;
 };
 
+// What a client hears when the shutdown drain reaches it.
+ErrorFields shutting_down() { return fatal(sqlstate::kAdminShutdown, "pgsluice is shutting down"); }
+
+// Counts this session in ProxyContext::busy_sessions() while its server is inside a
+// transaction or a query: the shutdown drain waits for the count to reach zero.
+class BusyMark {
+public:
+    explicit BusyMark(std::atomic<std::int64_t>& count) : count_(count) {}
+    BusyMark(const BusyMark&) = delete;
+    BusyMark& operator=(const BusyMark&) = delete;
+    ~BusyMark() { set(false); }
+    void set(bool busy) {
+        if (busy == busy_) return;
+        busy_ = busy;
+        count_ += busy ? 1 : -1;
+    }
+
+private:
+    std::atomic<std::int64_t>& count_;
+    bool busy_ = false;
+};
+
+// How the end of a drain interrupts a session that waits for its client (between
+// transactions, or idle in session mode), so that the client hears 57P01 before the exit
+// (see ProxyContext::wake_idle_clients). Registered for the session's life.
+class IdleWaker {
+public:
+    IdleWaker(ProxyContext& context, std::uint64_t session, asio::any_io_executor strand,
+              std::weak_ptr<void> alive, std::function<void()> on_strand)
+        : context_(context), session_(session) {
+        // The waker posts to the session's strand and checks there that the session still
+        // exists: the session ends on that strand too.
+        context_.add_idle_waker(session_, [strand, alive = std::move(alive), on_strand = std::move(on_strand)] {
+            asio::post(strand, [alive, on_strand] {
+                if (alive.lock()) on_strand();
+            });
+        });
+    }
+    IdleWaker(const IdleWaker&) = delete;
+    IdleWaker& operator=(const IdleWaker&) = delete;
+    ~IdleWaker() { context_.remove_idle_waker(session_); }
+
+private:
+    ProxyContext& context_;
+    std::uint64_t session_;
+};
+
 // The session's outcome for the one log line it ends with.
 struct Ending {
     std::string reason;
@@ -61,8 +108,12 @@ public:
     // The caller has admitted the client against max_client_conn; the destructor gives the
     // place back.
     ClientSession(Socket client, ProxyContext& context, std::string peer)
-        : client_(std::move(client)), context_(context), peer_(std::move(peer)), id_(context.next_client_id()),
-          started_(Clock::now()) {}
+        : client_(std::move(client)),
+          context_(context),
+          peer_(std::move(peer)),
+          id_(context.next_client_id()),
+          started_(Clock::now()),
+          busy_(context.busy_sessions()) {}
     ~ClientSession() {
         if (pool_) pool_->stats().clients.fetch_sub(1, std::memory_order_relaxed);
         context_.client_left();
@@ -129,6 +180,19 @@ private:
             session.context_.clients().remove(session.entry_->id);
         }
     } unregister_{*this};
+    BusyMark busy_;
+    // Registered once logged in: the end of a drain wakes the session wherever it waits for
+    // its client (parked, or in session mode inside forward()).
+    std::optional<IdleWaker> waker_;
+    bool drain_woken_ = false;  // the end of the drain interrupted the wait for the client
+    // What the end of a drain does to this session, on its strand.
+    std::function<void()> drain_wake() {
+        return [this] {
+            drain_woken_ = true;
+            boost::system::error_code ignored;
+            client_.cancel(ignored);
+        };
+    }
 };
 
 void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
@@ -271,7 +335,10 @@ void ClientSession::park() {
 awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSession> self,
                                       boost::system::error_code ec) {
     std::optional<Ending> ending;
-    if (idle_expired_) {
+    if (drain_woken_) {
+        co_await send_error(shutting_down());
+        ending = Ending{"shutting down: told while idle", false};
+    } else if (idle_expired_) {
         PoolStats::add(pool_->stats().client_timeouts);
         co_await send_error(fatal(sqlstate::kIdleSessionTimeout, "terminating connection due to client_idle_timeout"));
         ending = Ending{"client_idle_timeout", false};
@@ -357,6 +424,10 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
         co_return Ending{"admin console: " + reason, false};
     }
 
+    if (context_.draining()) {
+        co_await send_error(shutting_down());
+        co_return Ending{"refused login: shutting down", false};
+    }
     auto database = config.databases.find(database_);
     if (database == config.databases.end()) {
         PoolStats::add(context_.unrouted_stats().login_failures);
@@ -386,6 +457,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user_, database_,
                  config::to_string(mode_));
 
+    waker_.emplace(context_, id_, client_.get_executor(), weak_from_this(), drain_wake());
     cancel_slot_ = std::make_shared<CancelSlot>();
     cancel_key_ = context_.cancels().add(cancel_slot_);
     const auto key = *cancel_key_;
@@ -445,6 +517,17 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             auto next = co_await peek_message_type(client_buffer);
             if (!next) co_return Ending{"client disconnected", false};
             if (*next == protocol::frontend::kTerminate) co_return Ending{"client sent Terminate", false};
+            // Draining: the client is told now, in answer to what it sent, so that it reads
+            // the error as its query's result (an error sent while it is idle is easily
+            // lost). A session-mode client gets here once the drain released its server at
+            // its last idle point (see forward()). Busy first, then the check (both
+            // seq_cst): either the drain sees this session busy, or it sees the drain.
+            busy_.set(true);
+            if (context_.draining()) {
+                busy_.set(false);
+                co_await send_error(shutting_down());
+                co_return Ending{"shutting down: refused a new transaction", false};
+            }
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
                 co_return Ending{"no server for " + database_ + "/" + user_ + ": " + error->message, true};
@@ -455,7 +538,10 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
         auto step = co_await forward(lease, client_scanner, client_buffer);
         cancel_slot_->set(std::nullopt);
         if (step.transaction_done) {
-            lease.release_reusable();
+            if (mode_ == config::PoolMode::session)
+                co_await return_server(lease, true);  // only when draining: reset and give it back
+            else
+                lease.release_reusable();
             set_state(ClientState::idle);
             continue;
         }
@@ -485,9 +571,11 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         SilenceClock& silence;
         PoolStats& stats;
         QueryClock& clock;
+        BusyMark& busy;
         bool inspects(char) const { return false; }
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
+            busy.set(true);
             if (silence.enabled()) silence.on_client_message(state, Clock::now());
             if (message.type == protocol::frontend::kQuery || message.type == protocol::frontend::kSync) {
                 PoolStats::add(stats.queries);
@@ -511,6 +599,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         SilenceClock& silence;
         PoolStats& stats;
         QueryClock& clock;
+        BusyMark& busy;
+        const ProxyContext& context;
         bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
         bool inspects(char type) const {
             return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
@@ -521,7 +611,10 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 const bool answers_query = server.state().awaiting_ready() > 0;
                 server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
                 if (answers_query) count_ready_for_query();
-                if (release_when_idle && server.state().idle()) return protocol::Verdict::stop_after;
+                if (server.state().idle()) busy.set(false);
+                // Draining: a session-mode client is stopped at its next idle point too.
+                if ((release_when_idle || context.draining()) && server.state().idle())
+                    return protocol::Verdict::stop_after;
                 if (statement_mode && server.state().transaction_status() != 'I') {
                     opened_transaction = true;
                     return protocol::Verdict::stop_after;
@@ -547,15 +640,15 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_sent, bytes); }
     };
 
-    const auto& pool_settings = pool_->settings();
+    const auto pool_settings = pool_->settings();
     SilenceLimits limits{pool_settings.query_timeout, pool_settings.idle_transaction_timeout,
                          mode_ == config::PoolMode::session ? pool_settings.client_idle_timeout : Duration::zero()};
     SilenceClock silence(limits, Clock::now());
     PoolStats& stats = pool_->stats();
     QueryClock query_clock;
-    ClientToServer to_server{lease->state(), silence, stats, query_clock};
+    ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_};
     ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
-                             mode_ == config::PoolMode::statement, silence, stats, query_clock};
+                             mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_};
     protocol::FrameScanner server_scanner;
     StreamBuffer server_buffer;
     bool writing_to_server = false;
@@ -684,7 +777,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     if (client_result.end != PumpEnd::interrupted) {
         switch (client_result.end) {
             case PumpEnd::stopped: step.ending = {"client sent Terminate", false}; break;
-            case PumpEnd::source_closed: step.ending = {"client disconnected (" + client_result.detail + ")", false}; break;
+            case PumpEnd::source_closed:
+                if (drain_woken_) {  // the client did not go: the drain's end interrupted the read
+                    step.ending = {"shutting down: told at the end of the drain", false};
+                    co_await send_error(shutting_down());
+                    break;
+                }
+                step.ending = {"client disconnected (" + client_result.detail + ")", false};
+                break;
             case PumpEnd::sink_failed:
                 PoolStats::add(stats.servers_lost);
                 step.server_clean = false;

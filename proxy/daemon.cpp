@@ -1,7 +1,8 @@
-// Wiring: io_context, threads, listeners, signals.
+// Wiring: io_context, threads, listeners, signals; reload and the shutdown drain.
 #include "proxy/daemon.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <csignal>
 #include <thread>
@@ -10,20 +11,53 @@
 #include "proxy/listener.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/proxy_context.hpp"
+#include "proxy/reload.hpp"
 
 namespace pgsluice::proxy {
+
+namespace {
+
+// The file's identity for watch_config: a rewrite changes its mtime or its size.
+struct FileStamp {
+    std::int64_t mtime_ns = -1;
+    std::int64_t size = -1;
+    bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp stamp_of(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return {};
+    return {static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+            static_cast<std::int64_t>(st.st_size)};
+}
+
+void notify(const std::function<void()>& hook) {
+    if (hook) hook();
+}
+
+}  // namespace
 
 int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& hooks) {
     // A peer that vanishes must be an error code on write, not a signal that kills us.
     std::signal(SIGPIPE, SIG_IGN);
 
     const unsigned workers = config->workers ? config->workers : std::max(1u, std::thread::hardware_concurrency());
+    const std::string config_path = config->source_file;
+    const std::string unix_socket_path =
+        config->listen.unix_socket_dir
+            ? *config->listen.unix_socket_dir + "/.s.PGSQL." + std::to_string(config->listen.port)
+            : std::string();
     // Declared before the io_context so it outlives it: destroying the io_context destroys
     // suspended session coroutines, and their destructors still use the context and pools.
     std::unique_ptr<ProxyContext> context_holder;
     asio::io_context io(static_cast<int>(workers));
     context_holder = std::make_unique<ProxyContext>(io.get_executor(), config);
     ProxyContext& context = *context_holder;
+    // Signals, acceptors, reload-by-watch and the drain run here, one at a time.
+    auto control = asio::make_strand(io);
+    auto status = [&hooks](const std::string& line) {
+        if (hooks.on_status) hooks.on_status(line);
+    };
 
     std::vector<std::unique_ptr<Acceptor>> acceptors;
     try {
@@ -32,7 +66,7 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         if (config->listen.unix_socket_dir) {
             acceptors.push_back(
                 std::make_unique<Acceptor>(listen_unix(io, *config->listen.unix_socket_dir, config->listen.port)));
-            spdlog::info("listening on {}/.s.PGSQL.{}", *config->listen.unix_socket_dir, config->listen.port);
+            spdlog::info("listening on {}", unix_socket_path);
         }
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
@@ -41,7 +75,7 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     for (auto& acceptor : acceptors) {
         auto name = acceptor->local_endpoint().protocol().family() == AF_UNIX ? std::string("unix socket")
                                                                               : std::string("tcp");
-        asio::co_spawn(io, accept_clients(*acceptor, context, name), asio::detached);
+        asio::co_spawn(control, accept_clients(*acceptor, context, name), asio::detached);
     }
 
     // After the listeners, so /ready means "accepting"; a metrics port in use stops startup.
@@ -56,48 +90,122 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         spdlog::info("metrics on http://{}:{}/metrics (also /healthz, /ready)", config->metrics.address,
                      config->metrics.port);
     }
+    auto reload = [&](std::string& report) {
+        notify(hooks.on_reloading);
+        status("reloading " + config_path);
+        const bool ok = reload_config(context, config_path, report);
+        notify(hooks.on_ready);
+        status(ok ? "accepting connections; config reloaded" : "accepting connections; last reload failed");
+        return ok;
+    };
+
+    // The drain: stop accepting, let transactions in flight finish (sessions refuse new ones
+    // with 57P01), exit when none is busy or at shutdown_timeout.
+    bool shutting_down = false;  // on `control`
+    auto stop_now = [&](const char* why) {
+        spdlog::info("{}: exiting now", why);
+        io.stop();
+    };
+    auto begin_shutdown = [&](const char* why) {
+        if (shutting_down) return;
+        shutting_down = true;
+        notify(hooks.on_stopping);
+        metrics.set_ready(false);
+        context.begin_drain();
+        for (auto& acceptor : acceptors) {
+            boost::system::error_code ignored;
+            acceptor->close(ignored);
+        }
+        if (!unix_socket_path.empty()) ::unlink(unix_socket_path.c_str());
+        const auto timeout = context.snapshot()->config->shutdown_timeout;
+        spdlog::info("{}: shutting down: stopped accepting; waiting up to {} ms for {} transaction(s) in flight", why,
+                     timeout.count(), context.busy_sessions().load());
+        status("shutting down: draining");
+        asio::co_spawn(
+            control,
+            [&, timeout]() -> awaitable<void> {
+                const auto deadline = Clock::now() + timeout;
+                asio::steady_timer poll(co_await asio::this_coro::executor);
+                while (context.busy_sessions() > 0 && Clock::now() < deadline) {
+                    poll.expires_after(std::chrono::milliseconds(20));
+                    co_await poll.async_wait(asio::as_tuple(use_awaitable));
+                }
+                if (context.busy_sessions() > 0)
+                    spdlog::warn("shutdown_timeout ({} ms) passed with {} transaction(s) still in flight; closing them",
+                                 timeout.count(), context.busy_sessions().load());
+                else
+                    spdlog::info("drain complete: no transaction in flight");
+                // Clients still connected hear 57P01 rather than a bare close; a short,
+                // bounded wait for them to be told.
+                if (const auto idle = context.wake_idle_clients(); idle > 0) {
+                    spdlog::info("telling {} connected client(s) that pgsluice is shutting down", idle);
+                    const auto told_by = Clock::now() + std::chrono::seconds(1);
+                    while (context.idle_wakers() > 0 && Clock::now() < told_by) {
+                        poll.expires_after(std::chrono::milliseconds(10));
+                        co_await poll.async_wait(asio::as_tuple(use_awaitable));
+                    }
+                }
+                stop_now("shutdown");
+            },
+            asio::detached);
+    };
+
+    context.lifecycle().reload = reload;
+    context.lifecycle().shutdown = [&] { asio::post(control, [&] { begin_shutdown("SHUTDOWN"); }); };
 
     asio::co_spawn(
-        io,
-        [&context]() -> awaitable<void> {
+        control,
+        [&]() -> awaitable<void> {
             asio::steady_timer tick(co_await asio::this_coro::executor);
+            FileStamp seen = stamp_of(config_path);
             while (true) {
                 tick.expires_after(std::chrono::seconds(1));
                 auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
                 if (ec) co_return;
                 context.maintain_pools();
+                if (shutting_down) continue;
+                const auto now = stamp_of(config_path);
+                if (!context.snapshot()->config->watch_config) {
+                    seen = now;  // so that turning watch_config on does not reload once more
+                    continue;
+                }
+                if (now != seen) {
+                    seen = now;
+                    spdlog::info("watch_config: {} changed, reloading", config_path);
+                    std::string report;
+                    reload(report);
+                }
             }
         },
         asio::detached);
 
-    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signal) {
             if (ec) return;
             if (signal == SIGHUP) {
-                spdlog::warn("SIGHUP: config reload is not supported yet; restart to apply changes");
-                signals.async_wait(on_signal);
+                spdlog::info("SIGHUP: reloading {}", config_path);
+                std::string report;
+                reload(report);
+            } else if (signal == SIGINT) {
+                notify(hooks.on_stopping);
+                stop_now("SIGINT");
                 return;
+            } else if (shutting_down) {
+                stop_now("second SIGTERM");
+                return;
+            } else {
+                begin_shutdown("SIGTERM");
             }
-            spdlog::info("{}: shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-            if (hooks.on_stopping) hooks.on_stopping();
-            io.stop();
+            signals.async_wait(on_signal);
         };
     signals.async_wait(on_signal);
-    // The admin console's SHUTDOWN: as SIGINT. Posted, so the console's reply is on the wire first.
-    if (!context.lifecycle().shutdown)
-        context.lifecycle().shutdown = [&io, &hooks] {
-            asio::post(io, [&io, &hooks] {
-                spdlog::info("admin SHUTDOWN: shutting down");
-                if (hooks.on_stopping) hooks.on_stopping();
-                io.stop();
-            });
-        };
 
     spdlog::info("pgsluice ready: {} worker thread(s), {} database(s), {} user(s)", workers,
                  config->databases.size(), config->users.size());
     metrics.set_ready(true);
-    if (hooks.on_ready) hooks.on_ready();
+    notify(hooks.on_ready);
+    status("accepting connections");
 
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < workers; ++i) threads.emplace_back([&io] { io.run(); });
@@ -105,8 +213,9 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     for (auto& thread : threads) thread.join();
     // Idle servers' sockets belong to the io_context: close them while it still exists.
     context.close_idle_servers();
-    if (config->listen.unix_socket_dir)
-        ::unlink((*config->listen.unix_socket_dir + "/.s.PGSQL." + std::to_string(config->listen.port)).c_str());
+    context.lifecycle() = {};
+    if (!unix_socket_path.empty()) ::unlink(unix_socket_path.c_str());
+    spdlog::info("pgsluice stopped");
     return 0;
 }
 

@@ -111,8 +111,6 @@ public:
         return out;
     }
 
-    void on_reload(bool ok) { (ok ? reload_successes_ : reload_failures_).fetch_add(1, std::memory_order_relaxed); }
-
 private:
     template <class Value>
     static void per_pool(std::vector<MetricFamily>& out, const std::vector<PoolSample>& pools, const char* name,
@@ -215,8 +213,8 @@ private:
         out.push_back(single("pgsluice_config_info", "The loaded config; hash is a SHA-256 prefix of the file",
                              MetricType::Gauge, 1, {{"hash", snapshot->config->hash}}));
         MetricFamily reloads{"pgsluice_config_reloads_total", "Config reload attempts by result", MetricType::Counter, {}};
-        add_sample(reloads, double(reload_successes_.load(std::memory_order_relaxed)), {{"result", "success"}});
-        add_sample(reloads, double(reload_failures_.load(std::memory_order_relaxed)), {{"result", "failure"}});
+        add_sample(reloads, double(context_.reloads_ok.load(std::memory_order_relaxed)), {{"result", "success"}});
+        add_sample(reloads, double(context_.reloads_failed.load(std::memory_order_relaxed)), {{"result", "failure"}});
         out.push_back(std::move(reloads));
     }
 
@@ -234,8 +232,6 @@ private:
     }
 
     ProxyContext& context_;
-    std::atomic<std::uint64_t> reload_successes_{0};
-    std::atomic<std::uint64_t> reload_failures_{0};
 };
 
 Metrics::Metrics(ProxyContext& context) : collector_(std::make_shared<Collector>(context)) {}
@@ -266,6 +262,5 @@ void Metrics::listen(const std::string& address, std::uint16_t port) {
 
 void Metrics::set_ready(bool ready) { g_ready = ready; }
 
-void Metrics::on_reload(bool ok) { collector_->on_reload(ok); }
 
 }  // namespace pgsluice::proxy

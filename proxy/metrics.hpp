@@ -19,7 +19,7 @@ class ProxyContext;
 
 class Metrics {
 public:
-    // Counts and collects without listening: on_reload() works even with metrics disabled.
+    // Collects without listening, too; reload counts come from ProxyContext::reloads_ok/failed.
     explicit Metrics(ProxyContext& context);
     ~Metrics();
     Metrics(const Metrics&) = delete;
@@ -32,9 +32,6 @@ public:
     // /ready says 200 only while ready: the config is loaded and the listeners accept.
     // The daemon sets it once it accepts, and may clear it when a drain begins.
     void set_ready(bool ready);
-
-    // Call after every config reload attempt: pgsluice_config_reloads_total{result}.
-    void on_reload(bool ok);
 
     class Collector;
 

@@ -65,6 +65,71 @@ void Pool::remember_client_key(const protocol::scram::Key& client_key) {
     if (!target_.client_key) target_.client_key = client_key;
 }
 
+config::PoolSettings Pool::settings() const {
+    std::lock_guard lock(mutex_);
+    return settings_;
+}
+
+void Pool::update(const config::PoolSettings& settings) {
+    std::vector<std::unique_ptr<ServerConnection>> to_close;
+    {
+        std::lock_guard lock(mutex_);
+        settings_ = settings;
+        // Shrinking: idle servers go first; busy ones are closed as they come back.
+        while (open_ > settings_.pool_size && !idle_.empty()) {
+            to_close.push_back(std::move(idle_.front()));  // oldest first
+            idle_.pop_front();
+            --open_;
+        }
+        grant_slots_locked();  // growing: waiters may open servers now
+    }
+    for (auto& server : to_close) {
+        spdlog::info("server {} {}: closing (pool_size reduced by reload)", server->id(), server->address());
+        server->close();
+    }
+}
+
+bool Pool::same_target(const ServerTarget& target) const {
+    std::lock_guard lock(mutex_);
+    return target.host == target_.host && target.port == target_.port && target.dbname == target_.dbname &&
+           target.user == target_.user && target.password == target_.password &&
+           target.server_key == target_.server_key;
+}
+
+void Pool::retarget(ServerTarget target) {
+    std::deque<std::unique_ptr<ServerConnection>> to_close;
+    {
+        std::lock_guard lock(mutex_);
+        // A ClientKey proven against the old verifier is useless with a new one.
+        if (target.server_key == target_.server_key) target.client_key = target_.client_key;
+        target_ = std::move(target);
+        ++target_generation_;
+        to_close.swap(idle_);
+        open_ -= static_cast<std::uint32_t>(to_close.size());
+        grant_slots_locked();
+    }
+    for (auto& server : to_close) {
+        spdlog::info("server {} {}: closing (server address or login changed by reload)", server->id(),
+                     server->address());
+        server->close();
+    }
+}
+
+bool Pool::keep_on_release_locked(const ServerConnection& server) const {
+    return server.generation() == target_generation_ && open_ <= settings_.pool_size;
+}
+
+// Hands free slots (below pool_size) to waiters, who then open a server each.
+void Pool::grant_slots_locked() {
+    while (!waiters_.empty() && open_ < settings_.pool_size) {
+        auto next = std::move(waiters_.front());
+        waiters_.pop_front();
+        ++open_;
+        next->slot = true;
+        wake(next);
+    }
+}
+
 Pool::Counts Pool::counts() {
     std::lock_guard lock(mutex_);
     Counts counts;
@@ -154,9 +219,12 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
         idle_.pop_back();
         const bool too_old = settings_.server_lifetime.count() > 0 &&
                              Clock::now() - server->created_at() > settings_.server_lifetime;
-        if (!too_old && looks_alive(*server)) return server;
+        const bool outdated = server->generation() != target_generation_;
+        if (!too_old && !outdated && looks_alive(*server)) return server;
         spdlog::info("server {} {}: closing ({})", server->id(), server->address(),
-                     too_old ? "server_lifetime over" : "idle server closed or sent unexpected data");
+                     too_old    ? "server_lifetime over"
+                     : outdated ? "server address or login changed by reload"
+                                : "idle server closed or sent unexpected data");
         server->close();
         --open_;
     }
@@ -176,14 +244,15 @@ awaitable<ServerLease> Pool::acquire() {
     } wait_clock(stats_);
     while (true) {
         auto lease = co_await acquire_unchecked();
-        const auto& check_query = settings_.server_check_query;
-        const bool stale = Clock::now() - lease->released_at() >= settings_.server_check_delay &&
+        const auto settings = this->settings();
+        const auto& check_query = settings.server_check_query;
+        const bool stale = Clock::now() - lease->released_at() >= settings.server_check_delay &&
                            lease->released_at() != lease->created_at();
         if (check_query.empty() || !stale) co_return lease;
         // Idle long enough that the network or the server may have dropped it: ask first.
         bool healthy = false;
         try {
-            auto error = co_await with_deadline(lease->run_simple_query(check_query), settings_.server_connect_timeout);
+            auto error = co_await with_deadline(lease->run_simple_query(check_query), settings.server_connect_timeout);
             healthy = !error && lease->state().idle();
         } catch (const std::exception&) {
             healthy = false;
@@ -200,8 +269,10 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
     co_await wait_while_paused();
     const auto executor = co_await asio::this_coro::executor;
     std::shared_ptr<Waiter> waiter;
+    std::uint32_t pool_size = 0;
     {
         std::lock_guard lock(mutex_);
+        pool_size = settings_.pool_size;
         if (auto server = take_idle_locked()) co_return ServerLease(shared_from_this(), std::move(server));
         if (open_ < settings_.pool_size) {
             ++open_;
@@ -215,7 +286,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
         }
     }
     if (waiter) {
-        spdlog::debug("pool {}/{}: at its bound of {}, client waits", database_, user_, settings_.pool_size);
+        spdlog::debug("pool {}/{}: at its bound of {}, client waits", database_, user_, pool_size);
         co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
         std::lock_guard lock(mutex_);
         if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
@@ -237,16 +308,21 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
 
 awaitable<ServerLease> Pool::open_new() {
     ServerTarget target;
+    std::uint64_t generation = 0;
+    Duration connect_timeout{};
     {
         std::lock_guard lock(mutex_);
         target = target_;
         ++connecting_;
+        generation = target_generation_;
+        connect_timeout = settings_.server_connect_timeout;
     }
     const auto id = ++server_ids_;
     std::unique_ptr<ServerConnection> server;
     std::optional<protocol::ErrorFields> failure;
     try {
-        server = co_await ServerConnection::connect(io_executor_, target, settings_.server_connect_timeout, id);
+        server = co_await ServerConnection::connect(io_executor_, target, connect_timeout, id);
+        server->set_generation(generation);
     } catch (const ServerLoginError& e) {
         failure = e.fields;
     }
@@ -296,6 +372,11 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
         if (!forget_leased_locked(server.get()) && reusable) {
             reusable = false;
             why = "RECONNECT, KILL or PAUSE asked for a new server";
+        }
+        if (reusable && !keep_on_release_locked(*server)) {
+            reusable = false;
+            why = server->generation() != target_generation_ ? "server address or login changed by reload"
+                                                      : "pool_size reduced by reload";
         }
         if (reusable) {
             server->mark_released();

@@ -66,7 +66,17 @@ public:
 
     const std::string& database() const { return database_; }
     const std::string& user() const { return user_; }
-    const config::PoolSettings& settings() const { return settings_; }
+    // A copy: reload may replace the settings at any time (update()).
+    config::PoolSettings settings() const;
+    // Reload: new settings apply to the next acquire. A smaller pool_size closes idle
+    // servers now and the excess busy ones as they are released; a larger one lets waiters
+    // open servers at once.
+    void update(const config::PoolSettings& settings);
+    // Reload: the server's address, dbname or login changed. Idle servers are closed now,
+    // busy ones when released (their generation is older), never under a running transaction.
+    void retarget(ServerTarget target);
+    // A target equal to the current one except for what the pool learnt itself (client_key).
+    bool same_target(const ServerTarget& target) const;
     PoolStats& stats() { return stats_; }
 
     struct Counts {
@@ -126,19 +136,24 @@ private:
     void close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close);
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
     std::unique_ptr<ServerConnection> take_idle_locked();
+    // Servers above pool_size (after a shrink) or of an older target are not reused.
+    bool keep_on_release_locked(const ServerConnection& server) const;
+    void grant_slots_locked();
     void on_connect_failed(const protocol::ErrorFields& error);
     static void wake(const std::shared_ptr<Waiter>& waiter);
     awaitable<ServerLease> open_new();
 
     const std::string database_;
     const std::string user_;
-    const config::PoolSettings settings_;
+    config::PoolSettings settings_;  // guarded by mutex_
     const asio::any_io_executor io_executor_;
     std::atomic<std::uint64_t>& server_ids_;
     PoolStats stats_;
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     ServerTarget target_;  // guarded: client_key may be filled in later
+    // Bumped by retarget(): a server opened for an older generation is closed on release.
+    std::uint64_t target_generation_ = 0;
     std::deque<std::unique_ptr<ServerConnection>> idle_;
     std::deque<std::shared_ptr<Waiter>> waiters_;
     std::uint32_t open_ = 0;

@@ -1,18 +1,16 @@
-// Pools are created lazily, one per (database, user) actually used.
+// Pools are created lazily, one per (database, user) actually used. A reload swaps the
+// snapshot and brings the pools that exist up to date; pools for removed databases or
+// users stay until their clients leave (new logins to them are refused by the session).
 #include "proxy/proxy_context.hpp"
+
+#include <spdlog/spdlog.h>
 
 namespace pgsluice::proxy {
 
-ProxyContext::ProxyContext(asio::any_io_executor io_executor, std::shared_ptr<const config::Config> config)
-    : io_executor_(std::move(io_executor)), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
+namespace {
 
-std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,
-                                             const std::string& user) {
-    std::lock_guard lock(pools_mutex_);
-    auto key = std::make_pair(database.name, user);
-    auto it = pools_.find(key);
-    if (it != pools_.end()) return it->second;
-
+// Where and as whom a pool for (database, user) logs in, from one snapshot.
+ServerTarget target_for(const Snapshot& snapshot, const config::Database& database, const std::string& user) {
     ServerTarget target;
     target.host = database.host;
     target.port = database.port;
@@ -31,10 +29,39 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
                 target.server_key = credentials->verifier->server_key;
         }
     }
+    return target;
+}
+
+config::PoolSettings settings_for(const Snapshot& snapshot, const config::Database& database, const std::string& user) {
     auto settings = database.pool;
     if (auto u = snapshot.config->users.find(user); u != snapshot.config->users.end() && u->second.pool_mode)
         settings.pool_mode = *u->second.pool_mode;
-    auto pool = std::make_shared<Pool>(database.name, user, std::move(target), settings, io_executor_, server_ids_);
+    return settings;
+}
+
+}  // namespace
+
+ProxyContext::ProxyContext(asio::any_io_executor io_executor, std::shared_ptr<const config::Config> config)
+    : io_executor_(std::move(io_executor)), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
+
+std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,
+                                             const std::string& user) {
+    std::lock_guard lock(pools_mutex_);
+    auto key = std::make_pair(database.name, user);
+    auto it = pools_.find(key);
+    if (it != pools_.end()) return it->second;
+
+    // A reload may have swapped the snapshot since this session read it; build from the
+    // current one so the new pool does not start with outdated settings.
+    auto current = std::atomic_load(&snapshot_);
+    const Snapshot* source = &snapshot;
+    const config::Database* entry = &database;
+    if (auto found = current->config->databases.find(database.name); found != current->config->databases.end()) {
+        source = current.get();
+        entry = &found->second;
+    }
+    auto pool = std::make_shared<Pool>(entry->name, user, target_for(*source, *entry, user),
+                                       settings_for(*source, *entry, user), io_executor_, server_ids_);
     pools_.emplace(key, pool);
     if (all_paused_ || paused_databases_.count(database.name)) pool->pause();
     return pool;
@@ -69,6 +96,59 @@ void ProxyContext::set_paused(const std::string& database, bool paused) {
     } else {
         paused_databases_.erase(database);
     }
+}
+
+void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) {
+    auto snapshot = std::make_shared<const Snapshot>(std::move(config));
+    // Under the pools' lock, so that pool_for cannot create a pool from the old snapshot
+    // after this loop has passed it.
+    std::lock_guard lock(pools_mutex_);
+    std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(snapshot));
+    const auto& databases = snapshot->config->databases;
+    const auto& users = snapshot->config->users;
+    for (auto& [key, pool] : pools_) {
+        const auto& [database_name, user] = key;
+        auto database = databases.find(database_name);
+        const bool user_known = users.count(user) || snapshot->config->auth_type == config::AuthType::trust;
+        if (database == databases.end() || !user_known) {
+            // Removed: its clients drain (they keep their servers until they leave); the
+            // servers nobody uses are closed now, and none are kept warm any more.
+            auto settings = pool->settings();
+            settings.min_pool_size = 0;
+            pool->update(settings);
+            pool->close_idle();
+            continue;
+        }
+        pool->update(settings_for(*snapshot, database->second, user));
+        auto target = target_for(*snapshot, database->second, user);
+        if (!pool->same_target(target)) pool->retarget(std::move(target));
+    }
+}
+
+void ProxyContext::add_idle_waker(std::uint64_t session, std::function<void()> wake) {
+    std::lock_guard lock(wakers_mutex_);
+    // A session that starts waiting after the wake-up call is woken at once, or it would
+    // miss it. (The waker posts to the session's strand, which the session holds now: the
+    // wake-up runs once the session is suspended in its wait.)
+    if (waking_) wake();
+    idle_wakers_[session] = std::move(wake);
+}
+
+void ProxyContext::remove_idle_waker(std::uint64_t session) {
+    std::lock_guard lock(wakers_mutex_);
+    idle_wakers_.erase(session);
+}
+
+std::size_t ProxyContext::wake_idle_clients() {
+    std::lock_guard lock(wakers_mutex_);
+    waking_ = true;
+    for (auto& [session, wake] : idle_wakers_) wake();  // each only posts to its session's strand
+    return idle_wakers_.size();
+}
+
+std::size_t ProxyContext::idle_wakers() {
+    std::lock_guard lock(wakers_mutex_);
+    return idle_wakers_.size();
 }
 
 void ProxyContext::maintain_pools() {

@@ -58,6 +58,29 @@ public:
     // before its (database, user) had a pool. Only a few fields are used.
     PoolStats& unrouted_stats() { return unrouted_stats_; }
 
+    // Reload: swaps in a new, already validated config and brings existing pools up to date
+    // (sizes, modes, timeouts; a changed address or login makes their servers reconnect).
+    void replace_config(std::shared_ptr<const config::Config> config);
+
+    // Shutdown drain: once set, sessions end at their next transaction start (transaction
+    // and statement mode) or their next idle point (session mode) with 57P01.
+    void begin_drain() { draining_ = true; }
+    bool draining() const { return draining_; }
+    // Sessions whose server is inside a transaction or running a query right now; the
+    // drain waits for this to reach zero.
+    std::atomic<std::int64_t>& busy_sessions() { return busy_sessions_; }
+
+    // The end of a drain: each logged-in session registers how to interrupt its wait for
+    // its client, so that the client hears 57P01 before the process exits.
+    void add_idle_waker(std::uint64_t session, std::function<void()> wake);
+    void remove_idle_waker(std::uint64_t session);
+    std::size_t wake_idle_clients();  // calls every waker; returns how many
+    std::size_t idle_wakers();
+
+    // Config reloads by result, for the metrics endpoint and logs.
+    std::atomic<std::uint64_t> reloads_ok{0};
+    std::atomic<std::uint64_t> reloads_failed{0};
+
     // Counts clients against max_client_conn; false when the process is full.
     bool admit_client(std::uint32_t max_client_conn) {
         auto now = ++clients_;
@@ -96,6 +119,11 @@ private:
     ClientRegistry clients_registry_;
     bool all_paused_ = false;               // guarded by pools_mutex_
     std::set<std::string> paused_databases_;  // guarded by pools_mutex_
+    std::atomic<bool> draining_{false};
+    std::mutex wakers_mutex_;
+    std::map<std::uint64_t, std::function<void()>> idle_wakers_;
+    bool waking_ = false;  // wake_idle_clients was called; guarded by wakers_mutex_
+    std::atomic<std::int64_t> busy_sessions_{0};
 };
 
 }  // namespace pgsluice::proxy

@@ -193,7 +193,9 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
     }
 }
 
-awaitable<std::optional<protocol::ErrorFields>> ServerConnection::run_simple_query(std::string_view sql) {
+awaitable<std::optional<protocol::ErrorFields>> ServerConnection::run_simple_query(std::string_view sql,
+                                                                                 std::vector<std::string>* first_row) {
+    bool row_seen = false;
     std::string out;
     protocol::append_query(out, sql);
     state_.on_frontend_message(protocol::frontend::kQuery);
@@ -211,6 +213,22 @@ awaitable<std::optional<protocol::ErrorFields>> ServerConnection::run_simple_que
             case protocol::backend::kParameterStatus: {
                 auto status = protocol::parse_parameter_status(message.bytes());
                 if (status) parameters_[status->name] = status->value;
+                break;
+            }
+            case 'D': {  // DataRow: int16 columns, then per column int32 length (-1: NULL) and bytes
+                if (!first_row || row_seen) break;
+                row_seen = true;
+                protocol::BodyReader reader(message.bytes());
+                auto columns = reader.u16().value_or(0);
+                for (std::uint16_t i = 0; i < columns; ++i) {
+                    auto length = reader.u32();
+                    if (!length) break;
+                    if (*length == 0xFFFFFFFFu) {
+                        first_row->emplace_back();
+                        continue;
+                    }
+                    first_row->emplace_back(reader.bytes(*length).value_or(""));
+                }
                 break;
             }
             case protocol::backend::kReadyForQuery: {

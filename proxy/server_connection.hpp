@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "protocol/auth/scram.hpp"
 #include "protocol/error_response.hpp"
@@ -74,11 +75,15 @@ public:
     Clock::time_point created_at() const { return created_at_; }
     Clock::time_point released_at() const { return released_at_; }
     void mark_released() { released_at_ = Clock::now(); }
+    // Which pool target (Pool::retarget) this server was opened for.
+    std::uint64_t generation() const { return generation_; }
+    void set_generation(std::uint64_t generation) { generation_ = generation; }
 
     // Sends one simple Query and reads to its ReadyForQuery, keeping ParameterStatus
     // changes. Returns the first ErrorResponse, if any. Used for reset and SET, never for
-    // client traffic.
-    awaitable<std::optional<protocol::ErrorFields>> run_simple_query(std::string_view sql);
+    // client traffic. With `first_row`, the first DataRow's columns (NULL as "") land there.
+    awaitable<std::optional<protocol::ErrorFields>> run_simple_query(std::string_view sql,
+                                                                     std::vector<std::string>* first_row = nullptr);
 
     void close();
 
@@ -96,6 +101,7 @@ private:
     protocol::ServerState state_;
     Clock::time_point created_at_ = Clock::now();
     Clock::time_point released_at_ = created_at_;  // equal until the first release
+    std::uint64_t generation_ = 0;
 };
 
 // Opens a socket to `target` (no login): used for the server connection and for cancels.

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <stdexcept>
 
 #include "harness/wait.hpp"
@@ -46,17 +48,52 @@ std::string Pgsluice::basic_config(const std::string& pool_mode, int pool_size, 
            "  app: {password: {env: APP_PASSWORD}}\n";
 }
 
+std::string Pgsluice::fill_in(std::string yaml) const {
+    replace_all(yaml, "{PG_PORT}", std::to_string(pg_port_));
+    replace_all(yaml, "{PG_SOCKET_DIR}", pg_socket_dir_);
+    replace_all(yaml, "{PORT}", std::to_string(port_));
+    replace_all(yaml, "{SOCKET_DIR}", dir_->path());
+    replace_all(yaml, "{METRICS_PORT}", std::to_string(metrics_port_));
+    return yaml;
+}
+
+void Pgsluice::write_config(std::string yaml) const {
+    // Write then rename, as an editor or a config manager would: never a half-written file.
+    const std::string temporary = config_path_ + ".new";
+    write_file(temporary, fill_in(std::move(yaml)));
+    std::rename(temporary.c_str(), config_path_.c_str());
+}
+
+std::size_t Pgsluice::log_count(const std::string& text) const {
+    std::size_t n = 0;
+    const auto all = log();
+    for (std::size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+    return n;
+}
+
+bool Pgsluice::reload(std::chrono::milliseconds timeout) {
+    const auto ok_before = log_count("config reloaded from");
+    const auto failed_before = log_count("reload failed, keeping the old config");
+    process_->signal(SIGHUP);
+    bool ok = false;
+    wait_until(
+        [&] {
+            ok = log_count("config reloaded from") > ok_before;
+            return ok || log_count("reload failed, keeping the old config") > failed_before;
+        },
+        timeout);
+    return ok;
+}
+
 Pgsluice::Pgsluice(const PostgresServer& postgres, std::string yaml) {
     dir_ = std::make_unique<TempDir>("pgsluice-proxy");
     port_ = free_port();
     metrics_port_ = free_port();
-    replace_all(yaml, "{PG_PORT}", std::to_string(postgres.port()));
-    replace_all(yaml, "{PG_SOCKET_DIR}", postgres.socket_dir());
-    replace_all(yaml, "{PORT}", std::to_string(port_));
-    replace_all(yaml, "{SOCKET_DIR}", dir_->path());
-    replace_all(yaml, "{METRICS_PORT}", std::to_string(metrics_port_));
-    const std::string config = dir_->path() + "/pgsluice.yaml";
-    write_file(config, yaml);
+    pg_port_ = postgres.port();
+    pg_socket_dir_ = postgres.socket_dir();
+    config_path_ = dir_->path() + "/pgsluice.yaml";
+    const std::string& config = config_path_;
+    write_file(config, fill_in(std::move(yaml)));
     process_ = std::make_unique<Process>(Process::Options{{PGSLUICE_BINARY, "run", "-c", config},
                                                          dir_->path() + "/pgsluice.log",
                                                          "",
@@ -82,6 +119,16 @@ int run_check(const std::string& config_path, std::string& output) {
     TempDir dir("pgsluice-check");
     const std::string out = dir.path() + "/out.txt";
     int rc = run_command({{PGSLUICE_BINARY, "check", "-c", config_path}, out, "", {}}, 30000);
+    output = read_file(out);
+    return rc;
+}
+
+int run_pgsluice(const std::vector<std::string>& args, std::string& output) {
+    TempDir dir("pgsluice-cmd");
+    const std::string out = dir.path() + "/out.txt";
+    std::vector<std::string> argv{PGSLUICE_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    int rc = run_command({argv, out, "", {std::string("APP_PASSWORD=") + PostgresServer::kAppPassword}}, 30000);
     output = read_file(out);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "harness/postgres_server.hpp"
 #include "harness/process.hpp"
@@ -28,18 +29,33 @@ public:
     bool running() { return process_->running(); }
     int stop() { return process_->stop(); }
     Process& process() { return *process_; }
+    const std::string& config_path() const { return config_path_; }
+    // Replaces the config file (same placeholders as the constructor); the running process
+    // sees it at its next reload (SIGHUP, or by itself with watch_config).
+    void write_config(std::string yaml) const;
+    // Sends SIGHUP and waits for the reload's outcome line in the log; true when it worked.
+    bool reload(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // How many times `text` appears in the log so far.
+    std::size_t log_count(const std::string& text) const;
 
     // A config in the usual shape: database "app" -> the test's PostgreSQL, user "app".
     static std::string basic_config(const std::string& pool_mode, int pool_size, const std::string& extra_defaults = "");
 
 private:
+    std::string fill_in(std::string yaml) const;
+
     std::unique_ptr<TempDir> dir_;
     int port_ = 0;
     int metrics_port_ = 0;
+    int pg_port_ = 0;
+    std::string pg_socket_dir_;
+    std::string config_path_;
     std::unique_ptr<Process> process_;
 };
 
 // Runs `pgsluice check -c FILE`; returns the exit code, output in `output`.
 int run_check(const std::string& config_path, std::string& output);
+// Runs `pgsluice ARGS...`; returns the exit code, stdout and stderr in `output`.
+int run_pgsluice(const std::vector<std::string>& args, std::string& output);
 
 }  // namespace harness
