@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "protocol/sqlstate.hpp"
 
 namespace pgsluice::proxy {
@@ -16,8 +18,11 @@ namespace sqlstate = protocol::sqlstate;
 struct Pool::Waiter {
     explicit Waiter(asio::any_io_executor executor) : timer(executor) {}
     asio::steady_timer timer;
+    Clock::time_point since = Clock::now();
+    bool reserve_tried = false;  // it waited reserve_pool_timeout and asked for a reserve slot
     std::unique_ptr<ServerConnection> server;
     bool slot = false;
+    bool reserve_slot = false;  // the slot granted is one of the reserve_pool_size extras
     std::optional<protocol::ErrorFields> error;
 };
 
@@ -51,6 +56,15 @@ Pool::Pool(std::string database, std::string user, ServerTarget target, config::
       server_ids_(server_ids),
       target_(std::move(target)) {}
 
+void Pool::share_budgets(std::shared_ptr<ConnectionBudget> database, std::shared_ptr<ConnectionBudget> user) {
+    if (database) database->join(weak_from_this());
+    if (user) user->join(weak_from_this());
+    std::lock_guard lock(mutex_);
+    db_budget_ = std::move(database);
+    user_budget_ = std::move(user);
+}
+
+
 void Pool::remember_client_key(const protocol::scram::Key& client_key) {
     std::lock_guard lock(mutex_);
     if (!target_.client_key) target_.client_key = client_key;
@@ -61,9 +75,93 @@ Pool::Counts Pool::counts() {
     return {open_, static_cast<std::uint32_t>(idle_.size()), static_cast<std::uint32_t>(waiters_.size())};
 }
 
+bool Pool::take_slot_locked(bool with_reserve) {
+    const auto cap = settings_.pool_size + (with_reserve ? settings_.reserve_pool_size : 0);
+    if (open_ >= cap) return false;
+    if (auto* refused = ConnectionBudget::take(db_budget_.get(), settings_.max_db_connections, user_budget_.get(),
+                                               settings_.max_user_connections)) {
+        blocked_by_ = refused;
+        return false;
+    }
+    ++open_;
+    return true;
+}
+
+void Pool::release_slot_locked() {
+    --open_;
+    if (db_budget_) db_budget_->give_back();
+    if (user_budget_) user_budget_->give_back();
+}
+
+bool Pool::reserve_due_locked(const Waiter& waiter) const {
+    return settings_.reserve_pool_size > 0 && waiter.reserve_tried;
+}
+
+void Pool::grant_waiters_locked() {
+    while (!waiters_.empty()) {
+        auto& next = waiters_.front();
+        if (!take_slot_locked(reserve_due_locked(*next))) break;
+        next->slot = true;
+        next->reserve_slot = open_ > settings_.pool_size;
+        wake(next);
+        waiters_.pop_front();
+    }
+    update_starving_locked();
+}
+
+// Waiters while the pool itself has room means a shared budget holds them back: say so to
+// the budget, whose other pools then give up idle servers instead of keeping them.
+void Pool::update_starving_locked() {
+    ConnectionBudget* starving_on = nullptr;
+    if (!waiters_.empty() && blocked_by_) {
+        const auto cap =
+            settings_.pool_size + (reserve_due_locked(*waiters_.front()) ? settings_.reserve_pool_size : 0);
+        if (open_ < cap) starving_on = blocked_by_;
+    }
+    if (starving_on == starving_on_) return;
+    if (starving_on_) starving_on_->add_starving(-1);
+    if (starving_on) starving_on->add_starving(+1);
+    starving_on_ = starving_on;
+}
+
+void Pool::notify_budgets() {
+    for (auto* budget : {db_budget_.get(), user_budget_.get()}) {
+        if (!budget || !budget->has_starving()) continue;
+        for (auto& member : budget->members())
+            if (member.get() != this) member->on_budget_freed();
+    }
+}
+
+void Pool::make_room(ConnectionBudget* budget) {
+    const auto whom = "pool " + database_ + "/" + user_ + ", held back by the cap of " + budget->name();
+    for (auto& member : budget->members())
+        if (member.get() != this && member->surrender_idle(whom)) return;
+}
+
+void Pool::on_budget_freed() {
+    std::lock_guard lock(mutex_);
+    grant_waiters_locked();
+}
+
+bool Pool::surrender_idle(const std::string& for_whom) {
+    std::unique_ptr<ServerConnection> server;
+    {
+        std::lock_guard lock(mutex_);
+        if (idle_.empty()) return false;
+        server = std::move(idle_.front());  // the oldest
+        idle_.pop_front();
+        release_slot_locked();
+    }
+    spdlog::info("server {} {}: closing (idle, making room for {})", server->id(), server->address(), for_whom);
+    server->close();
+    notify_budgets();
+    return true;
+}
+
 void Pool::maintain() {
     std::vector<std::unique_ptr<ServerConnection>> to_close;
     std::uint32_t to_open = 0;
+    ConnectionBudget* starved_by = nullptr;
     {
         std::lock_guard lock(mutex_);
         const auto now = Clock::now();
@@ -77,22 +175,27 @@ void Pool::maintain() {
             if (idle_too_long || too_old) {
                 to_close.push_back(std::move(server));
                 it = idle_.erase(it);
-                --open_;
+                release_slot_locked();
             } else {
                 ++it;
             }
         }
-        // Keep min_pool_size servers warm, but give a failing server a few seconds' rest.
+        // Keep min_pool_size servers warm, but give a failing server a few seconds' rest, and
+        // leave a shared budget to the pools whose clients wait for it.
         const bool resting = now - last_connect_failure_ < std::chrono::seconds(5);
-        if (!resting && open_ < settings_.min_pool_size) {
-            to_open = settings_.min_pool_size - open_;
-            open_ += to_open;
-        }
+        const bool budget_wanted = (db_budget_ && db_budget_->has_starving()) ||
+                                   (user_budget_ && user_budget_->has_starving());
+        if (!resting && !budget_wanted)
+            while (open_ < settings_.min_pool_size && take_slot_locked(false)) ++to_open;
+        // A starved pool asks its siblings again now and then, should a wakeup have gone amiss.
+        starved_by = starving_on_;
     }
     for (auto& server : to_close) {
         spdlog::info("server {} {}: closing (server_idle_timeout or server_lifetime)", server->id(), server->address());
         server->close();
     }
+    if (!to_close.empty()) notify_budgets();
+    if (starved_by) make_room(starved_by);
     for (std::uint32_t i = 0; i < to_open; ++i) {
         asio::co_spawn(
             io_executor_,
@@ -113,7 +216,7 @@ void Pool::close_idle() {
     {
         std::lock_guard lock(mutex_);
         idle.swap(idle_);
-        open_ -= static_cast<std::uint32_t>(idle.size());
+        for (std::size_t i = 0; i < idle.size(); ++i) release_slot_locked();
     }
     for (auto& server : idle) server->close();
 }
@@ -127,7 +230,7 @@ bool looks_alive(ServerConnection& server) {
 }
 }  // namespace
 
-std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
+std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed) {
     while (!idle_.empty()) {
         // Newest first: warm servers are reused, old ones age out (LIFO, as PgBouncer's default).
         auto server = std::move(idle_.back());
@@ -138,7 +241,8 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
         spdlog::info("server {} {}: closing ({})", server->id(), server->address(),
                      too_old ? "server_lifetime over" : "idle server closed or sent unexpected data");
         server->close();
-        --open_;
+        release_slot_locked();
+        freed = true;
     }
     return nullptr;
 }
@@ -166,39 +270,92 @@ awaitable<ServerLease> Pool::acquire() {
     }
 }
 
+protocol::ErrorFields Pool::wait_timeout_error_locked() const {
+    std::string why;
+    if (open_ < settings_.pool_size && blocked_by_ && blocked_by_ == db_budget_.get())
+        why = "database " + database_ + " has all " + std::to_string(settings_.max_db_connections) +
+              " of its max_db_connections in use";
+    else if (open_ < settings_.pool_size && blocked_by_ && blocked_by_ == user_budget_.get())
+        why = "user " + user_ + " has all " + std::to_string(settings_.max_user_connections) +
+              " of its max_user_connections in use";
+    else
+        why = "pool " + database_ + "/" + user_ + " has all " + std::to_string(settings_.pool_size) + " servers in use";
+    return {"FATAL",
+            sqlstate::kTooManyConnections,
+            "query_wait_timeout: no server connection became free within " +
+                std::to_string(settings_.query_wait_timeout.count()) + " ms (" + why + ")",
+            {},
+            "Raise pool_size (or max_db_connections / max_user_connections) or query_wait_timeout, or look for "
+            "long transactions."};
+}
+
 awaitable<ServerLease> Pool::acquire_unchecked() {
     const auto executor = co_await asio::this_coro::executor;
     std::shared_ptr<Waiter> waiter;
+    std::unique_ptr<ServerConnection> idle;
+    ConnectionBudget* blocked = nullptr;
+    bool freed = false;
+    auto deadline = Clock::time_point::max();
+    auto reserve_at = Clock::time_point::max();
     {
         std::lock_guard lock(mutex_);
-        if (auto server = take_idle_locked()) co_return ServerLease(shared_from_this(), std::move(server));
-        if (open_ < settings_.pool_size) {
-            ++open_;
-        } else {
+        idle = take_idle_locked(freed);
+        if (!idle && !take_slot_locked(false)) {
             waiter = std::make_shared<Waiter>(executor);
-            if (settings_.query_wait_timeout.count() > 0)
-                waiter->timer.expires_after(settings_.query_wait_timeout);
-            else
-                waiter->timer.expires_at(Clock::time_point::max());
+            if (settings_.query_wait_timeout.count() > 0) deadline = waiter->since + settings_.query_wait_timeout;
+            if (settings_.reserve_pool_size > 0) reserve_at = waiter->since + settings_.reserve_pool_timeout;
+            waiter->timer.expires_at(std::min(deadline, reserve_at));
             waiters_.push_back(waiter);
+            if (open_ < settings_.pool_size) blocked = blocked_by_;
+            update_starving_locked();
         }
     }
-    if (waiter) {
-        spdlog::debug("pool {}/{}: at its bound of {}, client waits", database_, user_, settings_.pool_size);
+    if (freed) notify_budgets();
+    if (idle) co_return ServerLease(shared_from_this(), std::move(idle));
+    if (blocked) make_room(blocked);
+    while (waiter) {
+        spdlog::debug("pool {}/{}: no server free (pool_size {}), client waits", database_, user_, settings_.pool_size);
         co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
-        std::lock_guard lock(mutex_);
-        if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
-        if (waiter->error) throw PoolError(*waiter->error);
-        if (!waiter->slot) {
-            std::erase(waiters_, waiter);
-            throw PoolError({"FATAL", sqlstate::kTooManyConnections,
-                             "query_wait_timeout: no server connection became free within " +
-                                 std::to_string(settings_.query_wait_timeout.count()) + " ms (pool " + database_ +
-                                 "/" + user_ + " has all " + std::to_string(settings_.pool_size) +
-                                 " servers in use)",
-                             {},
-                             "Raise pool_size or query_wait_timeout, or look for long transactions."});
+        bool granted = false;
+        bool reserve = false;
+        std::uint32_t open_now = 0;
+        blocked = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
+            if (waiter->error) throw PoolError(*waiter->error);
+            const auto now = Clock::now();
+            if (waiter->slot) {
+                granted = true;
+                reserve = waiter->reserve_slot;
+            } else if (now >= deadline) {
+                std::erase(waiters_, waiter);
+                update_starving_locked();
+                throw PoolError(wait_timeout_error_locked());
+            } else if (!waiter->reserve_tried && now >= reserve_at) {
+                // It waited reserve_pool_timeout: it may open one of the reserve_pool_size extras.
+                waiter->reserve_tried = true;
+                if (take_slot_locked(true)) {
+                    std::erase(waiters_, waiter);
+                    granted = true;
+                    reserve = open_ > settings_.pool_size;
+                } else if (open_ < settings_.pool_size + settings_.reserve_pool_size) {
+                    blocked = blocked_by_;
+                }
+                update_starving_locked();
+            }
+            open_now = open_;
+            if (!granted) waiter->timer.expires_at(deadline);
         }
+        if (granted) {
+            if (reserve)
+                spdlog::info("pool {}/{}: a client waited reserve_pool_timeout ({} ms), opening a reserve server "
+                             "({} servers, pool_size {}, reserve_pool_size {})",
+                             database_, user_, settings_.reserve_pool_timeout.count(), open_now, settings_.pool_size,
+                             settings_.reserve_pool_size);
+            break;
+        }
+        if (blocked) make_room(blocked);
     }
     co_return co_await open_new();
 }
@@ -228,29 +385,29 @@ awaitable<ServerLease> Pool::open_new() {
 }
 
 void Pool::on_connect_failed(const protocol::ErrorFields& error) {
-    std::lock_guard lock(mutex_);
-    --open_;
-    last_connect_failure_ = Clock::now();
-    if (waiters_.empty()) return;
-    if (open_ == 0) {
-        // Nothing else in this pool works either: tell every waiter now rather than at
-        // query_wait_timeout.
-        for (auto& waiter : waiters_) {
-            waiter->error = error;
-            wake(waiter);
+    {
+        std::lock_guard lock(mutex_);
+        release_slot_locked();
+        last_connect_failure_ = Clock::now();
+        if (!waiters_.empty() && open_ == 0) {
+            // Nothing else in this pool works either: tell every waiter now rather than at
+            // query_wait_timeout.
+            for (auto& waiter : waiters_) {
+                waiter->error = error;
+                wake(waiter);
+            }
+            waiters_.clear();
+            update_starving_locked();
+        } else {
+            grant_waiters_locked();  // the next waiter tries again
         }
-        waiters_.clear();
-        return;
     }
-    auto next = std::move(waiters_.front());
-    waiters_.pop_front();
-    ++open_;
-    next->slot = true;
-    wake(next);
+    notify_budgets();
 }
 
 void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why) {
     std::unique_ptr<ServerConnection> to_close;
+    bool freed = false;
     {
         std::lock_guard lock(mutex_);
         if (reusable) {
@@ -260,25 +417,28 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
                 waiters_.pop_front();
                 next->server = std::move(server);
                 wake(next);
+                update_starving_locked();
+            } else if ((db_budget_ && db_budget_->has_starving()) || (user_budget_ && user_budget_->has_starving())) {
+                // Another pool's clients wait for the shared cap that this idle server holds.
+                to_close = std::move(server);
+                why = "idle, making room for a pool held back by max_db_connections or max_user_connections";
+                release_slot_locked();
+                freed = true;
             } else {
                 idle_.push_back(std::move(server));
             }
         } else {
-            --open_;
+            release_slot_locked();
+            freed = true;
             to_close = std::move(server);
-            if (!waiters_.empty() && open_ < settings_.pool_size) {
-                auto next = std::move(waiters_.front());
-                waiters_.pop_front();
-                ++open_;
-                next->slot = true;
-                wake(next);
-            }
+            grant_waiters_locked();
         }
     }
     if (to_close) {
         spdlog::info("server {} {}: closing ({})", to_close->id(), to_close->address(), why ? why : "not reusable");
         to_close->close();
     }
+    if (freed) notify_budgets();
 }
 
 void Pool::wake(const std::shared_ptr<Waiter>& waiter) {

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "protocol/error_response.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/connection_budget.hpp"
 #include "proxy/pool_stats.hpp"
 #include "proxy/server_connection.hpp"
 
@@ -51,10 +52,15 @@ private:
     std::unique_ptr<ServerConnection> server_;
 };
 
-class Pool : public std::enable_shared_from_this<Pool> {
+class Pool : public std::enable_shared_from_this<Pool>, public BudgetMember {
 public:
     Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
          asio::any_io_executor io_executor, std::atomic<std::uint64_t>& server_ids);
+
+    // The budgets this pool shares with the other pools of its database and of its user
+    // (settings().max_db_connections and max_user_connections are their limits). Called
+    // once, right after construction; either may be null.
+    void share_budgets(std::shared_ptr<ConnectionBudget> database, std::shared_ptr<ConnectionBudget> user);
 
     // An idle server, a new one if the pool is below its bound, or the first one released
     // while this session waits (FIFO). Throws PoolError on timeout or connect failure.
@@ -80,14 +86,29 @@ public:
     // min_pool_size) or server_lifetime, and opens servers up to min_pool_size.
     void maintain();
 
+    // BudgetMember
+    void on_budget_freed() override;
+    bool surrender_idle(const std::string& for_whom) override;
+
 private:
     friend class ServerLease;
     struct Waiter;
 
     awaitable<ServerLease> acquire_unchecked();
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
-    std::unique_ptr<ServerConnection> take_idle_locked();
+    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed);
     void on_connect_failed(const protocol::ErrorFields& error);
+    // Slots: one per open server, counted in this pool and in the shared budgets.
+    bool take_slot_locked(bool with_reserve);
+    void release_slot_locked();
+    bool reserve_due_locked(const Waiter& waiter) const;
+    void grant_waiters_locked();
+    void update_starving_locked();
+    // After a slot was released (no lock held): let starved sibling pools use it.
+    void notify_budgets();
+    // After a waiter was blocked by `budget` (no lock held): ask a sibling to close an idle server.
+    void make_room(ConnectionBudget* budget);
+    protocol::ErrorFields wait_timeout_error_locked() const;
     static void wake(const std::shared_ptr<Waiter>& waiter);
     awaitable<ServerLease> open_new();
 
@@ -104,6 +125,10 @@ private:
     std::deque<std::shared_ptr<Waiter>> waiters_;
     std::uint32_t open_ = 0;
     Clock::time_point last_connect_failure_{};
+    std::shared_ptr<ConnectionBudget> db_budget_;    // set once by share_budgets
+    std::shared_ptr<ConnectionBudget> user_budget_;
+    ConnectionBudget* blocked_by_ = nullptr;   // the budget that refused the last slot
+    ConnectionBudget* starving_on_ = nullptr;  // where this pool counts itself starved
 };
 
 }  // namespace pgsluice::proxy

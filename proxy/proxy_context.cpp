@@ -34,7 +34,16 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
     auto settings = database.pool;
     if (auto u = snapshot.config->users.find(user); u != snapshot.config->users.end() && u->second.pool_mode)
         settings.pool_mode = *u->second.pool_mode;
+    if (auto u = snapshot.config->users.find(user);
+        u != snapshot.config->users.end() && u->second.max_user_connections)
+        settings.max_user_connections = *u->second.max_user_connections;
     auto pool = std::make_shared<Pool>(database.name, user, std::move(target), settings, io_executor_, server_ids_);
+    // max_db_connections and max_user_connections count across pools: one shared budget each.
+    auto& database_budget = database_budgets_[database.name];
+    if (!database_budget) database_budget = std::make_shared<ConnectionBudget>("database " + database.name);
+    auto& user_budget = user_budgets_[user];
+    if (!user_budget) user_budget = std::make_shared<ConnectionBudget>("user " + user);
+    pool->share_budgets(database_budget, user_budget);
     pools_.emplace(key, pool);
     return pool;
 }
