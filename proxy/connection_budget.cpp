@@ -49,14 +49,30 @@ std::vector<std::shared_ptr<BudgetMember>> ConnectionBudget::members() {
     return alive;
 }
 
-void ConnectionBudget::add_starving(int delta) {
+void ConnectionBudget::set_starving(const BudgetMember* member, TimePoint oldest_waiter_since) {
     std::lock_guard lock(mutex_);
-    starving_ = std::max(0, starving_ + delta);
+    starving_[member] = oldest_waiter_since;
+}
+
+void ConnectionBudget::clear_starving(const BudgetMember* member) {
+    std::lock_guard lock(mutex_);
+    starving_.erase(member);
 }
 
 bool ConnectionBudget::has_starving() {
     std::lock_guard lock(mutex_);
-    return starving_ > 0;
+    return !starving_.empty();
+}
+
+ConnectionBudget::Starving ConnectionBudget::starving_besides(const BudgetMember* asking) {
+    std::lock_guard lock(mutex_);
+    Starving result;
+    for (const auto& [member, since] : starving_) {
+        if (member == asking) continue;
+        ++result.pools;
+        result.oldest = std::min(result.oldest, since);
+    }
+    return result;
 }
 
 std::uint32_t ConnectionBudget::used() {

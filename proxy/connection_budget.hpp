@@ -4,7 +4,9 @@
 // never before one: a budget never calls into a pool while it holds its own lock.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,10 +39,18 @@ public:
     // The pools sharing this budget right now (a copy: call into them without any lock held).
     std::vector<std::shared_ptr<BudgetMember>> members();
 
-    // Pools with waiters this budget blocks. While there are any, siblings close idle servers
-    // rather than keep them, so that the starved pool can connect.
-    void add_starving(int delta);
+    // Pools with waiters this budget blocks, with the time their oldest waiter arrived.
+    // While there are any, siblings close idle servers rather than keep them, and a sibling
+    // whose own waiters arrived later gives its released server up too (FIFO across pools).
+    using TimePoint = std::chrono::steady_clock::time_point;
+    void set_starving(const BudgetMember* member, TimePoint oldest_waiter_since);
+    void clear_starving(const BudgetMember* member);
     bool has_starving();
+    struct Starving {
+        std::size_t pools = 0;                 // starving pools other than the one asking
+        TimePoint oldest = TimePoint::max();   // when their oldest waiter arrived
+    };
+    Starving starving_besides(const BudgetMember* asking);
 
     std::uint32_t used();
     const std::string& name() const { return name_; }
@@ -49,7 +59,7 @@ private:
     const std::string name_;  // "database app", "user app": for logs
     std::mutex mutex_;
     std::uint32_t used_ = 0;
-    int starving_ = 0;
+    std::map<const BudgetMember*, TimePoint> starving_;
     std::vector<std::weak_ptr<BudgetMember>> members_;
 };
 

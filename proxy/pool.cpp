@@ -118,10 +118,29 @@ void Pool::update_starving_locked() {
             settings_.pool_size + (reserve_due_locked(*waiters_.front()) ? settings_.reserve_pool_size : 0);
         if (open_ < cap) starving_on = blocked_by_;
     }
-    if (starving_on == starving_on_) return;
-    if (starving_on_) starving_on_->add_starving(-1);
-    if (starving_on) starving_on->add_starving(+1);
+    if (starving_on_ && starving_on_ != starving_on) starving_on_->clear_starving(this);
+    if (starving_on) starving_on->set_starving(this, waiters_.front()->since);  // the front may have changed
     starving_on_ = starving_on;
+}
+
+// Should this pool give a released server up rather than keep it (idle, or for its own next
+// waiter)? When a sibling held back by a shared cap waits and nobody waits here, yes. When
+// both wait, only if the sibling's client has waited longer and this pool holds more than
+// its share of the cap: the pools converge on fair shares instead of closing and reopening
+// a server at every transaction.
+bool Pool::sibling_waited_longer_locked() const {
+    const auto own = waiters_.empty() ? Clock::time_point::max() : waiters_.front()->since;
+    const std::pair<ConnectionBudget*, std::uint32_t> budgets[] = {
+        {db_budget_.get(), settings_.max_db_connections}, {user_budget_.get(), settings_.max_user_connections}};
+    for (auto [budget, limit] : budgets) {
+        if (!budget || limit == 0) continue;
+        const auto starving = budget->starving_besides(this);
+        if (starving.pools == 0 || starving.oldest >= own) continue;
+        if (waiters_.empty()) return true;
+        const auto share = (limit + starving.pools) / (starving.pools + 1);  // rounded up
+        if (open_ > share) return true;
+    }
+    return false;
 }
 
 void Pool::notify_budgets() {
@@ -412,18 +431,19 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
         std::lock_guard lock(mutex_);
         if (reusable) {
             server->mark_released();
-            if (!waiters_.empty()) {
+            if (sibling_waited_longer_locked()) {
+                // Another pool's client waits for the shared cap that this server holds, and
+                // has waited longer than anyone here (or nobody waits here): make room for it.
+                to_close = std::move(server);
+                why = "released, making room for a pool held back by max_db_connections or max_user_connections";
+                release_slot_locked();
+                freed = true;
+            } else if (!waiters_.empty()) {
                 auto next = std::move(waiters_.front());
                 waiters_.pop_front();
                 next->server = std::move(server);
                 wake(next);
                 update_starving_locked();
-            } else if ((db_budget_ && db_budget_->has_starving()) || (user_budget_ && user_budget_->has_starving())) {
-                // Another pool's clients wait for the shared cap that this idle server holds.
-                to_close = std::move(server);
-                why = "idle, making room for a pool held back by max_db_connections or max_user_connections";
-                release_slot_locked();
-                freed = true;
             } else {
                 idle_.push_back(std::move(server));
             }

@@ -104,6 +104,7 @@ private:
     bool reserve_due_locked(const Waiter& waiter) const;
     void grant_waiters_locked();
     void update_starving_locked();
+    bool sibling_waited_longer_locked() const;
     // After a slot was released (no lock held): let starved sibling pools use it.
     void notify_budgets();
     // After a waiter was blocked by `budget` (no lock held): ask a sibling to close an idle server.

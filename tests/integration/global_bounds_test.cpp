@@ -185,3 +185,37 @@ TEST_CASE("pgbench with 200 clients x 20 transactions over pool size 5 never ope
     CHECK(most >= 1);
     CHECK(most <= 5);
 }
+
+TEST_CASE("under max_db_connections a busy user's pool does not starve another user's pool", "[integration]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, config_header("  pool_mode: transaction\n  pool_size: 2\n  query_wait_timeout: 4s\n") +
+                                 "databases:\n  app: {host: 127.0.0.1, port: {PG_PORT}, max_db_connections: 2}\n" +
+                                 kUsers);
+    BackendSampler sampler(postgres, "datname = 'app' and usename in ('app', 'other')");
+    // User app keeps more clients busy than the database's cap, so its pool always has waiters.
+    std::atomic<bool> busy{true};
+    std::atomic<int> app_transactions{0};
+    std::vector<std::thread> flood;
+    for (int i = 0; i < 5; ++i) {
+        flood.emplace_back([&] {
+            try {
+                Connection client(proxy.conninfo());
+                while (busy) {
+                    client.exec("select pg_sleep(0.02)");
+                    ++app_transactions;
+                }
+            } catch (const std::exception&) {
+                // counted by app_transactions
+            }
+        });
+    }
+    CHECK(wait_until([&] { return app_transactions >= 10; }));
+    // The other user's clients get a server within query_wait_timeout, one after another.
+    Connection other(proxy.conninfo("other", PostgresServer::kOtherPassword));
+    for (int t = 0; t < 5; ++t) CHECK(other.scalar("select current_user") == "other");
+    const int before = app_transactions;
+    CHECK(wait_until([&] { return app_transactions >= before + 10; }));  // and app goes on
+    busy = false;
+    for (auto& thread : flood) thread.join();
+    CHECK(sampler.stop() <= 2);
+}
