@@ -56,6 +56,11 @@ Pool::Pool(std::string database, std::string user, ServerTarget target, config::
       server_ids_(server_ids),
       target_(std::move(target)) {}
 
+Pool::~Pool() {
+    // A pool replaced (a reload) must not stay on a budget's list of starving pools.
+    if (starving_on_) starving_on_->clear_starving(this);
+}
+
 void Pool::share_budgets(std::shared_ptr<ConnectionBudget> database, std::shared_ptr<ConnectionBudget> user) {
     if (database) database->join(weak_from_this());
     if (user) user->join(weak_from_this());

@@ -56,6 +56,7 @@ class Pool : public std::enable_shared_from_this<Pool>, public BudgetMember {
 public:
     Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
          asio::any_io_executor io_executor, std::atomic<std::uint64_t>& server_ids);
+    ~Pool() override;
 
     // The budgets this pool shares with the other pools of its database and of its user
     // (settings().max_db_connections and max_user_connections are their limits). Called
