@@ -337,8 +337,11 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
     if (freed) notify_budgets();
     if (idle) co_return ServerLease(shared_from_this(), std::move(idle));
     if (blocked) make_room(blocked);
+    if (waiter)
+        spdlog::debug("pool {}/{}: no server free ({}), client waits", database_, user_,
+                      blocked ? "held back by the cap of " + blocked->name()
+                              : "pool_size " + std::to_string(settings_.pool_size));
     while (waiter) {
-        spdlog::debug("pool {}/{}: no server free (pool_size {}), client waits", database_, user_, settings_.pool_size);
         co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
         bool granted = false;
         bool reserve = false;
