@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "protocol/messages.hpp"
 #include "protocol/sqlstate.hpp"
 
 namespace pgsluice::proxy {
@@ -143,7 +144,7 @@ bool Pool::sibling_waited_longer_locked() const {
         if (starving.pools == 0 || starving.oldest >= own) continue;
         if (waiters_.empty()) return true;
         const auto share = (limit + starving.pools) / (starving.pools + 1);  // rounded up
-        if (open_ > share) return true;
+        if (open_ - donating_ > share) return true;
     }
     return false;
 }
@@ -174,11 +175,10 @@ bool Pool::surrender_idle(const std::string& for_whom) {
         if (idle_.empty()) return false;
         server = std::move(idle_.front());  // the oldest
         idle_.pop_front();
-        release_slot_locked();
+        ++donating_;
     }
-    spdlog::info("server {} {}: closing (idle, making room for {})", server->id(), server->address(), for_whom);
-    server->close();
-    notify_budgets();
+    const auto why = "idle, making room for " + for_whom;
+    retire(std::move(server), why.c_str(), true);
     return true;
 }
 
@@ -199,7 +199,6 @@ void Pool::maintain() {
             if (idle_too_long || too_old) {
                 to_close.push_back(std::move(server));
                 it = idle_.erase(it);
-                release_slot_locked();
             } else {
                 ++it;
             }
@@ -214,11 +213,7 @@ void Pool::maintain() {
         // A starved pool asks its siblings again now and then, should a wakeup have gone amiss.
         starved_by = starving_on_;
     }
-    for (auto& server : to_close) {
-        spdlog::info("server {} {}: closing (server_idle_timeout or server_lifetime)", server->id(), server->address());
-        server->close();
-    }
-    if (!to_close.empty()) notify_budgets();
+    for (auto& server : to_close) retire(std::move(server), "server_idle_timeout or server_lifetime");
     if (starved_by) make_room(starved_by);
     for (std::uint32_t i = 0; i < to_open; ++i) {
         asio::co_spawn(
@@ -434,7 +429,7 @@ void Pool::on_connect_failed(const protocol::ErrorFields& error) {
 
 void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why) {
     std::unique_ptr<ServerConnection> to_close;
-    bool freed = false;
+    bool donation = false;
     {
         std::lock_guard lock(mutex_);
         if (reusable) {
@@ -444,8 +439,8 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
                 // has waited longer than anyone here (or nobody waits here): make room for it.
                 to_close = std::move(server);
                 why = "released, making room for a pool held back by max_db_connections or max_user_connections";
-                release_slot_locked();
-                freed = true;
+                donation = true;
+                ++donating_;
             } else if (!waiters_.empty()) {
                 auto next = std::move(waiters_.front());
                 waiters_.pop_front();
@@ -456,17 +451,56 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
                 idle_.push_back(std::move(server));
             }
         } else {
-            release_slot_locked();
-            freed = true;
             to_close = std::move(server);
-            grant_waiters_locked();
         }
     }
-    if (to_close) {
-        spdlog::info("server {} {}: closing ({})", to_close->id(), to_close->address(), why ? why : "not reusable");
-        to_close->close();
+    if (to_close) retire(std::move(to_close), why ? why : "not reusable", donation);
+}
+
+void Pool::retire(std::unique_ptr<ServerConnection> server, const char* why, bool donation) {
+    spdlog::info("server {} {}: closing ({})", server->id(), server->address(), why);
+    // On a strand of its own: the deadline's timer and the read must not race each other.
+    asio::co_spawn(
+        asio::make_strand(io_executor_),
+        [self = shared_from_this(), server = std::move(server), donation]() mutable -> awaitable<void> {
+            co_await self->retire_gracefully(std::move(server), donation);
+        },
+        asio::detached);
+}
+
+namespace {
+// Reads and drops whatever a terminated server still sends, up to its EOF.
+awaitable<bool> until_eof(Socket& socket) {
+    char sink[512];
+    while (true) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), asio::as_tuple(use_awaitable));
+        if (ec) co_return true;
     }
-    if (freed) notify_budgets();
+}
+}  // namespace
+
+awaitable<void> Pool::retire_gracefully(std::unique_ptr<ServerConnection> server, bool donation) {
+    try {
+        std::string terminate;
+        protocol::append_terminate(terminate);
+        auto& socket = server->socket();
+        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
+        // A backend whose socket closed has left pg_stat_activity; do not wait for a dead one long.
+        if (!ec) co_await with_deadline(until_eof(socket), std::chrono::seconds(2));
+    } catch (const std::exception&) {
+        // The deadline passed: close it anyway.
+    }
+    server->close();
+    {
+        std::lock_guard lock(mutex_);
+        release_slot_locked();
+        if (donation)
+            --donating_;
+        else
+            grant_waiters_locked();
+    }
+    notify_budgets();
+    if (donation) on_budget_freed();  // nobody starved took it after all: this pool's waiters may
 }
 
 void Pool::wake(const std::shared_ptr<Waiter>& waiter) {

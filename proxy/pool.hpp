@@ -111,6 +111,11 @@ private:
     // After a waiter was blocked by `budget` (no lock held): ask a sibling to close an idle server.
     void make_room(ConnectionBudget* budget);
     protocol::ErrorFields wait_timeout_error_locked() const;
+    // Closes a server whose slot is still counted, and frees the slot only once PostgreSQL
+    // let the backend go: a shared cap then holds as pg_stat_activity sees it.
+    // A donation's slot goes to the starved sibling pools before this pool's own waiters.
+    void retire(std::unique_ptr<ServerConnection> server, const char* why, bool donation = false);
+    awaitable<void> retire_gracefully(std::unique_ptr<ServerConnection> server, bool donation);
     static void wake(const std::shared_ptr<Waiter>& waiter);
     awaitable<ServerLease> open_new();
 
@@ -126,6 +131,7 @@ private:
     std::deque<std::unique_ptr<ServerConnection>> idle_;
     std::deque<std::shared_ptr<Waiter>> waiters_;
     std::uint32_t open_ = 0;
+    std::uint32_t donating_ = 0;  // servers counted in open_ that are closing for a sibling
     Clock::time_point last_connect_failure_{};
     std::shared_ptr<ConnectionBudget> db_budget_;    // set once by share_budgets
     std::shared_ptr<ConnectionBudget> user_budget_;
