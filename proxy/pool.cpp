@@ -1,11 +1,14 @@
-// Pool: acquiring, waiting, releasing.
+// Pool: acquiring, waiting, releasing; the slots behind pool_size, the reserve pool and the
+// shared caps (max_db_connections, max_user_connections).
 #include "proxy/pool.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "protocol/messages.hpp"
 #include "protocol/sqlstate.hpp"
 
 namespace pgsluice::proxy {
@@ -18,9 +21,11 @@ namespace sqlstate = protocol::sqlstate;
 struct Pool::Waiter {
     explicit Waiter(asio::any_io_executor executor) : timer(executor) {}
     asio::steady_timer timer;
-    Clock::time_point since = Clock::now();  // for the metrics' longest current wait
+    Clock::time_point since = Clock::now();  // FIFO across pools, and the metrics' longest wait
+    bool reserve_tried = false;  // it waited reserve_pool_timeout and asked for a reserve slot
     std::unique_ptr<ServerConnection> server;
     bool slot = false;
+    bool reserve_slot = false;  // the slot granted is one of the reserve_pool_size extras
     std::optional<protocol::ErrorFields> error;
     bool resumed = false;  // a paused pool resumed: try again
 };
@@ -60,6 +65,19 @@ Pool::Pool(std::string database, std::string user, ServerTarget target, config::
       server_ids_(server_ids),
       target_(std::move(target)) {}
 
+Pool::~Pool() {
+    // A pool that goes away must not stay on a budget's list of starving pools.
+    if (starving_on_) starving_on_->clear_starving(this);
+}
+
+void Pool::share_budgets(std::shared_ptr<ConnectionBudget> database, std::shared_ptr<ConnectionBudget> user) {
+    if (database) database->join(weak_from_this());
+    if (user) user->join(weak_from_this());
+    std::lock_guard lock(mutex_);
+    db_budget_ = std::move(database);
+    user_budget_ = std::move(user);
+}
+
 void Pool::remember_client_key(const protocol::scram::Key& client_key) {
     std::lock_guard lock(mutex_);
     if (!target_.client_key) target_.client_key = client_key;
@@ -75,18 +93,16 @@ void Pool::update(const config::PoolSettings& settings) {
     {
         std::lock_guard lock(mutex_);
         settings_ = settings;
-        // Shrinking: idle servers go first; busy ones are closed as they come back.
-        while (open_ > settings_.pool_size && !idle_.empty()) {
-            to_close.push_back(std::move(idle_.front()));  // oldest first
+        // Shrinking: idle servers go first (oldest first); busy ones are closed as they come back.
+        auto open = open_ - closing_;
+        while (open > settings_.pool_size && !idle_.empty()) {
+            to_close.push_back(std::move(idle_.front()));
             idle_.pop_front();
-            --open_;
+            --open;
         }
-        grant_slots_locked();  // growing: waiters may open servers now
+        grant_waiters_locked();  // growing: waiters may open servers now
     }
-    for (auto& server : to_close) {
-        spdlog::info("server {} {}: closing (pool_size reduced by reload)", server->id(), server->address());
-        server->close();
-    }
+    retire_all(to_close, "pool_size reduced by reload");
 }
 
 bool Pool::same_target(const ServerTarget& target) const {
@@ -97,37 +113,124 @@ bool Pool::same_target(const ServerTarget& target) const {
 }
 
 void Pool::retarget(ServerTarget target) {
-    std::deque<std::unique_ptr<ServerConnection>> to_close;
+    std::vector<std::unique_ptr<ServerConnection>> to_close;
     {
         std::lock_guard lock(mutex_);
         // A ClientKey proven against the old verifier is useless with a new one.
         if (target.server_key == target_.server_key) target.client_key = target_.client_key;
         target_ = std::move(target);
         ++target_generation_;
-        to_close.swap(idle_);
-        open_ -= static_cast<std::uint32_t>(to_close.size());
-        grant_slots_locked();
+        close_old_idle_locked(to_close);
     }
-    for (auto& server : to_close) {
-        spdlog::info("server {} {}: closing (server address or login changed by reload)", server->id(),
-                     server->address());
-        server->close();
-    }
+    retire_all(to_close, "server address or login changed by reload");
 }
 
 bool Pool::keep_on_release_locked(const ServerConnection& server) const {
-    return server.generation() == target_generation_ && open_ <= settings_.pool_size;
+    if (server.generation() != target_generation_) return false;
+    const auto open = open_ - closing_;
+    // A reserve server serves the clients waiting now, then goes: reserve is for bursts.
+    return open <= settings_.pool_size || (!waiters_.empty() && open <= settings_.pool_size + settings_.reserve_pool_size);
 }
 
-// Hands free slots (below pool_size) to waiters, who then open a server each.
-void Pool::grant_slots_locked() {
-    while (!waiters_.empty() && open_ < settings_.pool_size) {
-        auto next = std::move(waiters_.front());
-        waiters_.pop_front();
-        ++open_;
-        next->slot = true;
-        wake(next);
+// ---- slots: pool_size, the reserve pool, and the shared budgets ----
+
+bool Pool::take_slot_locked(bool with_reserve) {
+    const auto cap = settings_.pool_size + (with_reserve ? settings_.reserve_pool_size : 0);
+    if (open_ >= cap) return false;
+    if (auto* refused = ConnectionBudget::take(db_budget_.get(), settings_.max_db_connections, user_budget_.get(),
+                                               settings_.max_user_connections)) {
+        blocked_by_ = refused;
+        return false;
     }
+    ++open_;
+    return true;
+}
+
+void Pool::release_slot_locked() {
+    --open_;
+    if (db_budget_) db_budget_->give_back();
+    if (user_budget_) user_budget_->give_back();
+}
+
+bool Pool::reserve_due_locked(const Waiter& waiter) const {
+    return settings_.reserve_pool_size > 0 && waiter.reserve_tried;
+}
+
+void Pool::grant_waiters_locked() {
+    while (!waiters_.empty()) {
+        auto& next = waiters_.front();
+        if (!take_slot_locked(reserve_due_locked(*next))) break;
+        next->slot = true;
+        next->reserve_slot = open_ > settings_.pool_size;
+        wake(next);
+        waiters_.pop_front();
+    }
+    update_starving_locked();
+}
+
+// Waiters while the pool itself has room means a shared budget holds them back: say so to
+// the budget, whose other pools then give up idle servers instead of keeping them.
+void Pool::update_starving_locked() {
+    ConnectionBudget* starving_on = nullptr;
+    if (!waiters_.empty() && blocked_by_) {
+        const auto cap =
+            settings_.pool_size + (reserve_due_locked(*waiters_.front()) ? settings_.reserve_pool_size : 0);
+        if (open_ < cap) starving_on = blocked_by_;
+    }
+    if (starving_on_ && starving_on_ != starving_on) starving_on_->clear_starving(this);
+    if (starving_on) starving_on->set_starving(this, waiters_.front()->since);  // the front may have changed
+    starving_on_ = starving_on;
+}
+
+// Should this pool give a released server up rather than keep it (idle, or for its own next
+// waiter)? When a sibling held back by a shared cap waits and nobody waits here, yes. When
+// both wait, only if the sibling's client has waited longer and this pool holds more than
+// its share of the cap: the pools converge on fair shares instead of closing and reopening
+// a server at every transaction.
+bool Pool::sibling_waited_longer_locked() const {
+    const auto own = waiters_.empty() ? Clock::time_point::max() : waiters_.front()->since;
+    const std::pair<ConnectionBudget*, std::uint32_t> budgets[] = {
+        {db_budget_.get(), settings_.max_db_connections}, {user_budget_.get(), settings_.max_user_connections}};
+    for (auto [budget, limit] : budgets) {
+        if (!budget || limit == 0) continue;
+        const auto starving = budget->starving_besides(this);
+        if (starving.pools == 0 || starving.oldest >= own) continue;
+        if (waiters_.empty()) return true;
+        const auto share = (limit + starving.pools) / (starving.pools + 1);  // rounded up
+        if (open_ - donating_ > share) return true;
+    }
+    return false;
+}
+
+void Pool::notify_budgets() {
+    for (auto* budget : {db_budget_.get(), user_budget_.get()}) {
+        if (!budget || !budget->has_starving()) continue;
+        for (auto& member : budget->members())
+            if (member.get() != this) member->on_budget_freed();
+    }
+}
+
+void Pool::make_room(ConnectionBudget* budget) {
+    const auto whom = "pool " + database_ + "/" + user_ + ", held back by the cap of " + budget->name();
+    for (auto& member : budget->members())
+        if (member.get() != this && member->surrender_idle(whom)) return;
+}
+
+void Pool::on_budget_freed() {
+    std::lock_guard lock(mutex_);
+    grant_waiters_locked();
+}
+
+bool Pool::surrender_idle(const std::string& for_whom) {
+    std::unique_ptr<ServerConnection> server;
+    {
+        std::lock_guard lock(mutex_);
+        if (idle_.empty()) return false;
+        server = std::move(idle_.front());  // the oldest
+        idle_.pop_front();
+    }
+    retire(std::move(server), "idle, making room for " + for_whom, true);
+    return true;
 }
 
 Pool::Counts Pool::counts() {
@@ -149,35 +252,38 @@ Pool::Counts Pool::counts() {
 void Pool::maintain() {
     std::vector<std::unique_ptr<ServerConnection>> to_close;
     std::uint32_t to_open = 0;
+    ConnectionBudget* starved_by = nullptr;
     {
         std::lock_guard lock(mutex_);
         const auto now = Clock::now();
+        auto open = open_ - closing_;
         for (auto it = idle_.begin(); it != idle_.end();) {
             auto& server = *it;
             const bool idle_too_long = settings_.server_idle_timeout.count() > 0 &&
                                        now - server->released_at() > settings_.server_idle_timeout &&
-                                       open_ > settings_.min_pool_size;
+                                       open > settings_.min_pool_size;
             const bool too_old = settings_.server_lifetime.count() > 0 &&
                                  now - server->created_at() > settings_.server_lifetime;
             if (idle_too_long || too_old) {
                 to_close.push_back(std::move(server));
                 it = idle_.erase(it);
-                --open_;
+                --open;
             } else {
                 ++it;
             }
         }
-        // Keep min_pool_size servers warm, but give a failing server a few seconds' rest.
+        // Keep min_pool_size servers warm, but give a failing server a few seconds' rest, and
+        // leave a shared budget to the pools whose clients wait for it.
         const bool resting = now - last_connect_failure_ < std::chrono::seconds(5);
-        if (!resting && !paused_ && open_ < settings_.min_pool_size) {
-            to_open = settings_.min_pool_size - open_;
-            open_ += to_open;
-        }
+        const bool budget_wanted =
+            (db_budget_ && db_budget_->has_starving()) || (user_budget_ && user_budget_->has_starving());
+        if (!resting && !paused_ && !budget_wanted)
+            while (open_ - closing_ < settings_.min_pool_size && take_slot_locked(false)) ++to_open;
+        // A starved pool asks its siblings again now and then, should a wake-up have gone amiss.
+        starved_by = starving_on_;
     }
-    for (auto& server : to_close) {
-        spdlog::info("server {} {}: closing (server_idle_timeout or server_lifetime)", server->id(), server->address());
-        server->close();
-    }
+    retire_all(to_close, "server_idle_timeout or server_lifetime");
+    if (starved_by) make_room(starved_by);
     for (std::uint32_t i = 0; i < to_open; ++i) {
         asio::co_spawn(
             io_executor_,
@@ -198,7 +304,7 @@ void Pool::close_idle() {
     {
         std::lock_guard lock(mutex_);
         idle.swap(idle_);
-        open_ -= static_cast<std::uint32_t>(idle.size());
+        for (std::size_t i = 0; i < idle.size(); ++i) release_slot_locked();
     }
     for (auto& server : idle) server->close();
 }
@@ -212,7 +318,7 @@ bool looks_alive(ServerConnection& server) {
 }
 }  // namespace
 
-std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
+std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed) {
     while (!idle_.empty()) {
         // Newest first: warm servers are reused, old ones age out (LIFO, as PgBouncer's default).
         auto server = std::move(idle_.back());
@@ -221,12 +327,14 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked() {
                              Clock::now() - server->created_at() > settings_.server_lifetime;
         const bool outdated = server->generation() != target_generation_;
         if (!too_old && !outdated && looks_alive(*server)) return server;
+        // A dead one's backend is gone already; an old one gets no goodbye: close it here.
         spdlog::info("server {} {}: closing ({})", server->id(), server->address(),
                      too_old    ? "server_lifetime over"
                      : outdated ? "server address or login changed by reload"
                                 : "idle server closed or sent unexpected data");
         server->close();
-        --open_;
+        release_slot_locked();
+        freed = true;
     }
     return nullptr;
 }
@@ -265,43 +373,100 @@ awaitable<ServerLease> Pool::acquire() {
     }
 }
 
+protocol::ErrorFields Pool::wait_timeout_error_locked() const {
+    std::string why;
+    if (open_ < settings_.pool_size && blocked_by_ && blocked_by_ == db_budget_.get())
+        why = "database " + database_ + " has all " + std::to_string(settings_.max_db_connections) +
+              " of its max_db_connections in use";
+    else if (open_ < settings_.pool_size && blocked_by_ && blocked_by_ == user_budget_.get())
+        why = "user " + user_ + " has all " + std::to_string(settings_.max_user_connections) +
+              " of its max_user_connections in use";
+    else
+        why = "pool " + database_ + "/" + user_ + " has all " + std::to_string(settings_.pool_size) + " servers in use";
+    return {"FATAL",
+            sqlstate::kTooManyConnections,
+            "query_wait_timeout: no server connection became free within " +
+                std::to_string(settings_.query_wait_timeout.count()) + " ms (" + why + ")",
+            {},
+            "Raise pool_size (or max_db_connections / max_user_connections) or query_wait_timeout, or look for "
+            "long transactions."};
+}
+
 awaitable<ServerLease> Pool::acquire_unchecked() {
     co_await wait_while_paused();
     const auto executor = co_await asio::this_coro::executor;
     std::shared_ptr<Waiter> waiter;
+    std::unique_ptr<ServerConnection> idle;
+    ConnectionBudget* blocked = nullptr;
+    bool freed = false;
     std::uint32_t pool_size = 0;
+    auto deadline = Clock::time_point::max();
+    auto reserve_at = Clock::time_point::max();
     {
         std::lock_guard lock(mutex_);
         pool_size = settings_.pool_size;
-        if (auto server = take_idle_locked()) co_return ServerLease(shared_from_this(), std::move(server));
-        if (open_ < settings_.pool_size) {
-            ++open_;
-        } else {
+        idle = take_idle_locked(freed);
+        if (!idle && !take_slot_locked(false)) {
             waiter = std::make_shared<Waiter>(executor);
-            if (settings_.query_wait_timeout.count() > 0)
-                waiter->timer.expires_after(settings_.query_wait_timeout);
-            else
-                waiter->timer.expires_at(Clock::time_point::max());
+            if (settings_.query_wait_timeout.count() > 0) deadline = waiter->since + settings_.query_wait_timeout;
+            if (settings_.reserve_pool_size > 0) reserve_at = waiter->since + settings_.reserve_pool_timeout;
+            waiter->timer.expires_at(std::min(deadline, reserve_at));
             waiters_.push_back(waiter);
+            if (open_ < settings_.pool_size) blocked = blocked_by_;
+            update_starving_locked();
         }
     }
-    if (waiter) {
-        spdlog::debug("pool {}/{}: at its bound of {}, client waits", database_, user_, pool_size);
+    if (freed) notify_budgets();
+    if (idle) co_return ServerLease(shared_from_this(), std::move(idle));
+    if (blocked) make_room(blocked);
+    if (waiter)
+        spdlog::debug("pool {}/{}: no server free ({}), client waits", database_, user_,
+                      blocked ? "held back by the cap of " + blocked->name() : "pool_size " + std::to_string(pool_size));
+    while (waiter) {
         co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
-        std::lock_guard lock(mutex_);
-        if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
-        if (waiter->error) throw PoolError(*waiter->error);
-        if (!waiter->slot) {
-            std::erase(waiters_, waiter);
-            PoolStats::add(stats_.wait_timeouts);
-            throw PoolError({"FATAL", sqlstate::kTooManyConnections,
-                             "query_wait_timeout: no server connection became free within " +
-                                 std::to_string(settings_.query_wait_timeout.count()) + " ms (pool " + database_ +
-                                 "/" + user_ + " has all " + std::to_string(settings_.pool_size) +
-                                 " servers in use)",
-                             {},
-                             "Raise pool_size or query_wait_timeout, or look for long transactions."});
+        bool granted = false;
+        bool reserve = false;
+        std::uint32_t open_now = 0;
+        config::PoolSettings settings;
+        blocked = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
+            if (waiter->error) throw PoolError(*waiter->error);
+            const auto now = Clock::now();
+            if (waiter->slot) {
+                granted = true;
+                reserve = waiter->reserve_slot;
+            } else if (now >= deadline) {
+                std::erase(waiters_, waiter);
+                update_starving_locked();
+                PoolStats::add(stats_.wait_timeouts);
+                throw PoolError(wait_timeout_error_locked());
+            } else if (!waiter->reserve_tried && now >= reserve_at) {
+                // It waited reserve_pool_timeout: it may open one of the reserve_pool_size extras.
+                waiter->reserve_tried = true;
+                if (take_slot_locked(true)) {
+                    std::erase(waiters_, waiter);
+                    granted = true;
+                    reserve = open_ > settings_.pool_size;
+                } else if (open_ < settings_.pool_size + settings_.reserve_pool_size) {
+                    blocked = blocked_by_;
+                }
+                update_starving_locked();
+            }
+            open_now = open_;
+            settings = settings_;
+            if (!granted) waiter->timer.expires_at(deadline);
         }
+        if (granted) {
+            if (reserve)
+                spdlog::info("pool {}/{}: a client waited reserve_pool_timeout ({} ms), opening a reserve server "
+                             "({} servers, pool_size {}, reserve_pool_size {})",
+                             database_, user_, settings.reserve_pool_timeout.count(), open_now, settings.pool_size,
+                             settings.reserve_pool_size);
+            break;
+        }
+        if (blocked) make_room(blocked);
     }
     co_return co_await open_new();
 }
@@ -343,30 +508,30 @@ awaitable<ServerLease> Pool::open_new() {
 }
 
 void Pool::on_connect_failed(const protocol::ErrorFields& error) {
-    std::lock_guard lock(mutex_);
-    --open_;
-    --connecting_;
-    last_connect_failure_ = Clock::now();
-    if (waiters_.empty()) return;
-    if (open_ == 0) {
-        // Nothing else in this pool works either: tell every waiter now rather than at
-        // query_wait_timeout.
-        for (auto& waiter : waiters_) {
-            waiter->error = error;
-            wake(waiter);
+    {
+        std::lock_guard lock(mutex_);
+        release_slot_locked();
+        --connecting_;
+        last_connect_failure_ = Clock::now();
+        if (!waiters_.empty() && open_ == 0) {
+            // Nothing else in this pool works either: tell every waiter now rather than at
+            // query_wait_timeout.
+            for (auto& waiter : waiters_) {
+                waiter->error = error;
+                wake(waiter);
+            }
+            waiters_.clear();
+            update_starving_locked();
+        } else {
+            grant_waiters_locked();  // the next waiter tries again
         }
-        waiters_.clear();
-        return;
     }
-    auto next = std::move(waiters_.front());
-    waiters_.pop_front();
-    ++open_;
-    next->slot = true;
-    wake(next);
+    notify_budgets();
 }
 
 void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why) {
     std::unique_ptr<ServerConnection> to_close;
+    bool donation = false;
     {
         std::lock_guard lock(mutex_);
         if (!forget_leased_locked(server.get()) && reusable) {
@@ -376,34 +541,89 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
         if (reusable && !keep_on_release_locked(*server)) {
             reusable = false;
             why = server->generation() != target_generation_ ? "server address or login changed by reload"
-                                                      : "pool_size reduced by reload";
+                  : open_ - closing_ > settings_.pool_size + settings_.reserve_pool_size
+                      ? "pool_size reduced by reload"
+                      : "reserve server no longer needed";
         }
         if (reusable) {
             server->mark_released();
-            if (!waiters_.empty()) {
+            if (sibling_waited_longer_locked()) {
+                // Another pool's client waits for the shared cap that this server holds, and
+                // has waited longer than anyone here (or nobody waits here): make room for it.
+                to_close = std::move(server);
+                why = "released, making room for a pool held back by max_db_connections or max_user_connections";
+                donation = true;
+            } else if (!waiters_.empty()) {
                 auto next = std::move(waiters_.front());
                 waiters_.pop_front();
                 next->server = std::move(server);
                 wake(next);
+                update_starving_locked();
             } else {
                 idle_.push_back(std::move(server));
             }
         } else {
-            --open_;
             to_close = std::move(server);
-            if (!waiters_.empty() && open_ < settings_.pool_size) {
-                auto next = std::move(waiters_.front());
-                waiters_.pop_front();
-                ++open_;
-                next->slot = true;
-                wake(next);
-            }
         }
     }
-    if (to_close) {
-        spdlog::info("server {} {}: closing ({})", to_close->id(), to_close->address(), why ? why : "not reusable");
-        to_close->close();
+    if (to_close) retire(std::move(to_close), why ? why : "not reusable", donation);
+}
+
+void Pool::retire_all(std::vector<std::unique_ptr<ServerConnection>>& servers, const char* why) {
+    for (auto& server : servers) retire(std::move(server), why);
+    servers.clear();
+}
+
+void Pool::retire(std::unique_ptr<ServerConnection> server, const std::string& why, bool donation) {
+    spdlog::info("server {} {}: closing ({})", server->id(), server->address(), why);
+    {
+        std::lock_guard lock(mutex_);
+        ++closing_;
+        if (donation) ++donating_;
     }
+    // On a strand of its own: the deadline's timer and the read must not race each other.
+    asio::co_spawn(
+        asio::make_strand(io_executor_),
+        [self = shared_from_this(), server = std::move(server), donation]() mutable -> awaitable<void> {
+            co_await self->retire_gracefully(std::move(server), donation);
+        },
+        asio::detached);
+}
+
+namespace {
+// Reads and drops whatever a terminated server still sends, up to its EOF.
+awaitable<bool> until_eof(Socket& socket) {
+    char sink[512];
+    while (true) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), asio::as_tuple(use_awaitable));
+        if (ec) co_return true;
+    }
+}
+}  // namespace
+
+awaitable<void> Pool::retire_gracefully(std::unique_ptr<ServerConnection> server, bool donation) {
+    try {
+        std::string terminate;
+        protocol::append_terminate(terminate);
+        auto& socket = server->socket();
+        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
+        // A backend whose socket closed has left pg_stat_activity; do not wait for a dead one long.
+        if (!ec) co_await with_deadline(until_eof(socket), std::chrono::seconds(2));
+    } catch (const std::exception&) {
+        // The deadline passed: close it anyway.
+    }
+    server->close();
+    {
+        std::lock_guard lock(mutex_);
+        release_slot_locked();
+        --closing_;
+        if (donation)
+            --donating_;
+        else
+            grant_waiters_locked();
+    }
+    notify_budgets();
+    if (donation) on_budget_freed();  // nobody starved took it after all: this pool's waiters may
 }
 
 void Pool::wake(const std::shared_ptr<Waiter>& waiter) {
@@ -428,8 +648,8 @@ bool Pool::forget_leased_locked(ServerConnection* server) {
 }
 
 void Pool::close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close) {
+    // Their slots stay counted until retire() has seen the backends go.
     for (auto& server : idle_) to_close.push_back(std::move(server));
-    open_ -= static_cast<std::uint32_t>(idle_.size());
     idle_.clear();
 }
 
@@ -514,7 +734,7 @@ Pool::View Pool::view(bool with_servers) {
         view.close_needed += close_needed;
         if (with_servers) describe(*server, "active", close_needed);
     }
-    const auto settled = static_cast<std::uint32_t>(idle_.size() + leased_.size());
+    const auto settled = static_cast<std::uint32_t>(idle_.size() + leased_.size()) + closing_;
     view.login = open_ > settled ? open_ - settled : 0;
     return view;
 }
@@ -526,10 +746,7 @@ void Pool::reconnect() {
         ++generation_;
         close_old_idle_locked(to_close);
     }
-    for (auto& server : to_close) {
-        spdlog::info("server {} {}: closing (RECONNECT)", server->id(), server->address());
-        server->close();
-    }
+    retire_all(to_close, "RECONNECT");
 }
 
 void Pool::kill(const protocol::ErrorFields& why) {
@@ -546,10 +763,7 @@ void Pool::kill(const protocol::ErrorFields& why) {
             queue->clear();
         }
     }
-    for (auto& server : to_close) {
-        spdlog::info("server {} {}: closing (KILL)", server->id(), server->address());
-        server->close();
-    }
+    retire_all(to_close, "KILL");
 }
 
 void Pool::pause() {
@@ -560,10 +774,7 @@ void Pool::pause() {
         ++generation_;
         close_old_idle_locked(to_close);
     }
-    for (auto& server : to_close) {
-        spdlog::info("server {} {}: closing (PAUSE)", server->id(), server->address());
-        server->close();
-    }
+    retire_all(to_close, "PAUSE");
 }
 
 void Pool::resume() {

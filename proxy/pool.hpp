@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "protocol/error_response.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/connection_budget.hpp"
 #include "proxy/pool_stats.hpp"
 #include "proxy/server_connection.hpp"
 
@@ -52,10 +53,16 @@ private:
     std::unique_ptr<ServerConnection> server_;
 };
 
-class Pool : public std::enable_shared_from_this<Pool> {
+class Pool : public std::enable_shared_from_this<Pool>, public BudgetMember {
 public:
     Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
          asio::any_io_executor io_executor, std::atomic<std::uint64_t>& server_ids);
+    ~Pool() override;
+
+    // The budgets this pool shares with the other pools of its database and of its user
+    // (settings().max_db_connections and max_user_connections are their limits). Called
+    // once, right after construction; either may be null.
+    void share_budgets(std::shared_ptr<ConnectionBudget> database, std::shared_ptr<ConnectionBudget> user);
 
     // An idle server, a new one if the pool is below its bound, or the first one released
     // while this session waits (FIFO). Throws PoolError on timeout or connect failure.
@@ -125,6 +132,10 @@ public:
     void pause();
     void resume();
 
+    // BudgetMember
+    void on_budget_freed() override;
+    bool surrender_idle(const std::string& for_whom) override;
+
 private:
     friend class ServerLease;
     struct Waiter;
@@ -135,11 +146,31 @@ private:
     bool forget_leased_locked(ServerConnection* server);  // true when of the current generation
     void close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close);
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
-    std::unique_ptr<ServerConnection> take_idle_locked();
-    // Servers above pool_size (after a shrink) or of an older target are not reused.
+    // `freed`: it closed a server whose slot a sibling pool may now use.
+    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed);
+    // Servers above pool_size (after a shrink, or a reserve server nobody waits for) or of
+    // an older target are not reused.
     bool keep_on_release_locked(const ServerConnection& server) const;
-    void grant_slots_locked();
     void on_connect_failed(const protocol::ErrorFields& error);
+    // Slots: one per open server, counted in this pool and in the shared budgets.
+    bool take_slot_locked(bool with_reserve);
+    void release_slot_locked();
+    bool reserve_due_locked(const Waiter& waiter) const;
+    // Hands free slots to waiters (FIFO), who then open a server each.
+    void grant_waiters_locked();
+    void update_starving_locked();
+    bool sibling_waited_longer_locked() const;
+    // After a slot was released (no lock held): let starved sibling pools use it.
+    void notify_budgets();
+    // After a waiter was blocked by `budget` (no lock held): ask a sibling to close an idle server.
+    void make_room(ConnectionBudget* budget);
+    protocol::ErrorFields wait_timeout_error_locked() const;
+    // Closes a server whose slot is still counted, and frees the slot only once PostgreSQL
+    // let the backend go: a shared cap then holds as pg_stat_activity sees it.
+    // A donation's slot goes to the starved sibling pools before this pool's own waiters.
+    void retire(std::unique_ptr<ServerConnection> server, const std::string& why, bool donation = false);
+    void retire_all(std::vector<std::unique_ptr<ServerConnection>>& servers, const char* why);
+    awaitable<void> retire_gracefully(std::unique_ptr<ServerConnection> server, bool donation);
     static void wake(const std::shared_ptr<Waiter>& waiter);
     awaitable<ServerLease> open_new();
 
@@ -158,7 +189,13 @@ private:
     std::deque<std::shared_ptr<Waiter>> waiters_;
     std::uint32_t open_ = 0;
     std::uint32_t connecting_ = 0;
+    std::uint32_t closing_ = 0;   // counted in open_: Terminate sent, waiting for the backend to go
+    std::uint32_t donating_ = 0;  // of closing_: closing to make room for a sibling pool
     Clock::time_point last_connect_failure_{};
+    std::shared_ptr<ConnectionBudget> db_budget_;    // set once by share_budgets
+    std::shared_ptr<ConnectionBudget> user_budget_;
+    ConnectionBudget* blocked_by_ = nullptr;   // the budget that refused the last slot
+    ConnectionBudget* starving_on_ = nullptr;  // where this pool counts itself starved
     // Admin console state. A server on lease remembers the generation it was leased in;
     // RECONNECT, KILL and PAUSE start a new one, and an older server is closed at release.
     std::atomic<std::uint64_t> generation_{0};  // written under mutex_

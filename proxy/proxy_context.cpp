@@ -36,6 +36,9 @@ config::PoolSettings settings_for(const Snapshot& snapshot, const config::Databa
     auto settings = database.pool;
     if (auto u = snapshot.config->users.find(user); u != snapshot.config->users.end() && u->second.pool_mode)
         settings.pool_mode = *u->second.pool_mode;
+    if (auto u = snapshot.config->users.find(user);
+        u != snapshot.config->users.end() && u->second.max_user_connections)
+        settings.max_user_connections = *u->second.max_user_connections;
     return settings;
 }
 
@@ -62,6 +65,12 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
     }
     auto pool = std::make_shared<Pool>(entry->name, user, target_for(*source, *entry, user),
                                        settings_for(*source, *entry, user), io_executor_, server_ids_);
+    // max_db_connections and max_user_connections count across pools: one shared budget each.
+    auto& database_budget = database_budgets_[database.name];
+    if (!database_budget) database_budget = std::make_shared<ConnectionBudget>("database " + database.name);
+    auto& user_budget = user_budgets_[user];
+    if (!user_budget) user_budget = std::make_shared<ConnectionBudget>("user " + user);
+    pool->share_budgets(database_budget, user_budget);
     pools_.emplace(key, pool);
     if (all_paused_ || paused_databases_.count(database.name)) pool->pause();
     return pool;

@@ -112,6 +112,8 @@ private:
     SettingsInterner settings_interner_;
     std::mutex pools_mutex_;
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Pool>> pools_;
+    std::map<std::string, std::shared_ptr<ConnectionBudget>> database_budgets_;  // guarded by pools_mutex_
+    std::map<std::string, std::shared_ptr<ConnectionBudget>> user_budgets_;
     std::atomic<std::uint64_t> server_ids_{0};
     std::atomic<std::uint64_t> client_ids_{0};
     std::atomic<std::uint32_t> clients_{0};

@@ -76,6 +76,7 @@ PostgresServer::PostgresServer(int max_connections) : max_connections_(max_conne
     Connection admin(superuser_conninfo());
     admin.exec(std::string("CREATE ROLE app LOGIN PASSWORD '") + kAppPassword + "'");
     admin.exec("CREATE DATABASE app OWNER app");
+    admin.exec(std::string("CREATE ROLE other LOGIN PASSWORD '") + kOtherPassword + "'");
 }
 
 PostgresServer::~PostgresServer() { stop(); }

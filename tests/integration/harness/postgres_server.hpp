@@ -14,6 +14,7 @@ class PostgresServer {
 public:
     static constexpr const char* kSuperuserPassword = "postgres-pw";
     static constexpr const char* kAppPassword = "app-secret";  // role `app`, owner of database `app`
+    static constexpr const char* kOtherPassword = "other-secret";  // role `other`: a second user of `app`
 
     explicit PostgresServer(int max_connections = 100);
     ~PostgresServer();
