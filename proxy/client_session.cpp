@@ -312,6 +312,12 @@ awaitable<void> ClientSession::start() {
 // session. The idle timer, when set, cancels the wait.
 void ClientSession::park() {
     auto self = shared_from_this();
+    if (drain_woken_) {
+        // The end of the drain came while this session was not waiting for its client (its
+        // wake-up cancelled nothing): tell the client now rather than wait for it.
+        asio::co_spawn(client_.get_executor(), resume(self, {}), asio::detached);
+        return;
+    }
     parked_ = true;
     if (const auto limit = pool_->settings().client_idle_timeout; limit.count() > 0) {
         if (!idle_timer_) idle_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
@@ -514,6 +520,10 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             // when the client already sent more.
             if (!woken && client_buffer.empty()) co_return std::nullopt;
             woken = false;
+            if (drain_woken_ && client_buffer.empty()) {  // a wake-up that came between two waits
+                co_await send_error(shutting_down());
+                co_return Ending{"shutting down: told at the end of the drain", false};
+            }
             auto next = co_await peek_message_type(client_buffer);
             if (!next) co_return Ending{"client disconnected", false};
             if (*next == protocol::frontend::kTerminate) co_return Ending{"client sent Terminate", false};
@@ -572,9 +582,18 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         PoolStats& stats;
         QueryClock& clock;
         BusyMark& busy;
+        const bool& server_released;  // ServerToClient passed the ReadyForQuery that releases the server
+        bool held_back = false;       // a message arrived after that: it waits for the next server
         bool inspects(char) const { return false; }
         protocol::Verdict on_message(const protocol::MessageView& message) {
             if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
+            // The client's next transaction, read before the release stopped this side: it
+            // must not reach a server that is about to go back to the pool (or, draining,
+            // that the session must give up before telling the client).
+            if (server_released) {
+                held_back = true;
+                return protocol::Verdict::stop_before;
+            }
             busy.set(true);
             if (silence.enabled()) silence.on_client_message(state, Clock::now());
             if (message.type == protocol::frontend::kQuery || message.type == protocol::frontend::kSync) {
@@ -601,6 +620,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         QueryClock& clock;
         BusyMark& busy;
         const ProxyContext& context;
+        bool released = false;            // stopped at a ReadyForQuery to give the server back
         bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
         bool inspects(char type) const {
             return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
@@ -613,8 +633,10 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 if (answers_query) count_ready_for_query();
                 if (server.state().idle()) busy.set(false);
                 // Draining: a session-mode client is stopped at its next idle point too.
-                if ((release_when_idle || context.draining()) && server.state().idle())
+                if ((release_when_idle || context.draining()) && server.state().idle()) {
+                    released = true;
                     return protocol::Verdict::stop_after;
+                }
                 if (statement_mode && server.state().transaction_status() != 'I') {
                     opened_transaction = true;
                     return protocol::Verdict::stop_after;
@@ -646,9 +668,9 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     SilenceClock silence(limits, Clock::now());
     PoolStats& stats = pool_->stats();
     QueryClock query_clock;
-    ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_};
     ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
                              mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_};
+    ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released};
     protocol::FrameScanner server_scanner;
     StreamBuffer server_buffer;
     bool writing_to_server = false;
@@ -714,8 +736,15 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     PumpResult client_result;
     PumpResult server_result;
     ForwardStep step;
+    // The client side stopped without an end of its own: asked to, or holding back a message.
+    auto client_paused = [&](PumpResult& result) {
+        if (result.end == PumpEnd::stopped && to_server.held_back) result.end = PumpEnd::interrupted;
+        return result.end == PumpEnd::interrupted;
+    };
     while (true) {
         control.stop = false;
+        to_client.released = false;
+        to_server.held_back = false;
         if (silence.enabled())
             std::tie(client_result, server_result, std::ignore) = co_await (client_side() && server_side() && watchdog());
         else
@@ -725,7 +754,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         // and answered, and we hold no unread bytes of its output.
         step.server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
                             server_scanner.at_boundary() && lease->state().idle();
-        const bool transaction_ended = server_result.end == PumpEnd::stopped && client_result.end == PumpEnd::interrupted;
+        const bool transaction_ended = server_result.end == PumpEnd::stopped && client_paused(client_result);
         // While the final ReadyForQuery was being written, the client may already have
         // sent its next transaction to this server: then keep serving it here.
         if (transaction_ended && !step.server_clean && !to_client.opened_transaction) continue;
@@ -770,7 +799,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                                   "Use pool_mode transaction or session for this database or user."));
         co_return step;
     }
-    if (server_result.end == PumpEnd::stopped && client_result.end == PumpEnd::interrupted && step.server_clean) {
+    if (server_result.end == PumpEnd::stopped && client_paused(client_result) && step.server_clean) {
         step.transaction_done = true;
         co_return step;
     }
