@@ -108,6 +108,7 @@ struct Config {
     std::string log_level = "info";   // trace, debug, info, warn, error
     std::string log_format = "text";  // text | json
     Duration shutdown_timeout = std::chrono::seconds(30);
+    Duration stats_period = std::chrono::seconds(60);  // the periodic stats log line; 0: off
     bool watch_config = false;  // reload when the file's mtime or size changes (polled every second)
     std::string source_file;  // the path it was loaded from
     std::string hash;         // SHA-256 of the file's bytes, first 16 hex digits: which config is live

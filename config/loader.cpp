@@ -17,7 +17,7 @@ namespace {
 
 const std::vector<std::string> kTopKeys = {"listen",  "workers",   "auth_type", "admin",    "metrics",
                                            "limits",  "log_level", "log_format", "shutdown_timeout",
-                                           "watch_config", "defaults", "databases", "users"};
+                                           "stats_period", "watch_config", "defaults", "databases", "users"};
 const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir"};
 const std::vector<std::string> kAdminKeys = {"users"};
 const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
@@ -173,6 +173,7 @@ private:
         read(root, "log_level", "", config_.log_level, choice(kLogLevels));
         read(root, "log_format", "", config_.log_format, choice(kLogFormats));
         read(root, "shutdown_timeout", "", config_.shutdown_timeout, duration());
+        read(root, "stats_period", "", config_.stats_period, duration());
         if (auto watch = root["watch_config"])
             if (auto value = reader_.boolean(watch, "watch_config")) config_.watch_config = *value;
     }

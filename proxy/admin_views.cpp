@@ -277,6 +277,7 @@ ResultTable show_config(ProxyContext& context) {
     add("log_level", c.log_level, d.log_level, true);
     add("log_format", c.log_format, d.log_format, false);
     add("shutdown_timeout", duration(c.shutdown_timeout), duration(d.shutdown_timeout), true);
+    add("stats_period", duration(c.stats_period), duration(d.stats_period), true);
     const auto& p = c.defaults;
     const auto& q = d.defaults;
     add("pool_mode", config::to_string(p.pool_mode), config::to_string(q.pool_mode), true);

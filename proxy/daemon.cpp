@@ -158,11 +158,22 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         [&]() -> awaitable<void> {
             asio::steady_timer tick(co_await asio::this_coro::executor);
             FileStamp seen = stamp_of(config_path);
+            auto stats_since = Clock::now();
+            auto stats_before = context.stats_totals();
             while (true) {
                 tick.expires_after(std::chrono::seconds(1));
                 auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
                 if (ec) co_return;
                 context.maintain_pools();
+                // The periodic stats line (PgBouncer's log_stats), its period live from the config.
+                const auto period = context.snapshot()->config->stats_period;
+                if (const auto now = Clock::now(); period.count() > 0 && now - stats_since >= period) {
+                    auto stats_now = context.stats_totals();
+                    spdlog::info("{}", stats_line(stats_before, stats_now,
+                                                  std::chrono::duration<double>(now - stats_since).count()));
+                    stats_before = stats_now;
+                    stats_since = now;
+                }
                 if (shutting_down) continue;
                 const auto now = stamp_of(config_path);
                 if (!context.snapshot()->config->watch_config) {

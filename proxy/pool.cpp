@@ -346,6 +346,7 @@ awaitable<ServerLease> Pool::acquire() {
         ~WaitClock() {
             const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
             PoolStats::add(stats.wait_time_us, static_cast<std::uint64_t>(waited.count()));
+            PoolStats::add(stats.waits);
         }
         PoolStats& stats;
         const Clock::time_point started = Clock::now();
@@ -371,6 +372,14 @@ awaitable<ServerLease> Pool::acquire() {
         }
         lease.release_closed("server_check_query failed");
     }
+}
+
+bool Pool::note_bound_reached() {
+    const auto now = Clock::now().time_since_epoch().count();
+    auto last = last_bound_log_.load(std::memory_order_relaxed);
+    const auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(10)).count();
+    if (last != 0 && now - last < every) return false;
+    return last_bound_log_.compare_exchange_strong(last, now, std::memory_order_relaxed);
 }
 
 protocol::ErrorFields Pool::wait_timeout_error_locked() const {
@@ -419,9 +428,13 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
     if (freed) notify_budgets();
     if (idle) co_return ServerLease(shared_from_this(), std::move(idle));
     if (blocked) make_room(blocked);
-    if (waiter)
-        spdlog::debug("pool {}/{}: no server free ({}), client waits", database_, user_,
-                      blocked ? "held back by the cap of " + blocked->name() : "pool_size " + std::to_string(pool_size));
+    if (waiter) {
+        // Said at info level once in a while (the pool at its bound is worth knowing, but not
+        // once per transaction under load), at debug level otherwise.
+        const auto level = note_bound_reached() ? spdlog::level::info : spdlog::level::debug;
+        spdlog::log(level, "pool {}/{}: no server free ({}), client waits", database_, user_,
+                    blocked ? "held back by the cap of " + blocked->name() : "pool_size " + std::to_string(pool_size));
+    }
     while (waiter) {
         co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
         bool granted = false;

@@ -165,6 +165,8 @@ private:
     // After a waiter was blocked by `budget` (no lock held): ask a sibling to close an idle server.
     void make_room(ConnectionBudget* budget);
     protocol::ErrorFields wait_timeout_error_locked() const;
+    // True at most once every 10 s: whether "client waits" is worth an info line now.
+    bool note_bound_reached();
     // Closes a server whose slot is still counted, and frees the slot only once PostgreSQL
     // let the backend go: a shared cap then holds as pg_stat_activity sees it.
     // A donation's slot goes to the starved sibling pools before this pool's own waiters.
@@ -192,6 +194,7 @@ private:
     std::uint32_t closing_ = 0;   // counted in open_: Terminate sent, waiting for the backend to go
     std::uint32_t donating_ = 0;  // of closing_: closing to make room for a sibling pool
     Clock::time_point last_connect_failure_{};
+    std::atomic<Clock::rep> last_bound_log_{0};
     std::shared_ptr<ConnectionBudget> db_budget_;    // set once by share_budgets
     std::shared_ptr<ConnectionBudget> user_budget_;
     ConnectionBudget* blocked_by_ = nullptr;   // the budget that refused the last slot

@@ -19,6 +19,7 @@ struct PoolStats {
     Counter transaction_time_us{0};
     Counter query_time_us{0};
     Counter wait_time_us{0};    // clients waiting for a server
+    Counter waits{0};           // times a client asked for a server (wait_time_us's divisor)
     Counter client_logins{0};
     Counter server_connects{0};
     // Errors by kind.

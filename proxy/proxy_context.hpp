@@ -19,6 +19,7 @@
 #include "proxy/credentials.hpp"
 #include "proxy/pool.hpp"
 #include "proxy/session_settings.hpp"
+#include "proxy/stats_line.hpp"
 
 namespace pgsluice::proxy {
 
@@ -95,6 +96,8 @@ public:
     void close_idle_servers();
     // Pool upkeep (idle timeouts, lifetimes, min_pool_size); the daemon calls it every second.
     void maintain_pools();
+    // Every pool's counters and gauges summed, for the periodic stats line.
+    StatsTotals stats_totals();
     std::uint64_t next_client_id() { return ++client_ids_; }
 
     // For the admin console: the pools that exist now (of one database, or all when empty),

@@ -108,11 +108,11 @@ user = postgres
     shutil.chown(d, "postgres")
     for f in os.listdir(d):
         shutil.chown(os.path.join(d, f), "postgres")
-    proc = subprocess.Popen(["runuser", "-u", "postgres", "--", "pgbouncer", f"{d}/pgbouncer.ini"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Started as root, it drops to `user = postgres` itself and keeps the descriptor limit
+    # raised in main() (runuser's PAM session would reset it to 1024 and cap the idle test).
+    proc = subprocess.Popen(["pgbouncer", f"{d}/pgbouncer.ini"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
-    pid = int(subprocess.check_output(["pgrep", "-n", "-f", f"pgbouncer {d}/pgbouncer.ini"]).split()[0])
-    return proc, pid, port
+    return proc, proc.pid, port
 
 
 def start_pgsluice(work, binary, pg_port, max_clients):
@@ -168,12 +168,12 @@ def idle_memory(port, proxy_pid, clients):
     env = dict(os.environ, PGPASSWORD=PASSWORD)
     before = rss_kib(proxy_pid)
     script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
-    script.write("\\sleep 20 s\n")
+    script.write("\\sleep 600 s\n")  # far longer than the measurement: pgbench is stopped below
     script.close()
     proc = subprocess.Popen(["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n",
-                             "-c", str(clients), "-j", "8", "-T", "25", "-f", script.name, "bench"],
+                             "-c", str(clients), "-j", "8", "-T", "600", "-f", script.name, "bench"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 90
+    deadline = time.time() + 240  # thousands of SCRAM logins take a while on two cores
     established = 0
     while time.time() < deadline and proc.poll() is None:
         out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
@@ -236,6 +236,15 @@ def main():
         mean = lambda values: sum(values) / len(values)
         rows = [(name, clients, target, mean([r[0] for r in rs]), mean([r[1] for r in rs]), mean([r[2] for r in rs]))
                 for (name, clients, target), rs in runs.items()]
+        # A new connection per transaction (pgbench -C): the cost of a SCRAM login, which both
+        # proxies check against a plaintext password here.
+        logins = {}
+        for rep in range(args.repeat):
+            for target, port, dbname, pid in targets[:2]:
+                tps, latency, cpu_us = pgbench(port, dbname, ["-C", "-S", "-M", "simple"], 4, seconds, pid)
+                logins.setdefault(target, []).append((tps, cpu_us))
+                print(f"login (-C -S, 4 clients) {target:10} run {rep + 1}: {tps:8.0f} logins/s {cpu_us:8.1f} us/login",
+                      flush=True)
         mem = {}
         for target, port, dbname, pid in targets[:2]:
             per_client, connected = idle_memory(port, pid, idle_clients)
@@ -259,6 +268,14 @@ def main():
                 tps = " / ".join(f"{x[0] / y[0]:.2f}" if y[0] else "-" for x, y in pairs)
                 cpu = " / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in pairs)
                 print(f"| {name} | {clients} | {tps} | {cpu} |")
+        if logins.get("pgbouncer"):
+            s, b = logins["pgsluice"], logins["pgbouncer"]
+            print("\n| new connection per transaction (-C -S, 4 clients) | logins/s | proxy CPU us per login |")
+            print("|---|---|---|")
+            for target, rs in (("pgsluice", s), ("pgbouncer", b)):
+                print(f"| {target} | {sum(r[0] for r in rs) / len(rs):.0f} | {sum(r[1] for r in rs) / len(rs):.0f} |")
+            print("CPU per login pgsluice/PgBouncer (each run): " +
+                  " / ".join(f"{x[1] / y[1]:.2f}" if y[1] else "-" for x, y in zip(s, b)))
         if mem.get("pgbouncer", (0,))[0] > 0:
             print(f"\nidle memory per client: pgsluice {mem['pgsluice'][0]:.0f} B, pgbouncer "
                   f"{mem['pgbouncer'][0]:.0f} B, ratio {mem['pgsluice'][0] / mem['pgbouncer'][0]:.2f} "
