@@ -2,6 +2,7 @@
 // right now, so a CancelRequest reaches exactly that server (and nothing when it holds none).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -22,21 +23,33 @@ struct CancelTarget {
     protocol::BackendKeyData server_key;
 };
 
-// One per client session; the session updates it as it takes and returns servers.
+// One per client session (inside its ClientEntry); the session updates it as it takes and
+// returns servers, a cancel request reads it from any thread. The address is set once at
+// login, before the slot is published; the server's key is one atomic word (0: no server),
+// so an idle client's slot costs a few bytes and no lock.
 class CancelSlot {
 public:
-    void set(std::optional<CancelTarget> target) {
-        std::lock_guard lock(mutex_);
-        target_ = std::move(target);
+    void set_address(std::string host, std::uint16_t port) {
+        host_ = std::move(host);
+        port_ = port;
     }
-    std::optional<CancelTarget> get() {
-        std::lock_guard lock(mutex_);
-        return target_;
+    void set(std::optional<protocol::BackendKeyData> server_key) {
+        key_.store(server_key ? pack(*server_key) : 0, std::memory_order_release);
+    }
+    std::optional<CancelTarget> get() const {
+        const auto packed = key_.load(std::memory_order_acquire);
+        if (packed == 0) return std::nullopt;
+        return CancelTarget{host_, port_, {static_cast<std::uint32_t>(packed >> 32), static_cast<std::uint32_t>(packed)}};
     }
 
 private:
-    std::mutex mutex_;
-    std::optional<CancelTarget> target_;
+    // A server's process id is never 0, so no real key packs to 0.
+    static std::uint64_t pack(const protocol::BackendKeyData& key) {
+        return (std::uint64_t(key.process_id) << 32) | key.secret_key;
+    }
+    std::string host_;
+    std::uint16_t port_ = 0;
+    std::atomic<std::uint64_t> key_{0};
 };
 
 class CancelRegistry {

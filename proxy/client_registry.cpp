@@ -38,7 +38,7 @@ const char* to_string(ClientState state) {
 }
 
 ClientEntry::ClientEntry(std::uint64_t id_, std::string user_, std::string database_, std::string peer,
-                         std::string application_name_, asio::any_io_executor executor_, Socket& socket_)
+                         std::string application_name_, Socket& socket_)
     : id(id_),
       user(std::move(user_)),
       database(std::move(database_)),
@@ -46,8 +46,8 @@ ClientEntry::ClientEntry(std::uint64_t id_, std::string user_, std::string datab
       port(split_peer(peer).second),
       application_name(std::move(application_name_)),
       state_since_us(now_us()),
-      executor(std::move(executor_)),
-      socket(&socket_) {}
+      socket(&socket_),
+      executor_(socket_.get_executor()) {}
 
 void ClientEntry::set_state(ClientState new_state, std::uint64_t server) {
     server_id.store(server, std::memory_order_relaxed);
@@ -86,7 +86,7 @@ std::size_t ClientRegistry::kill(const std::string& database) {
     }
     for (auto& entry : victims) {
         // On the session's strand, where its socket lives; the session may be gone by then.
-        asio::post(entry->executor, [entry] {
+        asio::post(entry->executor(), [entry] {
             if (!entry->socket) return;
             auto& socket = *entry->socket;
             if (entry->state.load(std::memory_order_relaxed) != ClientState::active) {
@@ -105,6 +105,27 @@ std::size_t ClientRegistry::kill(const std::string& database) {
         });
     }
     return victims.size();
+}
+
+std::size_t ClientRegistry::interrupt_all() {
+    std::vector<std::shared_ptr<ClientEntry>> all;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, entry] : entries_) all.push_back(entry);
+    }
+    for (auto& entry : all) {
+        asio::post(entry->executor(), [entry] {
+            if (!entry->socket) return;
+            boost::system::error_code ignored;
+            entry->socket->cancel(ignored);
+        });
+    }
+    return all.size();
+}
+
+std::size_t ClientRegistry::size() {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
 }
 
 }  // namespace pgsluice::proxy

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/asio.hpp"
+#include "proxy/cancel_registry.hpp"
 
 namespace pgsluice::proxy {
 
@@ -26,7 +27,7 @@ using WallClock = std::chrono::system_clock;
 
 struct ClientEntry {
     ClientEntry(std::uint64_t id, std::string user, std::string database, std::string peer,
-                std::string application_name, asio::any_io_executor executor, Socket& socket);
+                std::string application_name, Socket& socket);
 
     void set_state(ClientState state, std::uint64_t server_id = 0);
 
@@ -41,9 +42,17 @@ struct ClientEntry {
     std::atomic<std::int64_t> state_since_us{0};  // wall clock, µs since the epoch
     std::atomic<std::uint64_t> server_id{0};      // the server it holds while active
 
+    // Where a CancelRequest with this client's key goes (see CancelRegistry).
+    CancelSlot cancel;
+
     // Only touched on the session's strand: the session clears it before its socket goes.
-    const asio::any_io_executor executor;
     Socket* socket;
+    // That strand (a copy of the socket's executor): a post to it stays valid after the
+    // session and its socket are gone.
+    const asio::any_io_executor& executor() const { return executor_; }
+
+private:
+    const asio::any_io_executor executor_;
 };
 
 struct ClientSnapshot {
@@ -63,6 +72,10 @@ public:
     // Drops every client of `database`: one that is between transactions is told why (FATAL
     // 57P01), one in the middle of a result is cut off. Returns how many were asked to go.
     std::size_t kill(const std::string& database);
+    // The end of a drain: every session's wait for its client is interrupted on its own
+    // strand (the session then sees ProxyContext::drain_ended()). Returns how many.
+    std::size_t interrupt_all();
+    std::size_t size();
 
 private:
     std::mutex mutex_;

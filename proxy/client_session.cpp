@@ -69,31 +69,6 @@ private:
     bool busy_ = false;
 };
 
-// How the end of a drain interrupts a session that waits for its client (between
-// transactions, or idle in session mode), so that the client hears 57P01 before the exit
-// (see ProxyContext::wake_idle_clients). Registered for the session's life.
-class IdleWaker {
-public:
-    IdleWaker(ProxyContext& context, std::uint64_t session, asio::any_io_executor strand,
-              std::weak_ptr<void> alive, std::function<void()> on_strand)
-        : context_(context), session_(session) {
-        // The waker posts to the session's strand and checks there that the session still
-        // exists: the session ends on that strand too.
-        context_.add_idle_waker(session_, [strand, alive = std::move(alive), on_strand = std::move(on_strand)] {
-            asio::post(strand, [alive, on_strand] {
-                if (alive.lock()) on_strand();
-            });
-        });
-    }
-    IdleWaker(const IdleWaker&) = delete;
-    IdleWaker& operator=(const IdleWaker&) = delete;
-    ~IdleWaker() { context_.remove_idle_waker(session_); }
-
-private:
-    ProxyContext& context_;
-    std::uint64_t session_;
-};
-
 // The session's outcome for the one log line it ends with.
 struct Ending {
     std::string reason;
@@ -163,8 +138,6 @@ private:
     ClientSettings settings_;
     std::shared_ptr<Pool> pool_;
     config::PoolMode mode_ = config::PoolMode::session;
-    CancelTarget cancel_target_;
-    std::shared_ptr<CancelSlot> cancel_slot_;
     std::optional<protocol::BackendKeyData> cancel_key_;
     // client_idle_timeout while parked; made only when the limit is set.
     std::unique_ptr<asio::steady_timer> idle_timer_;
@@ -181,24 +154,16 @@ private:
         }
     } unregister_{*this};
     BusyMark busy_;
-    // Registered once logged in: the end of a drain wakes the session wherever it waits for
-    // its client (parked, or in session mode inside forward()).
-    std::optional<IdleWaker> waker_;
-    bool drain_woken_ = false;  // the end of the drain interrupted the wait for the client
-    // What the end of a drain does to this session, on its strand.
-    std::function<void()> drain_wake() {
-        return [this] {
-            drain_woken_ = true;
-            boost::system::error_code ignored;
-            client_.cancel(ignored);
-        };
-    }
+    // The end of a drain cancels whatever this session waits for on its client socket
+    // (ClientRegistry::interrupt_all), parked or in session mode inside forward(); the
+    // session checks the flag before each wait too, so a wake-up between two waits is not lost.
+    bool drain_ended() const { return context_.drain_ended(); }
 };
 
 void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
     const auto* application_name = startup.find("application_name");
     entry_ = std::make_shared<ClientEntry>(id_, user_, database_, peer_, application_name ? *application_name : "",
-                                           client_.get_executor(), client_);
+                                           client_);
     entry_->set_state(state);
     context_.clients().add(entry_);
 }
@@ -312,7 +277,7 @@ awaitable<void> ClientSession::start() {
 // session. The idle timer, when set, cancels the wait.
 void ClientSession::park() {
     auto self = shared_from_this();
-    if (drain_woken_) {
+    if (drain_ended()) {
         // The end of the drain came while this session was not waiting for its client (its
         // wake-up cancelled nothing): tell the client now rather than wait for it.
         asio::co_spawn(client_.get_executor(), resume(self, {}), asio::detached);
@@ -341,7 +306,7 @@ void ClientSession::park() {
 awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSession> self,
                                       boost::system::error_code ec) {
     std::optional<Ending> ending;
-    if (drain_woken_) {
+    if (drain_ended()) {
         co_await send_error(shutting_down());
         ending = Ending{"shutting down: told while idle", false};
     } else if (idle_expired_) {
@@ -444,12 +409,11 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     pool_ = context_.pool_for(*snapshot, database->second, user_);
     if (auth.client_key) pool_->remember_client_key(*auth.client_key);
     mode_ = pool_->settings().pool_mode;
-    cancel_target_.host = database->second.host;
-    cancel_target_.port = database->second.port;
     // The pool's `clients` gauge: routed here from now until the session ends (waiting for
     // its first server included, so clients_active = clients - waiting); see ~ClientSession.
     pool_->stats().clients.fetch_add(1, std::memory_order_relaxed);
     register_client(startup, ClientState::waiting);
+    entry_->cancel.set_address(database->second.host, database->second.port);  // before the slot is published
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
@@ -463,9 +427,8 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user_, database_,
                  config::to_string(mode_));
 
-    waker_.emplace(context_, id_, client_.get_executor(), weak_from_this(), drain_wake());
-    cancel_slot_ = std::make_shared<CancelSlot>();
-    cancel_key_ = context_.cancels().add(cancel_slot_);
+    // The registry holds the slot by a weak pointer that shares the entry's ownership.
+    cancel_key_ = context_.cancels().add(std::shared_ptr<CancelSlot>(entry_, &entry_->cancel));
     const auto key = *cancel_key_;
     {
         std::string out;
@@ -520,7 +483,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             // when the client already sent more.
             if (!woken && client_buffer.empty()) co_return std::nullopt;
             woken = false;
-            if (drain_woken_ && client_buffer.empty()) {  // a wake-up that came between two waits
+            if (drain_ended() && client_buffer.empty()) {  // a wake-up that came between two waits
                 co_await send_error(shutting_down());
                 co_return Ending{"shutting down: told at the end of the drain", false};
             }
@@ -543,10 +506,9 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
                 co_return Ending{"no server for " + database_ + "/" + user_ + ": " + error->message, true};
             }
         }
-        cancel_target_.server_key = lease->backend_key();
-        cancel_slot_->set(cancel_target_);
+        entry_->cancel.set(lease->backend_key());
         auto step = co_await forward(lease, client_scanner, client_buffer);
-        cancel_slot_->set(std::nullopt);
+        entry_->cancel.set(std::nullopt);
         if (step.transaction_done) {
             if (mode_ == config::PoolMode::session)
                 co_await return_server(lease, true);  // only when draining: reset and give it back
@@ -717,7 +679,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 PoolStats::add(stats.client_timeouts);
                 spdlog::info("{}: query_timeout ({} ms) passed, cancelling the query", who(),
                              pool_settings.query_timeout.count());
-                asio::co_spawn(co_await asio::this_coro::executor, send_cancel(cancel_target_), asio::detached);
+                if (auto target = entry_->cancel.get())
+                    asio::co_spawn(co_await asio::this_coro::executor, send_cancel(*target), asio::detached);
                 continue;
             }
             if (check.overrun != Overrun::none) {
@@ -807,7 +770,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         switch (client_result.end) {
             case PumpEnd::stopped: step.ending = {"client sent Terminate", false}; break;
             case PumpEnd::source_closed:
-                if (drain_woken_) {  // the client did not go: the drain's end interrupted the read
+                if (drain_ended()) {  // the client did not go: the drain's end interrupted the read
                     step.ending = {"shutting down: told at the end of the drain", false};
                     co_await send_error(shutting_down());
                     break;

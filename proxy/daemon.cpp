@@ -140,7 +140,7 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
                 if (const auto idle = context.wake_idle_clients(); idle > 0) {
                     spdlog::info("telling {} connected client(s) that pgsluice is shutting down", idle);
                     const auto told_by = Clock::now() + std::chrono::seconds(1);
-                    while (context.idle_wakers() > 0 && Clock::now() < told_by) {
+                    while (context.sessions_left() > 0 && Clock::now() < told_by) {
                         poll.expires_after(std::chrono::milliseconds(10));
                         co_await poll.async_wait(asio::as_tuple(use_awaitable));
                     }

@@ -136,30 +136,11 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) 
     }
 }
 
-void ProxyContext::add_idle_waker(std::uint64_t session, std::function<void()> wake) {
-    std::lock_guard lock(wakers_mutex_);
-    // A session that starts waiting after the wake-up call is woken at once, or it would
-    // miss it. (The waker posts to the session's strand, which the session holds now: the
-    // wake-up runs once the session is suspended in its wait.)
-    if (waking_) wake();
-    idle_wakers_[session] = std::move(wake);
-}
-
-void ProxyContext::remove_idle_waker(std::uint64_t session) {
-    std::lock_guard lock(wakers_mutex_);
-    idle_wakers_.erase(session);
-}
-
 std::size_t ProxyContext::wake_idle_clients() {
-    std::lock_guard lock(wakers_mutex_);
-    waking_ = true;
-    for (auto& [session, wake] : idle_wakers_) wake();  // each only posts to its session's strand
-    return idle_wakers_.size();
-}
-
-std::size_t ProxyContext::idle_wakers() {
-    std::lock_guard lock(wakers_mutex_);
-    return idle_wakers_.size();
+    // The flag first: a session that checks it after this misses no wake-up; one already
+    // waiting is interrupted by the posts below.
+    drain_ended_ = true;
+    return clients_registry_.interrupt_all();
 }
 
 void ProxyContext::maintain_pools() {

@@ -71,12 +71,12 @@ public:
     // drain waits for this to reach zero.
     std::atomic<std::int64_t>& busy_sessions() { return busy_sessions_; }
 
-    // The end of a drain: each logged-in session registers how to interrupt its wait for
-    // its client, so that the client hears 57P01 before the process exits.
-    void add_idle_waker(std::uint64_t session, std::function<void()> wake);
-    void remove_idle_waker(std::uint64_t session);
-    std::size_t wake_idle_clients();  // calls every waker; returns how many
-    std::size_t idle_wakers();
+    // The end of a drain: every logged-in session's wait for its client is interrupted
+    // (through the client registry), and a session that was not waiting sees drain_ended()
+    // before its next wait, so that each client hears 57P01 before the process exits.
+    std::size_t wake_idle_clients();  // returns how many sessions were interrupted
+    bool drain_ended() const { return drain_ended_.load(); }
+    std::size_t sessions_left() { return clients_registry_.size(); }
 
     // Config reloads by result, for the metrics endpoint and logs.
     std::atomic<std::uint64_t> reloads_ok{0};
@@ -125,9 +125,7 @@ private:
     bool all_paused_ = false;               // guarded by pools_mutex_
     std::set<std::string> paused_databases_;  // guarded by pools_mutex_
     std::atomic<bool> draining_{false};
-    std::mutex wakers_mutex_;
-    std::map<std::uint64_t, std::function<void()>> idle_wakers_;
-    bool waking_ = false;  // wake_idle_clients was called; guarded by wakers_mutex_
+    std::atomic<bool> drain_ended_{false};
     std::atomic<std::int64_t> busy_sessions_{0};
 };
 

@@ -35,7 +35,7 @@ TEST_CASE("the client registry lists sessions with their state and forgets them"
     asio::io_context io;
     Pair pair(io);
     ClientRegistry registry;
-    auto entry = std::make_shared<ClientEntry>(7, "app", "app", "127.0.0.1:5555", "psql", io.get_executor(), pair.proxy_side);
+    auto entry = std::make_shared<ClientEntry>(7, "app", "app", "127.0.0.1:5555", "psql", pair.proxy_side);
     registry.add(entry);
     entry->set_state(ClientState::active, 42);
     auto list = registry.list();
@@ -54,8 +54,8 @@ TEST_CASE("KILL closes the sessions of one database and tells an idle client why
     asio::io_context io;
     Pair victim(io), bystander(io);
     ClientRegistry registry;
-    auto killed = std::make_shared<ClientEntry>(1, "app", "app", "unix", "", io.get_executor(), victim.proxy_side);
-    auto spared = std::make_shared<ClientEntry>(2, "app", "other", "unix", "", io.get_executor(), bystander.proxy_side);
+    auto killed = std::make_shared<ClientEntry>(1, "app", "app", "unix", "", victim.proxy_side);
+    auto spared = std::make_shared<ClientEntry>(2, "app", "other", "unix", "", bystander.proxy_side);
     registry.add(killed);
     registry.add(spared);
     CHECK(registry.kill("app") == 1);
@@ -76,7 +76,7 @@ TEST_CASE("KILL after a session cleared its socket does nothing", "[unit][admin]
     asio::io_context io;
     Pair pair(io);
     ClientRegistry registry;
-    auto entry = std::make_shared<ClientEntry>(3, "app", "app", "unix", "", io.get_executor(), pair.proxy_side);
+    auto entry = std::make_shared<ClientEntry>(3, "app", "app", "unix", "", pair.proxy_side);
     registry.add(entry);
     CHECK(registry.kill("app") == 1);
     entry->socket = nullptr;  // the session ended before the posted close ran
