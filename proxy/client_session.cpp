@@ -639,7 +639,9 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     bool writing_to_client = false;
     PumpControl control;
     Socket& server_socket = lease->socket();
-    asio::steady_timer watchdog_timer(co_await asio::this_coro::executor);
+    // Only with a timeout set: most transactions need no timer at all.
+    std::optional<asio::steady_timer> watchdog_timer;
+    if (silence.enabled()) watchdog_timer.emplace(co_await asio::this_coro::executor);
     Overrun overrun = Overrun::none;
 
     // Each direction, when it ends, stops the other: the client side by cancelling the
@@ -652,7 +654,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             boost::system::error_code ignored;
             server_socket.cancel(ignored);
         }
-        watchdog_timer.cancel();
+        if (watchdog_timer) watchdog_timer->cancel();
         co_return result;
     };
     auto server_side = [&]() -> awaitable<PumpResult> {
@@ -663,7 +665,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             boost::system::error_code ignored;
             client_.cancel(ignored);
         }
-        watchdog_timer.cancel();
+        if (watchdog_timer) watchdog_timer->cancel();
         co_return result;
     };
     // Runs beside the two directions when a timeout is set. A query past query_timeout is
@@ -691,8 +693,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 server_socket.cancel(ignored);
                 co_return true;
             }
-            watchdog_timer.expires_at(check.next_check);
-            co_await watchdog_timer.async_wait(asio::as_tuple(use_awaitable));
+            watchdog_timer->expires_at(check.next_check);
+            co_await watchdog_timer->async_wait(asio::as_tuple(use_awaitable));
         }
         co_return false;
     };

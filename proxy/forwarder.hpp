@@ -21,32 +21,44 @@ public:
     static constexpr std::size_t kInitialSize = 16 * 1024;
     static constexpr std::size_t kMaxInspectedMessage = 1 << 20;
 
-    std::uint8_t* free_space() { return data_.data() + filled_; }
-    std::size_t free_size() const { return data_.size() - filled_; }
-    protocol::Bytes filled() const { return {data_.data(), filled_}; }
+    std::uint8_t* free_space() { return data_.get() + filled_; }
+    std::size_t free_size() const { return size_ - filled_; }
+    protocol::Bytes filled() const { return {data_.get(), filled_}; }
     bool empty() const { return filled_ == 0; }
     void commit(std::size_t n) { filled_ += n; }
     // Drops the first `n` bytes (they were forwarded) and keeps the rest at the front.
     void consume(std::size_t n) {
-        std::memmove(data_.data(), data_.data() + n, filled_ - n);
+        if (n < filled_) std::memmove(data_.get(), data_.get() + n, filled_ - n);
         filled_ -= n;
     }
     // Called when full but the scanner still needs more of one message. False past the bound.
     bool grow() {
-        if (data_.size() >= kMaxInspectedMessage) return false;
-        data_.resize(std::min(data_.size() * 2, kMaxInspectedMessage));
+        if (size_ >= kMaxInspectedMessage) return false;
+        const auto size = std::min(size_ * 2, kMaxInspectedMessage);
+        std::unique_ptr<std::uint8_t[]> bigger(new std::uint8_t[size]);
+        std::memcpy(bigger.get(), data_.get(), filled_);
+        data_ = std::move(bigger);
+        size_ = size;
         return true;
     }
+    // Not zeroed: a buffer is taken for every transaction, and only filled bytes are read.
     void allocate() {
-        if (data_.empty()) data_.resize(kInitialSize);
+        if (!data_) {
+            data_.reset(new std::uint8_t[kInitialSize]);
+            size_ = kInitialSize;
+        }
     }
     // An idle client holds no buffer: give the memory back when nothing is pending.
     void release_if_empty() {
-        if (filled_ == 0) std::vector<std::uint8_t>().swap(data_);
+        if (filled_ == 0) {
+            data_.reset();
+            size_ = 0;
+        }
     }
 
 private:
-    std::vector<std::uint8_t> data_;
+    std::unique_ptr<std::uint8_t[]> data_;
+    std::size_t size_ = 0;
     std::size_t filled_ = 0;
 };
 

@@ -212,7 +212,7 @@ awaitable<std::optional<protocol::ErrorFields>> ServerConnection::run_simple_que
                 break;
             case protocol::backend::kParameterStatus: {
                 auto status = protocol::parse_parameter_status(message.bytes());
-                if (status) parameters_[status->name] = status->value;
+                if (status) set_parameter(status->name, status->value);
                 break;
             }
             case 'D': {  // DataRow: int16 columns, then per column int32 length (-1: NULL) and bytes

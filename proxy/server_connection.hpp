@@ -59,11 +59,27 @@ public:
     const std::string& address() const { return address_; }
     // What the server reported with ParameterStatus (names as the server spells them).
     const std::map<std::string, std::string, CaseInsensitiveLess>& parameters() const { return parameters_; }
-    void set_parameter(const std::string& name, const std::string& value) { parameters_[name] = value; }
+    void set_parameter(const std::string& name, const std::string& value) {
+        parameters_[name] = value;
+        ++parameters_version_;
+    }
     // A parameter's current value: reported by the server, or set by pgsluice (for the
     // parameters the server does not report). Null when unknown.
     const std::string* parameter(const std::string& name) const;
-    void remember_applied(const std::string& name, const std::string& value) { applied_[name] = value; }
+    void remember_applied(const std::string& name, const std::string& value) {
+        applied_[name] = value;
+        ++parameters_version_;
+    }
+    // Whether this server's parameters are known to match `values` (a client's shared
+    // settings): it was brought in line with that very copy and reported no change since.
+    // The server holds a reference, so the address cannot be reused by other values.
+    bool in_sync_with(const std::shared_ptr<const void>& values) const {
+        return values && in_sync_with_ == values && synced_version_ == parameters_version_;
+    }
+    void mark_in_sync(std::shared_ptr<const void> values) {
+        in_sync_with_ = std::move(values);
+        synced_version_ = parameters_version_;
+    }
     // The values the server reported at login, before anyone SET anything: what a client
     // that never set a parameter must see.
     const std::map<std::string, std::string, CaseInsensitiveLess>& login_parameters() const { return login_parameters_; }
@@ -88,6 +104,9 @@ public:
     void close();
 
 private:
+    std::shared_ptr<const void> in_sync_with_;
+    std::uint64_t parameters_version_ = 0;
+    std::uint64_t synced_version_ = 0;
     ServerConnection(Socket socket, std::uint64_t id, std::string address);
     awaitable<void> login(const ServerTarget& target);
 

@@ -121,6 +121,9 @@ void ClientSettings::adopt_server_spelling(const ServerConnection& server) {
 }
 
 awaitable<std::optional<protocol::ErrorFields>> apply_settings(ServerConnection& server, const ClientSettings& settings) {
+    // The common case under load: the server last served a client with these very values and
+    // has reported no change since. Nothing to compare.
+    if (server.in_sync_with(settings.shared_values())) co_return std::nullopt;
     std::string sql;
     std::vector<const std::pair<std::string, std::string>*> changed;
     for (const auto& entry : settings.values()) {
@@ -129,12 +132,16 @@ awaitable<std::optional<protocol::ErrorFields>> apply_settings(ServerConnection&
         sql += "SET " + entry.first + " TO " + quote_literal(entry.second) + ";";
         changed.push_back(&entry);
     }
-    if (sql.empty()) co_return std::nullopt;
+    if (sql.empty()) {
+        server.mark_in_sync(settings.shared_values());
+        co_return std::nullopt;
+    }
     auto error = co_await server.run_simple_query(sql);
     if (!error) {
         // Parameters the server does not report back are remembered as we set them.
         for (const auto* entry : changed)
             if (!server.parameter(entry->first)) server.remember_applied(entry->first, entry->second);
+        server.mark_in_sync(settings.shared_values());
     }
     co_return error;
 }

@@ -29,6 +29,8 @@ public:
 
     const std::string& error() const { return error_; }
     const Values& values() const { return values_ ? *values_ : kNone; }
+    // The shared copy itself: a server remembers which one it was last brought in line with.
+    const std::shared_ptr<const Values>& shared_values() const { return values_; }
 
     // The client's own SET changed a reported parameter (seen in its ParameterStatus).
     void observe(const std::string& name, const std::string& value);
