@@ -22,20 +22,35 @@ struct DeadlineExpired : std::runtime_error {
     DeadlineExpired() : std::runtime_error("deadline expired") {}
 };
 
-// Runs `operation` with a watchdog timer; the first to finish cancels the other.
+// Runs `operation` with a watchdog timer; the first to finish cancels the other. An
+// exception from `operation` comes out at once: Asio's `||` waits for the first *success*,
+// so a failure is caught inside and rethrown here, or it would wait out the timer (a client
+// that closed during login would hold its max_client_conn place for the whole login timeout).
 // A zero duration means no deadline.
 template <class T>
 awaitable<T> with_deadline(awaitable<T> operation, Duration timeout) {
     using namespace asio::experimental::awaitable_operators;
     if (timeout.count() <= 0) co_return co_await std::move(operation);
+    using Box = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+    auto guarded = [](awaitable<T> op, std::exception_ptr& failure) -> awaitable<std::optional<Box>> {
+        try {
+            if constexpr (std::is_void_v<T>) {
+                co_await std::move(op);
+                co_return Box{};
+            } else {
+                co_return co_await std::move(op);
+            }
+        } catch (...) {
+            failure = std::current_exception();
+            co_return std::nullopt;
+        }
+    };
+    std::exception_ptr failure;
     asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-    auto result = co_await (std::move(operation) || timer.async_wait(use_awaitable));
+    auto result = co_await (guarded(std::move(operation), failure) || timer.async_wait(use_awaitable));
     if (result.index() == 1) throw DeadlineExpired();
-    if constexpr (std::is_void_v<T>) {
-        co_return;
-    } else {
-        co_return std::get<0>(std::move(result));
-    }
+    if (failure) std::rethrow_exception(failure);
+    if constexpr (!std::is_void_v<T>) co_return std::move(*std::get<0>(std::move(result)));
 }
 
 }  // namespace pgsluice::proxy

@@ -86,8 +86,8 @@ class Postgres:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_pgbouncer(work, pg_port, max_clients):
-    d = os.path.join(work, "pgbouncer")
+def start_pgbouncer(work, pg_port, max_clients, suffix=""):
+    d = os.path.join(work, "pgbouncer" + suffix)
     os.makedirs(d)
     port = free_port()
     open(f"{d}/users.txt", "w").write(f'"postgres" "{PASSWORD}"\n')
@@ -115,8 +115,8 @@ user = postgres
     return proc, proc.pid, port
 
 
-def start_pgsluice(work, binary, pg_port, max_clients):
-    d = os.path.join(work, "pgsluice")
+def start_pgsluice(work, binary, pg_port, max_clients, suffix=""):
+    d = os.path.join(work, "pgsluice" + suffix)
     os.makedirs(d)
     port = free_port()
     open(f"{d}/pgsluice.yaml", "w").write(f"""listen: {{address: 127.0.0.1, port: {port}}}
@@ -195,6 +195,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer points, shorter runs")
     parser.add_argument("--build", default="build-release", help="build directory with cmd/pgsluice")
     parser.add_argument("--repeat", type=int, default=2, help="runs of every point (interleaved)")
+    parser.add_argument("--memory-only", action="store_true", help="only the idle-memory measurement")
     args = parser.parse_args()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     binary = os.path.join(repo, args.build, "cmd", "pgsluice")
@@ -223,7 +224,7 @@ def main():
                      ("tpcb-like", [])]
         rows = []
         runs = {}  # (workload, clients, target) -> [(tps, latency, cpu_us)] one per repetition
-        for name, wargs in workloads:
+        for name, wargs in ([] if args.memory_only else workloads):
             for clients in client_counts:
                 for rep in range(args.repeat):
                     for target, port, dbname, pid in targets:
@@ -239,14 +240,22 @@ def main():
         # A new connection per transaction (pgbench -C): the cost of a SCRAM login, which both
         # proxies check against a plaintext password here.
         logins = {}
-        for rep in range(args.repeat):
+        for rep in range(0 if args.memory_only else args.repeat):
             for target, port, dbname, pid in targets[:2]:
                 tps, latency, cpu_us = pgbench(port, dbname, ["-C", "-S", "-M", "simple"], 4, seconds, pid)
                 logins.setdefault(target, []).append((tps, cpu_us))
                 print(f"login (-C -S, 4 clients) {target:10} run {rep + 1}: {tps:8.0f} logins/s {cpu_us:8.1f} us/login",
                       flush=True)
+        # On fresh processes: the heap the load above grew would hold thousands of idle
+        # clients without growing, and hide what they cost.
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+        bouncer, bouncer_pid, bouncer_port = start_pgbouncer(work, pg.port, max(idle_clients, 1000), "idle")
+        sluice, sluice_pid, sluice_port = start_pgsluice(work, binary, pg.port, max(idle_clients, 1000), "idle")
+        procs = [bouncer, sluice]
         mem = {}
-        for target, port, dbname, pid in targets[:2]:
+        for target, port, pid in (("pgsluice", sluice_port, sluice_pid), ("pgbouncer", bouncer_port, bouncer_pid)):
             per_client, connected = idle_memory(port, pid, idle_clients)
             mem[target] = (per_client, connected)
             print(f"idle memory {target}: {per_client:.0f} bytes/client with {connected} clients", flush=True)
