@@ -63,7 +63,7 @@ std::map<std::pair<std::string, std::string>, ClientCounts> count_clients(const 
 
 // PoolStats summed over every pool of a database, with the age of the oldest.
 struct StatsSum {
-    std::uint64_t transactions = 0, queries = 0, received = 0, sent = 0, xact_us = 0, query_us = 0, wait_us = 0;
+    PoolTotals totals;
     double seconds = 0;
 };
 std::map<std::string, StatsSum> sum_stats(ProxyContext& context) {
@@ -72,15 +72,7 @@ std::map<std::string, StatsSum> sum_stats(ProxyContext& context) {
     const auto now = Clock::now();
     for (auto& pool : context.pools()) {
         auto& sum = sums[pool->database()];
-        auto& stats = pool->stats();
-        auto load = [](const PoolStats::Counter& c) { return c.load(std::memory_order_relaxed); };
-        sum.transactions += load(stats.transactions);
-        sum.queries += load(stats.queries);
-        sum.received += load(stats.bytes_received);
-        sum.sent += load(stats.bytes_sent);
-        sum.xact_us += load(stats.transaction_time_us);
-        sum.query_us += load(stats.query_time_us);
-        sum.wait_us += load(stats.wait_time_us);
+        sum.totals += pool->stats().totals();
         sum.seconds = std::max(sum.seconds, std::chrono::duration<double>(now - pool->created_at()).count());
     }
     return sums;
@@ -88,14 +80,24 @@ std::map<std::string, StatsSum> sum_stats(ProxyContext& context) {
 
 // Averages over the pools' lifetime (PgBouncer's are per stats_period): rates per second,
 // durations per transaction or query.
-Row averages(const StatsSum& s) {
-    auto rate = [&](std::uint64_t total) { return num(static_cast<std::uint64_t>(s.seconds > 0 ? total / s.seconds : 0)); };
+Row averages(const StatsSum& sum) {
+    const auto& s = sum.totals;
+    auto rate = [&](std::uint64_t total) {
+        return num(static_cast<std::uint64_t>(sum.seconds > 0 ? total / sum.seconds : 0));
+    };
     auto per = [](std::uint64_t total, std::uint64_t n) { return num(n ? total / n : 0); };
-    return {rate(s.transactions), rate(s.queries),  rate(s.received),           rate(s.sent),
-            per(s.xact_us, s.transactions), per(s.query_us, s.queries), per(s.wait_us, s.transactions)};
+    return {rate(s.transactions),
+            rate(s.queries),
+            rate(s.bytes_received),
+            rate(s.bytes_sent),
+            per(s.transaction_time_us, s.transactions),
+            per(s.query_time_us, s.queries),
+            per(s.wait_time_us, s.transactions)};
 }
-Row totals(const StatsSum& s) {
-    return {num(s.transactions), num(s.queries), num(s.received), num(s.sent), num(s.xact_us), num(s.query_us), num(s.wait_us)};
+Row totals(const StatsSum& sum) {
+    const auto& s = sum.totals;
+    return {num(s.transactions),        num(s.queries),       num(s.bytes_received), num(s.bytes_sent),
+            num(s.transaction_time_us), num(s.query_time_us), num(s.wait_time_us)};
 }
 
 const config::Database* find_database(const config::Config& config, const std::string& name) {

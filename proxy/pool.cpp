@@ -439,8 +439,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
         co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
         bool granted = false;
         bool reserve = false;
-        std::uint32_t open_now = 0;
-        config::PoolSettings settings;
+        std::string reserve_note;  // for the log line, written under the lock only when a reserve server opens
         blocked = nullptr;
         {
             std::lock_guard lock(mutex_);
@@ -467,16 +466,16 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
                 }
                 update_starving_locked();
             }
-            open_now = open_;
-            settings = settings_;
+            if (reserve)
+                reserve_note = fmt::format("({} ms; {} servers, pool_size {}, reserve_pool_size {})",
+                                           settings_.reserve_pool_timeout.count(), open_, settings_.pool_size,
+                                           settings_.reserve_pool_size);
             if (!granted) waiter->timer.expires_at(deadline);
         }
         if (granted) {
             if (reserve)
-                spdlog::info("pool {}/{}: a client waited reserve_pool_timeout ({} ms), opening a reserve server "
-                             "({} servers, pool_size {}, reserve_pool_size {})",
-                             database_, user_, settings.reserve_pool_timeout.count(), open_now, settings.pool_size,
-                             settings.reserve_pool_size);
+                spdlog::info("pool {}/{}: a client waited reserve_pool_timeout {}, opening a reserve server", database_,
+                             user_, reserve_note);
             break;
         }
         if (blocked) make_room(blocked);

@@ -7,6 +7,31 @@
 
 namespace pgsluice::proxy {
 
+// The counters of one or more pools at one moment, as plain numbers: what the stats line
+// and SHOW STATS sum over pools.
+struct PoolTotals {
+    std::uint64_t transactions = 0;
+    std::uint64_t queries = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t transaction_time_us = 0;
+    std::uint64_t query_time_us = 0;
+    std::uint64_t wait_time_us = 0;
+    std::uint64_t waits = 0;  // times a client asked for a server (wait_time_us's divisor)
+
+    PoolTotals& operator+=(const PoolTotals& other) {
+        transactions += other.transactions;
+        queries += other.queries;
+        bytes_received += other.bytes_received;
+        bytes_sent += other.bytes_sent;
+        transaction_time_us += other.transaction_time_us;
+        query_time_us += other.query_time_us;
+        wait_time_us += other.wait_time_us;
+        waits += other.waits;
+        return *this;
+    }
+};
+
 struct PoolStats {
     using Counter = std::atomic<std::uint64_t>;
     static void add(Counter& counter, std::uint64_t n = 1) { counter.fetch_add(n, std::memory_order_relaxed); }
@@ -19,7 +44,7 @@ struct PoolStats {
     Counter transaction_time_us{0};
     Counter query_time_us{0};
     Counter wait_time_us{0};    // clients waiting for a server
-    Counter waits{0};           // times a client asked for a server (wait_time_us's divisor)
+    Counter waits{0};           // times a client asked for a server
     Counter client_logins{0};
     Counter server_connects{0};
     // Errors by kind.
@@ -31,6 +56,12 @@ struct PoolStats {
 
     // Gauges.
     std::atomic<std::int64_t> clients{0};  // logged-in clients routed to this pool
+
+    PoolTotals totals() const {
+        auto load = [](const Counter& counter) { return counter.load(std::memory_order_relaxed); };
+        return {load(transactions),        load(queries),         load(bytes_received), load(bytes_sent),
+                load(transaction_time_us), load(query_time_us),   load(wait_time_us),   load(waits)};
+    }
 };
 
 }  // namespace pgsluice::proxy

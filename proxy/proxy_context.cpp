@@ -156,15 +156,7 @@ StatsTotals ProxyContext::stats_totals() {
     StatsTotals totals;
     for (auto& pool : pools("")) {
         auto& stats = pool->stats();
-        auto load = [](const PoolStats::Counter& counter) { return counter.load(std::memory_order_relaxed); };
-        totals.transactions += load(stats.transactions);
-        totals.queries += load(stats.queries);
-        totals.bytes_received += load(stats.bytes_received);
-        totals.bytes_sent += load(stats.bytes_sent);
-        totals.transaction_time_us += load(stats.transaction_time_us);
-        totals.query_time_us += load(stats.query_time_us);
-        totals.wait_time_us += load(stats.wait_time_us);
-        totals.waits += load(stats.waits);
+        totals.counters += stats.totals();
         const auto counts = pool->counts();
         totals.clients += static_cast<std::uint64_t>(std::max<std::int64_t>(0, stats.clients.load()));
         totals.clients_waiting += counts.waiting;

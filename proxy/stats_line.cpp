@@ -10,8 +10,10 @@ std::uint64_t delta(std::uint64_t before, std::uint64_t after) { return after > 
 std::uint64_t per(std::uint64_t amount, std::uint64_t count) { return count ? amount / count : 0; }
 }  // namespace
 
-std::string stats_line(const StatsTotals& before, const StatsTotals& after, double seconds) {
+std::string stats_line(const StatsTotals& before_period, const StatsTotals& after_period, double seconds) {
     if (seconds <= 0) seconds = 1;
+    const auto& before = before_period.counters;
+    const auto& after = after_period.counters;
     const auto xacts = delta(before.transactions, after.transactions);
     const auto queries = delta(before.queries, after.queries);
     const auto rate = [&](std::uint64_t n) { return static_cast<std::uint64_t>(static_cast<double>(n) / seconds + 0.5); };
@@ -22,8 +24,8 @@ std::string stats_line(const StatsTotals& before, const StatsTotals& after, doub
         rate(delta(before.bytes_sent, after.bytes_sent)),
         per(delta(before.transaction_time_us, after.transaction_time_us), xacts),
         per(delta(before.query_time_us, after.query_time_us), queries),
-        per(delta(before.wait_time_us, after.wait_time_us), delta(before.waits, after.waits)), after.clients,
-        after.clients_waiting, after.servers, after.servers_idle);
+        per(delta(before.wait_time_us, after.wait_time_us), delta(before.waits, after.waits)), after_period.clients,
+        after_period.clients_waiting, after_period.servers, after_period.servers_idle);
 }
 
 }  // namespace pgsluice::proxy

@@ -5,18 +5,13 @@
 #include <cstdint>
 #include <string>
 
+#include "proxy/pool_stats.hpp"
+
 namespace pgsluice::proxy {
 
-// Running totals summed over the pools (PoolStats), plus the gauges of the moment.
+// Running totals summed over the pools, plus the gauges of the moment.
 struct StatsTotals {
-    std::uint64_t transactions = 0;
-    std::uint64_t queries = 0;
-    std::uint64_t bytes_received = 0;
-    std::uint64_t bytes_sent = 0;
-    std::uint64_t transaction_time_us = 0;
-    std::uint64_t query_time_us = 0;
-    std::uint64_t wait_time_us = 0;
-    std::uint64_t waits = 0;  // times a client got a server (the wait_time's divisor)
+    PoolTotals counters;
     // Gauges, reported as they are at the end of the period.
     std::uint64_t clients = 0;
     std::uint64_t clients_waiting = 0;

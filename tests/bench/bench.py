@@ -260,23 +260,24 @@ def main():
             mem[target] = (per_client, connected)
             print(f"idle memory {target}: {per_client:.0f} bytes/client with {connected} clients", flush=True)
 
-        print(f"\nMeans over {args.repeat} interleaved run(s) of {seconds} s per point.")
-        print("\n| workload | clients | target | TPS | mean latency ms | proxy CPU us/tx |")
-        print("|---|---|---|---|---|---|")
-        for name, clients, target, tps, latency, cpu_us in rows:
-            cpu = f"{cpu_us:.1f}" if target != "direct" else "-"
-            print(f"| {name} | {clients} | {target} | {tps:.0f} | {latency:.2f} | {cpu} |")
-        print("\n| workload | clients | TPS pgsluice/PgBouncer (each run) | CPU per tx pgsluice/PgBouncer (each run) |")
-        print("|---|---|---|---|")
-        for name, _ in workloads:
-            for clients in client_counts:
-                s, b = runs.get((name, clients, "pgsluice")), runs.get((name, clients, "pgbouncer"))
-                if not s or not b:
-                    continue
-                pairs = list(zip(s, b))
-                tps = " / ".join(f"{x[0] / y[0]:.2f}" if y[0] else "-" for x, y in pairs)
-                cpu = " / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in pairs)
-                print(f"| {name} | {clients} | {tps} | {cpu} |")
+        if rows:  # not with --memory-only
+            print(f"\nMeans over {args.repeat} interleaved run(s) of {seconds} s per point.")
+            print("\n| workload | clients | target | TPS | mean latency ms | proxy CPU us/tx |")
+            print("|---|---|---|---|---|---|")
+            for name, clients, target, tps, latency, cpu_us in rows:
+                cpu = f"{cpu_us:.1f}" if target != "direct" else "-"
+                print(f"| {name} | {clients} | {target} | {tps:.0f} | {latency:.2f} | {cpu} |")
+            print("\n| workload | clients | TPS pgsluice/PgBouncer (each run) | CPU per tx pgsluice/PgBouncer (each run) |")
+            print("|---|---|---|---|")
+            for name, _ in workloads:
+                for clients in client_counts:
+                    s, b = runs.get((name, clients, "pgsluice")), runs.get((name, clients, "pgbouncer"))
+                    if not s or not b:
+                        continue
+                    pairs = list(zip(s, b))
+                    tps = " / ".join(f"{x[0] / y[0]:.2f}" if y[0] else "-" for x, y in pairs)
+                    cpu = " / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in pairs)
+                    print(f"| {name} | {clients} | {tps} | {cpu} |")
         if logins.get("pgbouncer"):
             s, b = logins["pgsluice"], logins["pgbouncer"]
             print("\n| new connection per transaction (-C -S, 4 clients) | logins/s | proxy CPU us per login |")

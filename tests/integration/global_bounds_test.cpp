@@ -17,15 +17,6 @@ using namespace harness;
 
 namespace {
 
-std::string config_header(const std::string& defaults) {
-    return "listen: {address: 127.0.0.1, port: {PORT}, unix_socket_dir: {SOCKET_DIR}}\n"
-           "workers: 2\n"
-           "metrics: {enabled: false}\n"
-           "log_level: debug\n"
-           "defaults:\n" +
-           defaults;
-}
-
 const std::string kUsers = std::string("users:\n  app: {password: {env: APP_PASSWORD}}\n  other: {password: ") +
                            PostgresServer::kOtherPassword + "}\n";
 
@@ -58,7 +49,7 @@ int run_clients(const std::vector<std::string>& conninfos, int per_client, std::
 
 TEST_CASE("max_db_connections caps the servers of one database across its users' pools", "[integration]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, config_header("  pool_mode: transaction\n  pool_size: 3\n  query_wait_timeout: 60s\n") +
+    Pgsluice proxy(postgres, Pgsluice::config_prelude("  pool_mode: transaction\n  pool_size: 3\n  query_wait_timeout: 60s\n") +
                                  "databases:\n  app: {host: 127.0.0.1, port: {PG_PORT}, max_db_connections: 4}\n" +
                                  kUsers);
     std::vector<std::string> clients;
@@ -79,7 +70,7 @@ TEST_CASE("max_db_connections caps the servers of one database across its users'
 
 TEST_CASE("a pool held back by max_db_connections gets a server another user's pool left idle", "[integration]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, config_header("  pool_mode: transaction\n  pool_size: 2\n  query_wait_timeout: 5s\n") +
+    Pgsluice proxy(postgres, Pgsluice::config_prelude("  pool_mode: transaction\n  pool_size: 2\n  query_wait_timeout: 5s\n") +
                                  "databases:\n  app: {host: 127.0.0.1, port: {PG_PORT}, max_db_connections: 2}\n" +
                                  kUsers);
     {
@@ -105,7 +96,7 @@ TEST_CASE("a pool held back by max_db_connections gets a server another user's p
 TEST_CASE("max_user_connections caps one user's servers across databases, the user's value first", "[integration]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres,
-                   config_header("  pool_mode: transaction\n  pool_size: 3\n  query_wait_timeout: 60s\n"
+                   Pgsluice::config_prelude("  pool_mode: transaction\n  pool_size: 3\n  query_wait_timeout: 60s\n"
                                  "  max_user_connections: 50\n") +
                        "databases:\n"
                        "  app: {host: 127.0.0.1, port: {PG_PORT}}\n"
@@ -188,7 +179,7 @@ TEST_CASE("pgbench with 200 clients x 20 transactions over pool size 5 never ope
 
 TEST_CASE("under max_db_connections a busy user's pool does not starve another user's pool", "[integration]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, config_header("  pool_mode: transaction\n  pool_size: 2\n  query_wait_timeout: 4s\n") +
+    Pgsluice proxy(postgres, Pgsluice::config_prelude("  pool_mode: transaction\n  pool_size: 2\n  query_wait_timeout: 4s\n") +
                                  "databases:\n  app: {host: 127.0.0.1, port: {PG_PORT}, max_db_connections: 2}\n" +
                                  kUsers);
     BackendSampler sampler(postgres, "datname = 'app' and usename in ('app', 'other')");

@@ -28,18 +28,6 @@ bool finish_query(Connection& connection) {
     return ok;
 }
 
-// The error text a query fails with, SQLSTATE included, or "" when it succeeds. (libpq 15
-// drops a FATAL's fields once the connection closes, but keeps the text it formatted.)
-std::string query_error(Connection& connection, const std::string& sql) {
-    PQsetErrorVerbosity(connection.raw(), PQERRORS_VERBOSE);
-    try {
-        connection.exec(sql);
-    } catch (const PgError& e) {
-        return e.what();
-    }
-    return "";
-}
-
 }  // namespace
 
 TEST_CASE("SIGTERM lets a running transaction commit, refuses new connections, then exits 0", "[integration][lifecycle]") {

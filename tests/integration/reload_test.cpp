@@ -23,14 +23,9 @@ int app_backends(Connection& monitor) {
 }
 
 std::string config_with(int pool_size, const std::string& extra_databases = "") {
-    return "listen: {address: 127.0.0.1, port: {PORT}, unix_socket_dir: {SOCKET_DIR}}\n"
-           "workers: 2\n"
-           "metrics: {enabled: false}\n"
-           "log_level: debug\n"
-           "defaults:\n"
-           "  pool_mode: transaction\n"
-           "  pool_size: " + std::to_string(pool_size) + "\n"
-           "  query_wait_timeout: 30s\n"
+    return Pgsluice::config_prelude("  pool_mode: transaction\n"
+                                    "  pool_size: " + std::to_string(pool_size) + "\n"
+                                    "  query_wait_timeout: 30s\n") +
            "databases:\n"
            "  app: {host: 127.0.0.1, port: {PG_PORT}}\n" + extra_databases +
            "users:\n"

@@ -34,14 +34,18 @@ bool accepts(int port) {
 
 }  // namespace
 
-std::string Pgsluice::basic_config(const std::string& pool_mode, int pool_size, const std::string& extra_defaults) {
+std::string Pgsluice::config_prelude(const std::string& defaults) {
     return "listen: {address: 127.0.0.1, port: {PORT}, unix_socket_dir: {SOCKET_DIR}}\n"
            "workers: 2\n"
            "metrics: {enabled: false}\n"
            "log_level: debug\n"
-           "defaults:\n"
-           "  pool_mode: " + pool_mode + "\n"
-           "  pool_size: " + std::to_string(pool_size) + "\n" + extra_defaults +
+           "defaults:\n" +
+           defaults;
+}
+
+std::string Pgsluice::basic_config(const std::string& pool_mode, int pool_size, const std::string& extra_defaults) {
+    return config_prelude("  pool_mode: " + pool_mode + "\n  pool_size: " + std::to_string(pool_size) + "\n" +
+                          extra_defaults) +
            "databases:\n"
            "  app: {host: 127.0.0.1, port: {PG_PORT}}\n"
            "users:\n"

@@ -40,6 +40,9 @@ public:
 
     // A config in the usual shape: database "app" -> the test's PostgreSQL, user "app".
     static std::string basic_config(const std::string& pool_mode, int pool_size, const std::string& extra_defaults = "");
+    // What basic_config starts with: listeners, 2 workers, no metrics, debug logs, and
+    // `defaults` (indented pool keys) under `defaults:`; the caller adds databases and users.
+    static std::string config_prelude(const std::string& defaults);
 
 private:
     std::string fill_in(std::string yaml) const;

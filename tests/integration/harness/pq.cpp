@@ -151,4 +151,14 @@ std::optional<std::string> login_error_sqlstate(int port, const std::string& use
     return result;
 }
 
+std::string query_error(Connection& connection, const std::string& sql) {
+    PQsetErrorVerbosity(connection.raw(), PQERRORS_VERBOSE);
+    try {
+        connection.exec(sql);
+    } catch (const PgError& e) {
+        return e.what();
+    }
+    return "";
+}
+
 }  // namespace harness

@@ -38,6 +38,11 @@ private:
     PGconn* conn_ = nullptr;
 };
 
+// The error text `sql` fails with, SQLSTATE included (verbose), or "" when it succeeds.
+// libpq 15 drops a FATAL's fields once the connection closes but keeps the text it
+// formatted, which holds every error the server sent before closing.
+std::string query_error(Connection& connection, const std::string& sql);
+
 // Speaks the startup and SCRAM/MD5/cleartext login itself; returns the SQLSTATE of the
 // ErrorResponse that refused the login, or nullopt when the login succeeded.
 std::optional<std::string> login_error_sqlstate(int port, const std::string& user, const std::string& password,
