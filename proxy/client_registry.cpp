@@ -1,4 +1,4 @@
-// The registry of live sessions and the KILL that reaches into them on their own strands.
+// The registry of live sessions and the KILL that reaches into them on their own workers.
 #include "proxy/client_registry.hpp"
 
 #include <spdlog/spdlog.h>
@@ -85,7 +85,7 @@ std::size_t ClientRegistry::kill(const std::string& database) {
             if (entry->database == database) victims.push_back(entry);
     }
     for (auto& entry : victims) {
-        // On the session's strand, where its socket lives; the session may be gone by then.
+        // On the session's worker, where its socket lives; the session may be gone by then.
         asio::post(entry->executor(), [entry] {
             if (!entry->socket) return;
             auto& socket = *entry->socket;

@@ -45,9 +45,9 @@ struct ClientEntry {
     // Where a CancelRequest with this client's key goes (see CancelRegistry).
     CancelSlot cancel;
 
-    // Only touched on the session's strand: the session clears it before its socket goes.
+    // Only touched on the session's worker: the session clears it before its socket goes.
     Socket* socket;
-    // That strand (a copy of the socket's executor): a post to it stays valid after the
+    // That worker's executor (a copy of the socket's executor): a post to it stays valid after the
     // session and its socket are gone.
     const asio::any_io_executor& executor() const { return executor_; }
 
@@ -73,7 +73,7 @@ public:
     // 57P01), one in the middle of a result is cut off. Returns how many were asked to go.
     std::size_t kill(const std::string& database);
     // The end of a drain: every session's wait for its client is interrupted on its own
-    // strand (the session then sees ProxyContext::drain_ended()). Returns how many.
+    // worker (the session then sees ProxyContext::drain_ended()). Returns how many.
     std::size_t interrupt_all();
     std::size_t size();
 

@@ -2,6 +2,9 @@
 #include "proxy/client_session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "protocol/error_response.hpp"
 #include "protocol/messages.hpp"
@@ -13,6 +16,7 @@
 #include "proxy/message_io.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/silence_clock.hpp"
+#include "proxy/traffic.hpp"
 
 namespace pgsluice::proxy {
 
@@ -33,41 +37,8 @@ ErrorFields fatal(const char* code, std::string message, std::string hint = {}) 
     return {"FATAL", code, std::move(message), {}, std::move(hint)};
 }
 
-std::uint64_t to_us(Clock::duration d) {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-}
-
-// Times queries and transactions from the message headers that cross, for PoolStats. A
-// query's time runs from its Query or Sync to its ReadyForQuery (pipelined behind another,
-// from the ReadyForQuery before it); a transaction's from its first query to the
-// ReadyForQuery that says idle.
-struct QueryClock {
-    Clock::time_point query_started{};
-    Clock::time_point transaction_started{};
-    bool in_transaction = false;
-};
-
 // What a client hears when the shutdown drain reaches it.
 ErrorFields shutting_down() { return fatal(sqlstate::kAdminShutdown, "pgsluice is shutting down"); }
-
-// Counts this session in ProxyContext::busy_sessions() while its server is inside a
-// transaction or a query: the shutdown drain waits for the count to reach zero.
-class BusyMark {
-public:
-    explicit BusyMark(std::atomic<std::int64_t>& count) : count_(count) {}
-    BusyMark(const BusyMark&) = delete;
-    BusyMark& operator=(const BusyMark&) = delete;
-    ~BusyMark() { set(false); }
-    void set(bool busy) {
-        if (busy == busy_) return;
-        busy_ = busy;
-        count_ += busy ? 1 : -1;
-    }
-
-private:
-    std::atomic<std::int64_t>& count_;
-    bool busy_ = false;
-};
 
 // The session's outcome for the one log line it ends with.
 struct Ending {
@@ -119,6 +90,14 @@ private:
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const ErrorFields& fields);
     void park();
+    // The quick path (see quick_transaction in the .cpp). Each returns true when it has
+    // taken the session on (it waits or parked), false when the coroutine path goes on
+    // from traffic_.
+    bool quick_transaction();
+    void wait_for_server();
+    bool quick_answer();
+    bool send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server);
+    awaitable<std::optional<Ending>> finish_pending_write();
     // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
     awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
     void finish(const Ending& ending);
@@ -139,6 +118,8 @@ private:
     std::shared_ptr<Pool> pool_;
     config::PoolMode mode_ = config::PoolMode::session;
     std::optional<protocol::BackendKeyData> cancel_key_;
+    // While the client is not parked: the server it holds, buffers and scanners.
+    std::unique_ptr<Traffic> traffic_;
     // client_idle_timeout while parked; made only when the limit is set.
     std::unique_ptr<asio::steady_timer> idle_timer_;
     bool parked_ = false;
@@ -149,7 +130,7 @@ private:
         ClientSession& session;
         ~Unregister() {
             if (!session.entry_) return;
-            session.entry_->socket = nullptr;  // on our strand, before the socket goes
+            session.entry_->socket = nullptr;  // on our worker, before the socket goes
             session.context_.clients().remove(session.entry_->id);
         }
     } unregister_{*this};
@@ -233,7 +214,7 @@ awaitable<void> ClientSession::send_cancel(const CancelTarget& target) {
             ServerTarget address;
             address.host = target.host;
             address.port = target.port;
-            Socket server = co_await open_socket(context_.io_executor(), address);
+            Socket server = co_await open_socket(client_.get_executor(), address);
             co_await write_all(server, protocol::encode_cancel_request(target.server_key.process_id,
                                                                        target.server_key.secret_key));
         };
@@ -276,6 +257,7 @@ awaitable<void> ClientSession::start() {
 // Waits for the client's next transaction without a coroutine: the handler holds the
 // session. The idle timer, when set, cancels the wait.
 void ClientSession::park() {
+    traffic_.reset();  // nothing pending: serve_queries parks only with an empty buffer and no server
     auto self = shared_from_this();
     if (drain_ended()) {
         // The end of the drain came while this session was not waiting for its client (its
@@ -284,11 +266,11 @@ void ClientSession::park() {
         return;
     }
     parked_ = true;
-    if (const auto limit = pool_->settings().client_idle_timeout; limit.count() > 0) {
+    if (const auto limit = pool_->traffic_limits().client_idle_timeout; limit.count() > 0) {
         if (!idle_timer_) idle_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
         idle_timer_->expires_after(limit);
         idle_timer_->async_wait([self](const boost::system::error_code& ec) {
-            // Handlers run on the session's strand: `parked_` says whether the wait is still ours.
+            // Handlers run on the session's worker: `parked_` says whether the wait is still ours.
             if (ec || !self->parked_) return;
             self->idle_expired_ = true;
             boost::system::error_code ignored;
@@ -298,6 +280,7 @@ void ClientSession::park() {
     client_.async_wait(Socket::wait_read, [self](const boost::system::error_code& ec) {
         self->parked_ = false;
         if (self->idle_timer_) self->idle_timer_->cancel();
+        if (!ec && self->quick_transaction()) return;
         auto executor = self->client_.get_executor();
         asio::co_spawn(executor, self->resume(self, ec), asio::detached);
     });
@@ -317,9 +300,11 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
         ending = Ending{"client connection lost: " + ec.message(), false};
     } else {
         std::optional<ErrorFields> error_to_send;
-        ServerLease lease;
+        if (!traffic_) traffic_ = std::make_unique<Traffic>();
+        ServerLease& lease = traffic_->lease;  // held already when the quick path handed over
         try {
-            ending = co_await serve_queries(lease);
+            if (traffic_->pending) ending = co_await finish_pending_write();
+            if (!ending) ending = co_await serve_queries(lease);
         } catch (const ProtocolViolation& e) {
             ending = {std::string("protocol violation: ") + e.what(), true};
             error_to_send = fatal(sqlstate::kProtocolViolation, e.what());
@@ -327,12 +312,171 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
             ending = {"client connection lost: " + e.code().message(), false};
         }
         if (error_to_send) co_await send_error(*error_to_send);
-        co_await return_server(lease, false);
     }
+    // A server still held here is in a state nobody checked (the drain's end or an error
+    // came mid-transaction): close it.
+    if (traffic_) co_await return_server(traffic_->lease, false);
     if (ending)
         finish(*ending);
     else
         park();
+}
+
+// ---- the quick path ----
+//
+// Most transactions in transaction mode are one round trip: the client sends a Query (or a
+// batch ending in Sync), the server answers up to a ReadyForQuery that says idle. For those
+// the session needs no coroutine and no second direction: it reads the client, forwards,
+// waits for the server's answer, forwards it, gives the server back and parks, with
+// non-blocking system calls from readiness handlers on its worker. Anything else (no idle
+// server, a partial message, COPY, a transaction left open, a full socket, an error, a
+// timeout to watch) hands the same Traffic state to the coroutine path, which goes on from
+// exactly there.
+
+namespace {
+// The forwarder's silence clock when no limit is set: never consulted, never changed.
+SilenceClock& no_silence_limits() {
+    static SilenceClock clock(SilenceLimits{}, Clock::time_point{});
+    return clock;
+}
+}  // namespace
+
+bool ClientSession::quick_transaction() {
+    if (mode_ != config::PoolMode::transaction || idle_expired_ || drain_ended()) return false;
+    if (pool_->traffic_limits().any()) return false;  // the watchdog runs beside the coroutine path
+    traffic_ = std::make_unique<Traffic>();
+    auto& traffic = *traffic_;
+    auto& buffer = traffic.client_buffer;
+    buffer.allocate();
+    const auto n = ::recv(client_.native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        park();  // woken with nothing to read
+        return true;
+    }
+    if (n <= 0) return false;  // EOF or an error: the coroutine path reads it again and says so
+    buffer.commit(static_cast<std::size_t>(n));
+    if (buffer.filled().size() < protocol::FrameScanner::kHeaderSize ||
+        buffer.filled()[0] == static_cast<std::uint8_t>(protocol::frontend::kTerminate))
+        return false;
+    // As serve_queries: busy first, then the drain check.
+    busy_.set(true);
+    if (context_.draining()) return false;
+    traffic.lease = pool_->try_acquire_idle(client_.get_executor());
+    if (!traffic.lease) return false;
+    if (!traffic.lease->in_sync_with(settings_.shared_values())) {
+        traffic.lease.release_reusable();  // untouched; take_server brings one in line
+        return false;
+    }
+    set_state(ClientState::active, traffic.lease->id());
+    entry_->cancel.set(traffic.lease->backend_key());
+
+    const bool released = false;
+    ClientToServer to_server{traffic.lease->state(), no_silence_limits(), pool_->stats(), traffic.clock, busy_,
+                             released};
+    const auto result = traffic.client_scanner.scan(buffer.filled(), to_server);
+    if (result.consumed > 0) {
+        if (!send_now(traffic.lease->socket(), buffer, result.consumed, true)) return false;
+        to_server.on_forwarded(result.consumed);
+        buffer.consume(result.consumed);
+    }
+    // Whole messages ending in a Query or Sync: the server answers up to a ReadyForQuery
+    // without hearing from the client again.
+    const bool answer_due = result.status == protocol::FrameScanner::Status::need_more && buffer.empty() &&
+                            traffic.client_scanner.at_boundary() && traffic.lease->state().awaiting_ready() > 0 &&
+                            (to_server.last_type == protocol::frontend::kQuery ||
+                             to_server.last_type == protocol::frontend::kSync);
+    if (!answer_due) return false;
+    wait_for_server();
+    return true;
+}
+
+void ClientSession::wait_for_server() {
+    traffic_->lease->socket().async_wait(Socket::wait_read,
+                                         [self = shared_from_this()](const boost::system::error_code& ec) {
+                                             if (!ec && self->quick_answer()) return;
+                                             // The forwarder reads the error or the rest itself.
+                                             asio::co_spawn(self->client_.get_executor(), self->resume(self, {}),
+                                                            asio::detached);
+                                         });
+}
+
+bool ClientSession::quick_answer() {
+    auto& traffic = *traffic_;
+    auto& server = *traffic.lease;
+    auto& buffer = traffic.server_buffer;
+    buffer.allocate();
+    while (buffer.free_size() > 0) {  // full: an inspected message bigger than the buffer, which the forwarder grows
+        const auto n = ::recv(server.socket().native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            wait_for_server();
+            return true;
+        }
+        if (n <= 0) return false;
+        buffer.commit(static_cast<std::size_t>(n));
+        ServerToClient to_client{server, settings_,          true,          false,    no_silence_limits(),
+                                 pool_->stats(), traffic.clock, busy_, context_};
+        const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
+        if (result.consumed > 0) {
+            if (!send_now(client_, buffer, result.consumed, false)) return false;
+            to_client.on_forwarded(result.consumed);
+            buffer.consume(result.consumed);
+        }
+        if (result.status == protocol::FrameScanner::Status::stopped) {
+            // The same test as forward()'s before a server may go to another client.
+            const bool clean = to_client.released && buffer.empty() && traffic.server_scanner.at_boundary() &&
+                               traffic.client_scanner.at_boundary() && server.state().idle();
+            if (!clean) return false;
+            entry_->cancel.set(std::nullopt);
+            traffic.lease.release_reusable();
+            set_state(ClientState::idle);
+            park();
+            return true;
+        }
+        if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data ||
+            server.state().awaiting_ready() == 0)
+            return false;
+    }
+    return false;
+}
+
+bool ClientSession::send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server) {
+    std::size_t written = 0;
+    while (written < consumed) {
+        const auto n = ::send(to.native_handle(), from.filled().data() + written, consumed - written,
+                              MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n <= 0) {
+            // Full, or failed: the coroutine path finishes the write, or meets the error.
+            traffic_->pending = Traffic::PendingWrite{to_server, written, consumed};
+            return false;
+        }
+        written += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+awaitable<std::optional<Ending>> ClientSession::finish_pending_write() {
+    auto& traffic = *traffic_;
+    const auto pending = *traffic.pending;
+    traffic.pending.reset();
+    auto& from = pending.to_server ? traffic.client_buffer : traffic.server_buffer;
+    Socket& to = pending.to_server ? traffic.lease->socket() : client_;
+    auto [ec, n] = co_await asio::async_write(
+        to, asio::buffer(from.filled().data() + pending.written, pending.consumed - pending.written),
+        asio::as_tuple(use_awaitable));
+    auto& stats = pool_->stats();
+    if (ec && pending.to_server) {
+        PoolStats::add(stats.servers_lost);
+        traffic.lease.release_closed("server connection lost while writing");
+        co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
+        co_return Ending{"server connection lost while writing: " + ec.message(), true};
+    }
+    if (ec) {
+        traffic.lease.release_closed("client left mid-message");
+        co_return Ending{"client connection lost: " + ec.message(), false};
+    }
+    PoolStats::add(pending.to_server ? stats.bytes_received : stats.bytes_sent, pending.consumed);
+    from.consume(pending.consumed);
+    co_return std::nullopt;
 }
 
 // The one log line a session ends with, and the close.
@@ -473,8 +617,9 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
 // throughout; otherwise it is taken at the first message of a transaction and given back at
 // the ReadyForQuery that ends it.
 awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease) {
-    protocol::FrameScanner client_scanner;
-    StreamBuffer client_buffer;
+    if (!traffic_) traffic_ = std::make_unique<Traffic>();
+    auto& client_scanner = traffic_->client_scanner;
+    auto& client_buffer = traffic_->client_buffer;
     // Called when the client has something to say (or has gone): read it before parking again.
     bool woken = true;
     while (true) {
@@ -538,103 +683,16 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                                                              StreamBuffer& client_buffer) {
     using namespace asio::experimental::awaitable_operators;
 
-    struct ClientToServer {
-        protocol::ServerState& state;
-        SilenceClock& silence;
-        PoolStats& stats;
-        QueryClock& clock;
-        BusyMark& busy;
-        const bool& server_released;  // ServerToClient passed the ReadyForQuery that releases the server
-        bool held_back = false;       // a message arrived after that: it waits for the next server
-        bool inspects(char) const { return false; }
-        protocol::Verdict on_message(const protocol::MessageView& message) {
-            if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
-            // The client's next transaction, read before the release stopped this side: it
-            // must not reach a server that is about to go back to the pool (or, draining,
-            // that the session must give up before telling the client).
-            if (server_released) {
-                held_back = true;
-                return protocol::Verdict::stop_before;
-            }
-            busy.set(true);
-            if (silence.enabled()) silence.on_client_message(state, Clock::now());
-            if (message.type == protocol::frontend::kQuery || message.type == protocol::frontend::kSync) {
-                PoolStats::add(stats.queries);
-                const auto now = Clock::now();
-                if (state.awaiting_ready() == 0) clock.query_started = now;
-                if (!clock.in_transaction) {
-                    clock.in_transaction = true;
-                    clock.transaction_started = now;
-                }
-            }
-            state.on_frontend_message(message.type);
-            return protocol::Verdict::forward;
-        }
-        void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_received, bytes); }
-    };
-    struct ServerToClient {
-        ServerConnection& server;
-        ClientSettings& settings;
-        bool release_when_idle;
-        bool statement_mode;
-        SilenceClock& silence;
-        PoolStats& stats;
-        QueryClock& clock;
-        BusyMark& busy;
-        const ProxyContext& context;
-        bool released = false;            // stopped at a ReadyForQuery to give the server back
-        bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
-        bool inspects(char type) const {
-            return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
-        }
-        protocol::Verdict on_message(const protocol::MessageView& message) {
-            if (message.type == protocol::backend::kReadyForQuery) {
-                if (silence.enabled()) silence.on_ready_for_query(Clock::now());
-                const bool answers_query = server.state().awaiting_ready() > 0;
-                server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
-                if (answers_query) count_ready_for_query();
-                if (server.state().idle()) busy.set(false);
-                // Draining: a session-mode client is stopped at its next idle point too.
-                if ((release_when_idle || context.draining()) && server.state().idle()) {
-                    released = true;
-                    return protocol::Verdict::stop_after;
-                }
-                if (statement_mode && server.state().transaction_status() != 'I') {
-                    opened_transaction = true;
-                    return protocol::Verdict::stop_after;
-                }
-            } else if (message.type == protocol::backend::kParameterStatus) {
-                if (auto status = protocol::parse_parameter_status(message.body)) {
-                    server.set_parameter(status->name, status->value);
-                    settings.observe(status->name, status->value);
-                }
-            }
-            return protocol::Verdict::forward;
-        }
-        void count_ready_for_query() {
-            const auto now = Clock::now();
-            PoolStats::add(stats.query_time_us, to_us(now - clock.query_started));
-            clock.query_started = now;  // a query pipelined behind this one starts now
-            if (server.state().transaction_status() != 'I') return;
-            PoolStats::add(stats.transactions);
-            PoolStats::add(stats.transaction_time_us, to_us(now - clock.transaction_started));
-            clock.transaction_started = now;
-            clock.in_transaction = server.state().awaiting_ready() > 0;
-        }
-        void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_sent, bytes); }
-    };
-
-    const auto pool_settings = pool_->settings();
-    SilenceLimits limits{pool_settings.query_timeout, pool_settings.idle_transaction_timeout,
-                         mode_ == config::PoolMode::session ? pool_settings.client_idle_timeout : Duration::zero()};
+    auto limits = pool_->traffic_limits();
+    if (mode_ != config::PoolMode::session) limits.client_idle_timeout = Duration::zero();
     SilenceClock silence(limits, Clock::now());
     PoolStats& stats = pool_->stats();
-    QueryClock query_clock;
+    QueryClock& query_clock = traffic_->clock;
     ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
                              mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_};
     ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released};
-    protocol::FrameScanner server_scanner;
-    StreamBuffer server_buffer;
+    auto& server_scanner = traffic_->server_scanner;
+    auto& server_buffer = traffic_->server_buffer;
     bool writing_to_server = false;
     bool writing_to_client = false;
     PumpControl control;
@@ -680,7 +738,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 silence.on_cancel_sent(now);
                 PoolStats::add(stats.client_timeouts);
                 spdlog::info("{}: query_timeout ({} ms) passed, cancelling the query", who(),
-                             pool_settings.query_timeout.count());
+                             limits.query_timeout.count());
                 if (auto target = entry_->cancel.get())
                     asio::co_spawn(co_await asio::this_coro::executor, send_cancel(*target), asio::detached);
                 continue;

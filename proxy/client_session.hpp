@@ -11,7 +11,7 @@
 
 namespace pgsluice::proxy {
 
-// `peer` is for logs ("127.0.0.1:51234" or "unix"). Runs on the socket's strand.
+// `peer` is for logs ("127.0.0.1:51234" or "unix"). Runs on the socket's worker.
 awaitable<void> serve_client(Socket client, ProxyContext& context, std::string peer);
 
 }  // namespace pgsluice::proxy

@@ -1,4 +1,4 @@
-// Wiring: io_context, threads, listeners, signals; reload and the shutdown drain.
+// Wiring: worker threads, listeners, signals; reload and the shutdown drain.
 #include "proxy/daemon.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,6 +12,7 @@
 #include "proxy/metrics.hpp"
 #include "proxy/proxy_context.hpp"
 #include "proxy/reload.hpp"
+#include "proxy/workers.hpp"
 
 namespace pgsluice::proxy {
 
@@ -47,14 +48,15 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         config->listen.unix_socket_dir
             ? *config->listen.unix_socket_dir + "/.s.PGSQL." + std::to_string(config->listen.port)
             : std::string();
-    // Declared before the io_context so it outlives it: destroying the io_context destroys
+    // Declared before the io_contexts so it outlives them: destroying an io_context destroys
     // suspended session coroutines, and their destructors still use the context and pools.
     std::unique_ptr<ProxyContext> context_holder;
-    asio::io_context io(static_cast<int>(workers));
+    Workers threads(workers);
+    asio::io_context& io = threads.control();
     context_holder = std::make_unique<ProxyContext>(io.get_executor(), config);
     ProxyContext& context = *context_holder;
-    // Signals, acceptors, reload-by-watch and the drain run here, one at a time.
-    auto control = asio::make_strand(io);
+    // Signals, acceptors, reload-by-watch and the drain run on the first worker's thread.
+    auto control = io.get_executor();
     auto status = [&hooks](const std::string& line) {
         if (hooks.on_status) hooks.on_status(line);
     };
@@ -75,7 +77,7 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     for (auto& acceptor : acceptors) {
         auto name = acceptor->local_endpoint().protocol().family() == AF_UNIX ? std::string("unix socket")
                                                                               : std::string("tcp");
-        asio::co_spawn(control, accept_clients(*acceptor, context, name), asio::detached);
+        asio::co_spawn(control, accept_clients(*acceptor, context, name, threads), asio::detached);
     }
 
     // After the listeners, so /ready means "accepting"; a metrics port in use stops startup.
@@ -104,7 +106,7 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     bool shutting_down = false;  // on `control`
     auto stop_now = [&](const char* why) {
         spdlog::info("{}: exiting now", why);
-        io.stop();
+        threads.stop();
     };
     auto begin_shutdown = [&](const char* why) {
         if (shutting_down) return;
@@ -218,11 +220,8 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     notify(hooks.on_ready);
     status("accepting connections");
 
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < workers; ++i) threads.emplace_back([&io] { io.run(); });
-    io.run();
-    for (auto& thread : threads) thread.join();
-    // Idle servers' sockets belong to the io_context: close them while it still exists.
+    threads.run();
+    // Idle servers' sockets belong to the io_contexts: close them while they still exist.
     context.close_idle_servers();
     context.lifecycle() = {};
     if (!unix_socket_path.empty()) ::unlink(unix_socket_path.c_str());

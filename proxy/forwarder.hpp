@@ -75,7 +75,7 @@ struct PumpResult {
     std::string detail;
 };
 
-// Shared by the two directions of one session, on one strand. A direction that ends sets
+// Shared by the two directions of one session, on one worker thread. A direction that ends sets
 // `stop` and cancels the socket the other one is reading, so the other returns at its next
 // step without losing bytes: data it already read stays in its buffer for later.
 struct PumpControl {

@@ -56,11 +56,11 @@ Acceptor listen_unix(asio::io_context& io, const std::string& directory, std::ui
     return acceptor;
 }
 
-awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::string name) {
+awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::string name, Workers& workers) {
     auto& io = static_cast<asio::io_context&>(acceptor.get_executor().context());
     const bool tcp = acceptor.local_endpoint().protocol().family() != AF_UNIX;
     while (acceptor.is_open()) {
-        auto [ec, accepted] = co_await acceptor.async_accept(asio::make_strand(io), asio::as_tuple(use_awaitable));
+        auto [ec, accepted] = co_await acceptor.async_accept(workers.next(), asio::as_tuple(use_awaitable));
         if (ec == asio::error::operation_aborted) co_return;
         if (ec) {
             // EMFILE and friends: back off instead of spinning; existing clients keep working.
@@ -69,7 +69,7 @@ awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::s
             co_await backoff.async_wait(asio::as_tuple(use_awaitable));
             continue;
         }
-        Socket socket(std::move(accepted));  // keeps its strand as its executor
+        Socket socket(std::move(accepted));  // on its worker's io_context, for its whole life
         if (tcp) {
             boost::system::error_code ignored;
             socket.set_option(asio::ip::tcp::no_delay(true), ignored);

@@ -1,5 +1,6 @@
-// Accept loops for the TCP address and the Unix socket. Each accepted client gets its own
-// strand and a session coroutine; an accept error is logged and backed off, never fatal.
+// Accept loops for the TCP address and the Unix socket. Each accepted client goes to the
+// next worker (round robin) and gets a session coroutine there; an accept error is logged
+// and backed off, never fatal.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,7 @@
 #include "config/config.hpp"
 #include "proxy/asio.hpp"
 #include "proxy/proxy_context.hpp"
+#include "proxy/workers.hpp"
 
 namespace pgsluice::proxy {
 
@@ -17,6 +19,6 @@ using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 Acceptor listen_tcp(asio::io_context& io, const std::string& address, std::uint16_t port);
 Acceptor listen_unix(asio::io_context& io, const std::string& directory, std::uint16_t port);
 
-awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::string name);
+awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::string name, Workers& workers);
 
 }  // namespace pgsluice::proxy

@@ -17,7 +17,7 @@ namespace sqlstate = protocol::sqlstate;
 
 // A session waiting for a server. The releasing thread fills in `server` (or grants a
 // `slot` to open one, or an `error`) under the pool's mutex, then cancels `timer` on the
-// waiter's own strand; the waiter sees the outcome under the mutex when it wakes.
+// waiter's own worker; the waiter sees the outcome under the mutex when it wakes.
 struct Pool::Waiter {
     explicit Waiter(asio::any_io_executor executor) : timer(executor) {}
     asio::steady_timer timer;
@@ -318,11 +318,22 @@ bool looks_alive(ServerConnection& server) {
 }
 }  // namespace
 
-std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed) {
+std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const asio::any_io_executor& near) {
+    const auto* worker = &asio::query(near, asio::execution::context);
     while (!idle_.empty()) {
-        // Newest first: warm servers are reused, old ones age out (LIFO, as PgBouncer's default).
-        auto server = std::move(idle_.back());
-        idle_.pop_back();
+        // Newest first: warm servers are reused, old ones age out (LIFO, as PgBouncer's
+        // default). The newest on the caller's own worker if there is one: moving a socket
+        // to another worker's epoll set costs three system calls.
+        auto pick = idle_.end() - 1;
+        for (auto it = idle_.end(); it != idle_.begin();) {
+            --it;
+            if (&asio::query((*it)->socket().get_executor(), asio::execution::context) == worker) {
+                pick = it;
+                break;
+            }
+        }
+        auto server = std::move(*pick);
+        idle_.erase(pick);
         const bool too_old = settings_.server_lifetime.count() > 0 &&
                              Clock::now() - server->created_at() > settings_.server_lifetime;
         const bool outdated = server->generation() != target_generation_;
@@ -339,6 +350,32 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed) {
     return nullptr;
 }
 
+ServerLease Pool::try_acquire_idle(const asio::any_io_executor& executor) {
+    std::unique_ptr<ServerConnection> idle;
+    bool freed = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (paused_ || idle_.empty()) return {};
+        const auto& newest = *idle_.back();
+        const bool check_due = !settings_.server_check_query.empty() &&
+                               Clock::now() - newest.released_at() >= settings_.server_check_delay &&
+                               newest.released_at() != newest.created_at();
+        if (check_due) return {};
+        idle = take_idle_locked(freed, executor);
+    }
+    if (freed) notify_budgets();
+    if (!idle) return {};
+    PoolStats::add(stats_.waits);  // a wait of zero, as acquire() counts it
+    ServerLease lease(shared_from_this(), std::move(idle));
+    lease->move_to(executor);
+    return lease;
+}
+
+SilenceLimits Pool::traffic_limits() const {
+    std::lock_guard lock(mutex_);
+    return {settings_.query_timeout, settings_.idle_transaction_timeout, settings_.client_idle_timeout};
+}
+
 awaitable<ServerLease> Pool::acquire() {
     // Wait time is the whole call: queueing, connecting, checking.
     struct WaitClock {
@@ -351,8 +388,10 @@ awaitable<ServerLease> Pool::acquire() {
         PoolStats& stats;
         const Clock::time_point started = Clock::now();
     } wait_clock(stats_);
+    const auto executor = co_await asio::this_coro::executor;
     while (true) {
         auto lease = co_await acquire_unchecked();
+        lease->move_to(executor);
         const auto settings = this->settings();
         const auto& check_query = settings.server_check_query;
         const bool stale = Clock::now() - lease->released_at() >= settings.server_check_delay &&
@@ -414,7 +453,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
     {
         std::lock_guard lock(mutex_);
         pool_size = settings_.pool_size;
-        idle = take_idle_locked(freed);
+        idle = take_idle_locked(freed, executor);
         if (!idle && !take_slot_locked(false)) {
             waiter = std::make_shared<Waiter>(executor);
             if (settings_.query_wait_timeout.count() > 0) deadline = waiter->since + settings_.query_wait_timeout;
@@ -498,7 +537,8 @@ awaitable<ServerLease> Pool::open_new() {
     std::unique_ptr<ServerConnection> server;
     std::optional<protocol::ErrorFields> failure;
     try {
-        server = co_await ServerConnection::connect(io_executor_, target, connect_timeout, id);
+        // On the caller's worker: the session that asked for it uses it first.
+        server = co_await ServerConnection::connect(co_await asio::this_coro::executor, target, connect_timeout, id);
         server->set_generation(generation);
     } catch (const ServerLoginError& e) {
         failure = e.fields;
@@ -593,9 +633,10 @@ void Pool::retire(std::unique_ptr<ServerConnection> server, const std::string& w
         ++closing_;
         if (donation) ++donating_;
     }
-    // On a strand of its own: the deadline's timer and the read must not race each other.
+    // On the worker its socket is registered with, where nothing else touches it.
+    auto executor = server->socket().get_executor();
     asio::co_spawn(
-        asio::make_strand(io_executor_),
+        executor,
         [self = shared_from_this(), server = std::move(server), donation]() mutable -> awaitable<void> {
             co_await self->retire_gracefully(std::move(server), donation);
         },
@@ -639,7 +680,7 @@ awaitable<void> Pool::retire_gracefully(std::unique_ptr<ServerConnection> server
 }
 
 void Pool::wake(const std::shared_ptr<Waiter>& waiter) {
-    // The timer belongs to the waiter's strand: cancel it there, never from this thread.
+    // The timer belongs to the waiter's worker: cancel it there, never from this thread.
     asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
 }
 

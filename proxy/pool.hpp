@@ -1,6 +1,6 @@
 // A pool of server connections for one (database, user): idle servers, a bound on how many
-// may be open, and a FIFO queue of sessions waiting for one. Sessions run on their own
-// strands on any worker thread, so the pool's state sits behind one short mutex; nothing
+// may be open, and a FIFO queue of sessions waiting for one. Sessions run on every worker
+// thread, so the pool's state sits behind one short mutex; nothing
 // waits or does I/O while holding it.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include "proxy/connection_budget.hpp"
 #include "proxy/pool_stats.hpp"
 #include "proxy/server_connection.hpp"
+#include "proxy/silence_clock.hpp"
 
 namespace pgsluice::proxy {
 
@@ -67,6 +68,9 @@ public:
     // An idle server, a new one if the pool is below its bound, or the first one released
     // while this session waits (FIFO). Throws PoolError on timeout or connect failure.
     awaitable<ServerLease> acquire();
+    // Without waiting: an idle server that needs no check query, moved to `executor`'s
+    // worker; empty when acquire() has to do more (paused, none idle, one to check).
+    ServerLease try_acquire_idle(const asio::any_io_executor& executor);
 
     // For SCRAM pass-through: the ClientKey a client proved at login, kept for connecting.
     void remember_client_key(const protocol::scram::Key& client_key);
@@ -75,6 +79,8 @@ public:
     const std::string& user() const { return user_; }
     // A copy: reload may replace the settings at any time (update()).
     config::PoolSettings settings() const;
+    // Only the timeouts that watch a client holding a server: no copy of the strings.
+    SilenceLimits traffic_limits() const;
     // Reload: new settings apply to the next acquire. A smaller pool_size closes idle
     // servers now and the excess busy ones as they are released; a larger one lets waiters
     // open servers at once.
@@ -147,7 +153,8 @@ private:
     void close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close);
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
     // `freed`: it closed a server whose slot a sibling pool may now use.
-    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed);
+    // Prefers a server already on `near`'s worker.
+    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed, const asio::any_io_executor& near);
     // Servers above pool_size (after a shrink, or a reserve server nobody waits for) or of
     // an older target are not reused.
     bool keep_on_release_locked(const ServerConnection& server) const;

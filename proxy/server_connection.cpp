@@ -75,7 +75,21 @@ awaitable<Socket> open_socket(asio::any_io_executor io_executor, const ServerTar
 }
 
 ServerConnection::ServerConnection(Socket socket, std::uint64_t id, std::string address)
-    : socket_(std::move(socket)), id_(id), address_(std::move(address)) {}
+    : socket_(std::move(socket)), id_(id), address_(std::move(address)) {
+    boost::system::error_code ec;
+    protocol_ = socket_.local_endpoint(ec).protocol();
+}
+
+void ServerConnection::move_to(const asio::any_io_executor& executor) {
+    if (&asio::query(executor, asio::execution::context) == &asio::query(socket_.get_executor(), asio::execution::context))
+        return;
+    // No operation is pending on an idle server, so releasing loses nothing; the descriptor
+    // leaves the old worker's epoll set and joins the new one's.
+    boost::system::error_code ec;
+    const auto fd = socket_.release(ec);
+    if (ec) return;  // stays where it is: still correct, only slower
+    socket_ = Socket(executor, protocol_, fd);
+}
 
 awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(asio::any_io_executor io_executor,
                                                                        const ServerTarget& target,

@@ -55,6 +55,10 @@ public:
                                                                 std::uint64_t id);
 
     Socket& socket() { return socket_; }
+    // Re-registers the socket with the io_context of `executor` (the leasing session's
+    // worker), so that its I/O completes on that thread without a hop. Only while no
+    // operation is pending on it.
+    void move_to(const asio::any_io_executor& executor);
     std::uint64_t id() const { return id_; }
     const std::string& address() const { return address_; }
     // What the server reported with ParameterStatus (names as the server spells them).
@@ -111,6 +115,7 @@ private:
     awaitable<void> login(const ServerTarget& target);
 
     Socket socket_;
+    asio::generic::stream_protocol protocol_{AF_INET, SOCK_STREAM};  // for move_to
     std::uint64_t id_;
     std::string address_;
     std::map<std::string, std::string, CaseInsensitiveLess> parameters_;

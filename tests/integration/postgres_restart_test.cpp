@@ -36,6 +36,18 @@ TEST_CASE("PostgreSQL restarted under load: clean errors, then every client is s
     std::vector<std::string> unclean;  // failures that were not a PostgreSQL error or a closed connection
 
     std::vector<std::thread> threads;
+    // Stops and joins the clients however the test body ends: an exception from the
+    // harness (PostgreSQL failing to start again, say) then reaches Catch with its message
+    // instead of std::terminate on a joinable thread.
+    struct JoinAll {
+        std::atomic<bool>& running;
+        std::vector<std::thread>& threads;
+        ~JoinAll() {
+            running = false;
+            for (auto& thread : threads)
+                if (thread.joinable()) thread.join();
+        }
+    } join_all{running, threads};
     for (int i = 0; i < kClients; ++i) {
         threads.emplace_back([&, i] {
             std::unique_ptr<Connection> client;

@@ -1,0 +1,175 @@
+// What crosses a session while it holds a server: the two directions' visitors (what each
+// message means for the server's state, the pool's counters and the drain), and the buffers
+// and scanners that carry a transaction from the quick path to the full forwarder.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "protocol/frame_scanner.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/server_state.hpp"
+#include "proxy/forwarder.hpp"
+#include "proxy/pool.hpp"
+#include "proxy/pool_stats.hpp"
+#include "proxy/proxy_context.hpp"
+#include "proxy/server_connection.hpp"
+#include "proxy/session_settings.hpp"
+#include "proxy/silence_clock.hpp"
+
+namespace pgsluice::proxy {
+
+inline std::uint64_t to_us(Clock::duration d) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+// Times queries and transactions from the message headers that cross, for PoolStats. A
+// query's time runs from its Query or Sync to its ReadyForQuery (pipelined behind another,
+// from the ReadyForQuery before it); a transaction's from its first query to the
+// ReadyForQuery that says idle.
+struct QueryClock {
+    Clock::time_point query_started{};
+    Clock::time_point transaction_started{};
+    bool in_transaction = false;
+};
+
+// Counts this session in ProxyContext::busy_sessions() while its server is inside a
+// transaction or a query: the shutdown drain waits for the count to reach zero.
+class BusyMark {
+public:
+    explicit BusyMark(std::atomic<std::int64_t>& count) : count_(count) {}
+    BusyMark(const BusyMark&) = delete;
+    BusyMark& operator=(const BusyMark&) = delete;
+    ~BusyMark() { set(false); }
+    void set(bool busy) {
+        if (busy == busy_) return;
+        busy_ = busy;
+        count_ += busy ? 1 : -1;
+    }
+
+private:
+    std::atomic<std::int64_t>& count_;
+    bool busy_ = false;
+};
+
+// Client to server: counts queries, marks the session busy, and stops at Terminate or at
+// a message that must wait for the next server.
+struct ClientToServer {
+    protocol::ServerState& state;
+    SilenceClock& silence;
+    PoolStats& stats;
+    QueryClock& clock;
+    BusyMark& busy;
+    const bool& server_released;  // ServerToClient passed the ReadyForQuery that releases the server
+    bool held_back = false;       // a message arrived after that: it waits for the next server
+    char last_type = 0;           // of the last message forwarded
+    bool inspects(char) const { return false; }
+    protocol::Verdict on_message(const protocol::MessageView& message) {
+        if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
+        // The client's next transaction, read before the release stopped this side: it
+        // must not reach a server that is about to go back to the pool (or, draining,
+        // that the session must give up before telling the client).
+        if (server_released) {
+            held_back = true;
+            return protocol::Verdict::stop_before;
+        }
+        busy.set(true);
+        if (silence.enabled()) silence.on_client_message(state, Clock::now());
+        if (message.type == protocol::frontend::kQuery || message.type == protocol::frontend::kSync) {
+            PoolStats::add(stats.queries);
+            const auto now = Clock::now();
+            if (state.awaiting_ready() == 0) clock.query_started = now;
+            if (!clock.in_transaction) {
+                clock.in_transaction = true;
+                clock.transaction_started = now;
+            }
+        }
+        state.on_frontend_message(message.type);
+        last_type = message.type;
+        return protocol::Verdict::forward;
+    }
+    void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_received, bytes); }
+};
+
+// Server to client: follows the server's transaction state, keeps the client's view of its
+// parameters, counts queries and transactions, and stops at the ReadyForQuery that lets
+// the server go.
+struct ServerToClient {
+    ServerConnection& server;
+    ClientSettings& settings;
+    bool release_when_idle;
+    bool statement_mode;
+    SilenceClock& silence;
+    PoolStats& stats;
+    QueryClock& clock;
+    BusyMark& busy;
+    const ProxyContext& context;
+    bool released = false;            // stopped at a ReadyForQuery to give the server back
+    bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
+    bool wants_client_data = false;   // CopyInResponse or CopyBothResponse: the server waits for the client
+    bool inspects(char type) const {
+        return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
+    }
+    protocol::Verdict on_message(const protocol::MessageView& message) {
+        if (message.type == protocol::backend::kReadyForQuery) {
+            if (silence.enabled()) silence.on_ready_for_query(Clock::now());
+            const bool answers_query = server.state().awaiting_ready() > 0;
+            server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
+            if (answers_query) count_ready_for_query();
+            if (server.state().idle()) busy.set(false);
+            // Draining: a session-mode client is stopped at its next idle point too.
+            if ((release_when_idle || context.draining()) && server.state().idle()) {
+                released = true;
+                return protocol::Verdict::stop_after;
+            }
+            if (statement_mode && server.state().transaction_status() != 'I') {
+                opened_transaction = true;
+                return protocol::Verdict::stop_after;
+            }
+        } else if (message.type == 'G' || message.type == 'W') {
+            wants_client_data = true;
+        } else if (message.type == protocol::backend::kParameterStatus) {
+            if (auto status = protocol::parse_parameter_status(message.body)) {
+                server.set_parameter(status->name, status->value);
+                settings.observe(status->name, status->value);
+            }
+        }
+        return protocol::Verdict::forward;
+    }
+    void count_ready_for_query() {
+        const auto now = Clock::now();
+        PoolStats::add(stats.query_time_us, to_us(now - clock.query_started));
+        clock.query_started = now;  // a query pipelined behind this one starts now
+        if (server.state().transaction_status() != 'I') return;
+        PoolStats::add(stats.transactions);
+        PoolStats::add(stats.transaction_time_us, to_us(now - clock.transaction_started));
+        clock.transaction_started = now;
+        clock.in_transaction = server.state().awaiting_ready() > 0;
+    }
+    void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_sent, bytes); }
+};
+
+// A session's traffic state while it is not parked: made when the client wakes up, dropped
+// when it parks again (an idle client holds none of it). Every field is at a message
+// boundary or carries exactly what the forwarder needs to go on from where the quick path
+// stopped.
+struct Traffic {
+    ServerLease lease;
+    protocol::FrameScanner client_scanner;
+    protocol::FrameScanner server_scanner;
+    StreamBuffer client_buffer;
+    StreamBuffer server_buffer;
+    QueryClock clock;
+    // A write the quick path began without finishing (the socket was full): bytes
+    // [written, consumed) of `from` still go to `to` before anything else.
+    struct PendingWrite {
+        bool to_server = false;
+        std::size_t written = 0;
+        std::size_t consumed = 0;
+    };
+    std::optional<PendingWrite> pending;
+};
+
+}  // namespace pgsluice::proxy
