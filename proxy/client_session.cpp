@@ -94,8 +94,13 @@ private:
     // taken the session on (it waits or parked), false when the coroutine path goes on
     // from traffic_.
     bool quick_transaction();
+    bool quick_request();
     void wait_for_server();
     bool quick_answer();
+    void wait_for_client();
+    bool quick_next_request();
+    enum class ReadNow { data, nothing, failed };
+    static ReadNow read_now(Socket& from, StreamBuffer& buffer);
     bool send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server);
     awaitable<std::optional<Ending>> finish_pending_write();
     // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
@@ -324,14 +329,14 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
 
 // ---- the quick path ----
 //
-// Most transactions in transaction mode are one round trip: the client sends a Query (or a
-// batch ending in Sync), the server answers up to a ReadyForQuery that says idle. For those
-// the session needs no coroutine and no second direction: it reads the client, forwards,
-// waits for the server's answer, forwards it, gives the server back and parks, with
-// non-blocking system calls from readiness handlers on its worker. Anything else (no idle
-// server, a partial message, COPY, a transaction left open, a full socket, an error, a
-// timeout to watch) hands the same Traffic state to the coroutine path, which goes on from
-// exactly there.
+// In transaction mode most traffic is request and answer: the client sends a Query (or a
+// batch ending in Sync), the server answers up to a ReadyForQuery. For that the session
+// needs no coroutine and no second direction: it reads the client, forwards, waits for the
+// server's answer, forwards it, and then gives the server back and parks (idle) or waits for
+// the client's next statement (inside a transaction), with non-blocking system calls from
+// readiness handlers on its worker. Anything else (no idle server, a partial message, COPY,
+// a full socket, an error, a timeout to watch, the drain's end) hands the same Traffic state
+// to the coroutine path, which goes on from exactly there.
 
 namespace {
 // The forwarder's silence clock when no limit is set: never consulted, never changed.
@@ -347,14 +352,11 @@ bool ClientSession::quick_transaction() {
     traffic_ = std::make_unique<Traffic>();
     auto& traffic = *traffic_;
     auto& buffer = traffic.client_buffer;
-    buffer.allocate();
-    const auto n = ::recv(client_.native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        park();  // woken with nothing to read
-        return true;
+    switch (read_now(client_, buffer)) {
+        case ReadNow::nothing: park(); return true;  // woken with nothing to read
+        case ReadNow::failed: return false;          // the coroutine path reads it again and says so
+        case ReadNow::data: break;
     }
-    if (n <= 0) return false;  // EOF or an error: the coroutine path reads it again and says so
-    buffer.commit(static_cast<std::size_t>(n));
     if (buffer.filled().size() < protocol::FrameScanner::kHeaderSize ||
         buffer.filled()[0] == static_cast<std::uint8_t>(protocol::frontend::kTerminate))
         return false;
@@ -369,7 +371,13 @@ bool ClientSession::quick_transaction() {
     }
     set_state(ClientState::active, traffic.lease->id());
     entry_->cancel.set(traffic.lease->backend_key());
+    return quick_request();
+}
 
+// Forwards what the client sent; waits for the answer when it is due.
+bool ClientSession::quick_request() {
+    auto& traffic = *traffic_;
+    auto& buffer = traffic.client_buffer;
     const bool released = false;
     ClientToServer to_server{traffic.lease->state(), no_silence_limits(), pool_->stats(), traffic.clock, busy_,
                              released};
@@ -390,6 +398,35 @@ bool ClientSession::quick_transaction() {
     return true;
 }
 
+ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffer) {
+    buffer.allocate();
+    if (buffer.free_size() == 0) return ReadNow::failed;  // the forwarder grows it
+    const auto n = ::recv(from.native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ReadNow::nothing;
+    if (n <= 0) return ReadNow::failed;  // EOF or an error
+    buffer.commit(static_cast<std::size_t>(n));
+    return ReadNow::data;
+}
+
+// Inside a transaction, between two of its statements: the session keeps its server and
+// waits for the client's next one. (The server says nothing unasked meanwhile; should it
+// die, its last words are read with the answer to that next statement.)
+void ClientSession::wait_for_client() {
+    client_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec && !self->drain_ended() && self->quick_next_request()) return;
+        asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
+    });
+}
+
+bool ClientSession::quick_next_request() {
+    switch (read_now(client_, traffic_->client_buffer)) {
+        case ReadNow::nothing: wait_for_client(); return true;
+        case ReadNow::failed: return false;
+        case ReadNow::data: return quick_request();
+    }
+    return false;
+}
+
 void ClientSession::wait_for_server() {
     traffic_->lease->socket().async_wait(Socket::wait_read,
                                          [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -404,15 +441,12 @@ bool ClientSession::quick_answer() {
     auto& traffic = *traffic_;
     auto& server = *traffic.lease;
     auto& buffer = traffic.server_buffer;
-    buffer.allocate();
-    while (buffer.free_size() > 0) {  // full: an inspected message bigger than the buffer, which the forwarder grows
-        const auto n = ::recv(server.socket().native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            wait_for_server();
-            return true;
+    while (true) {
+        switch (read_now(server.socket(), buffer)) {
+            case ReadNow::nothing: wait_for_server(); return true;
+            case ReadNow::failed: return false;
+            case ReadNow::data: break;
         }
-        if (n <= 0) return false;
-        buffer.commit(static_cast<std::size_t>(n));
         ServerToClient to_client{server, settings_,          true,          false,    no_silence_limits(),
                                  pool_->stats(), traffic.clock, busy_, context_};
         const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
@@ -432,11 +466,16 @@ bool ClientSession::quick_answer() {
             park();
             return true;
         }
-        if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data ||
-            server.state().awaiting_ready() == 0)
-            return false;
+        if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
+        if (server.state().awaiting_ready() == 0) {
+            // Every statement answered, the transaction still open: the client speaks next.
+            const bool between_statements = buffer.empty() && traffic.server_scanner.at_boundary() &&
+                                            traffic.client_scanner.at_boundary() && traffic.client_buffer.empty();
+            if (!between_statements) return false;
+            wait_for_client();
+            return true;
+        }
     }
-    return false;
 }
 
 bool ClientSession::send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server) {
