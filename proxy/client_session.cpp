@@ -93,6 +93,7 @@ private:
     // The quick path (see quick_transaction in the .cpp). Each returns true when it has
     // taken the session on (it waits or parked), false when the coroutine path goes on
     // from traffic_.
+    bool quick_allowed() const;
     bool quick_transaction();
     bool quick_request();
     void wait_for_server();
@@ -125,6 +126,8 @@ private:
     std::optional<protocol::BackendKeyData> cancel_key_;
     // While the client is not parked: the server it holds, buffers and scanners.
     std::unique_ptr<Traffic> traffic_;
+    // serve_queries gave the session to the quick path: resume() must leave it alone.
+    bool handed_over_ = false;
     // client_idle_timeout while parked; made only when the limit is set.
     std::unique_ptr<asio::steady_timer> idle_timer_;
     bool parked_ = false;
@@ -317,6 +320,10 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
             ending = {"client connection lost: " + e.code().message(), false};
         }
         if (error_to_send) co_await send_error(*error_to_send);
+        if (handed_over_) {
+            handed_over_ = false;  // the quick path's handlers hold the session now
+            co_return;
+        }
     }
     // A server still held here is in a state nobody checked (the drain's end or an error
     // came mid-transaction): close it.
@@ -346,9 +353,13 @@ SilenceClock& no_silence_limits() {
 }
 }  // namespace
 
+bool ClientSession::quick_allowed() const {
+    // With a timeout set the watchdog runs beside the coroutine path.
+    return mode_ == config::PoolMode::transaction && !pool_->traffic_limits().any();
+}
+
 bool ClientSession::quick_transaction() {
-    if (mode_ != config::PoolMode::transaction || idle_expired_ || drain_ended()) return false;
-    if (pool_->traffic_limits().any()) return false;  // the watchdog runs beside the coroutine path
+    if (!quick_allowed() || idle_expired_ || drain_ended()) return false;
     traffic_ = std::make_unique<Traffic>();
     auto& traffic = *traffic_;
     auto& buffer = traffic.client_buffer;
@@ -688,6 +699,17 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
                 co_return Ending{"no server for " + database_ + "/" + user_ + ": " + error->message, true};
+            }
+            // A client that had to wait for its server (or have it brought in line) is
+            // served by the quick path from here on, as one that found a server idle.
+            if (&lease == &traffic_->lease && quick_allowed()) {
+                entry_->cancel.set(lease->backend_key());
+                if (quick_request()) {
+                    handed_over_ = true;
+                    co_return std::nullopt;
+                }
+                if (traffic_->pending)
+                    if (auto ending = co_await finish_pending_write()) co_return ending;
             }
         }
         entry_->cancel.set(lease->backend_key());

@@ -19,8 +19,10 @@ namespace sqlstate = protocol::sqlstate;
 // `slot` to open one, or an `error`) under the pool's mutex, then cancels `timer` on the
 // waiter's own worker; the waiter sees the outcome under the mutex when it wakes.
 struct Pool::Waiter {
-    explicit Waiter(asio::any_io_executor executor) : timer(executor) {}
+    explicit Waiter(asio::any_io_executor executor)
+        : timer(executor), worker(&asio::query(executor, asio::execution::context)) {}
     asio::steady_timer timer;
+    const asio::execution_context* worker;  // its session's worker (see next_waiter_locked)
     Clock::time_point since = Clock::now();  // FIFO across pools, and the metrics' longest wait
     bool reserve_tried = false;  // it waited reserve_pool_timeout and asked for a reserve slot
     std::unique_ptr<ServerConnection> server;
@@ -606,8 +608,7 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
                 why = "released, making room for a pool held back by max_db_connections or max_user_connections";
                 donation = true;
             } else if (!waiters_.empty()) {
-                auto next = std::move(waiters_.front());
-                waiters_.pop_front();
+                auto next = next_waiter_locked(*server);
                 next->server = std::move(server);
                 wake(next);
                 update_starving_locked();
@@ -619,6 +620,32 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
         }
     }
     if (to_close) retire(std::move(to_close), why ? why : "not reusable", donation);
+}
+
+namespace {
+// How much longer than a waiter on the releasing server's own worker the oldest waiter may
+// have waited before it gets the server anyway: short enough that a skewed split of servers
+// between workers evens out, long enough that most hand-offs stay on one thread.
+constexpr auto kLocalHandoffSlack = std::chrono::milliseconds(5);
+constexpr std::size_t kLocalHandoffScan = 32;  // waiters looked at past the oldest
+}  // namespace
+
+std::shared_ptr<Pool::Waiter> Pool::next_waiter_locked(ServerConnection& server) {
+    // FIFO, except that a waiter on the server's worker goes first when it has waited about
+    // as long as the oldest: the server's socket then need not move to another epoll set.
+    const auto* worker = &asio::query(server.socket().get_executor(), asio::execution::context);
+    auto pick = waiters_.begin();
+    if ((*pick)->worker != worker) {
+        const auto scan_end = waiters_.begin() + std::min(waiters_.size(), kLocalHandoffScan + 1);
+        for (auto it = std::next(waiters_.begin()); it != scan_end; ++it) {
+            if ((*it)->worker != worker) continue;
+            if ((*it)->since - (*pick)->since < kLocalHandoffSlack) pick = it;
+            break;
+        }
+    }
+    auto next = std::move(*pick);
+    waiters_.erase(pick);
+    return next;
 }
 
 void Pool::retire_all(std::vector<std::unique_ptr<ServerConnection>>& servers, const char* why) {

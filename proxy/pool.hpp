@@ -181,6 +181,9 @@ private:
     void retire_all(std::vector<std::unique_ptr<ServerConnection>>& servers, const char* why);
     awaitable<void> retire_gracefully(std::unique_ptr<ServerConnection> server, bool donation);
     static void wake(const std::shared_ptr<Waiter>& waiter);
+    // Takes the waiter that gets `server` out of the queue (FIFO, with a preference for the
+    // server's own worker). The queue is not empty.
+    std::shared_ptr<Waiter> next_waiter_locked(ServerConnection& server);
     awaitable<ServerLease> open_new();
 
     const std::string database_;

@@ -77,7 +77,8 @@ awaitable<Socket> open_socket(asio::any_io_executor io_executor, const ServerTar
 ServerConnection::ServerConnection(Socket socket, std::uint64_t id, std::string address)
     : socket_(std::move(socket)), id_(id), address_(std::move(address)) {
     boost::system::error_code ec;
-    protocol_ = socket_.local_endpoint(ec).protocol();
+    const auto local = socket_.local_endpoint(ec);
+    if (!ec) protocol_ = local.protocol();
 }
 
 void ServerConnection::move_to(const asio::any_io_executor& executor) {
