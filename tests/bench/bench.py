@@ -184,7 +184,7 @@ def idle_memory(port, proxy_pid, clients):
         time.sleep(0.5)
     time.sleep(2)
     during = rss_kib(proxy_pid)
-    proc.send_signal(signal.SIGINT)
+    proc.terminate()  # SIGTERM: a pgbench started in the background may ignore SIGINT
     proc.wait()
     os.unlink(script.name)
     return (during - before) * 1024 / max(established, 1), established
