@@ -358,12 +358,13 @@ ServerLease Pool::try_acquire_idle(const asio::any_io_executor& executor) {
     {
         std::lock_guard lock(mutex_);
         if (paused_ || idle_.empty()) return {};
-        const auto& newest = *idle_.back();
-        const bool check_due = !settings_.server_check_query.empty() &&
-                               Clock::now() - newest.released_at() >= settings_.server_check_delay &&
-                               newest.released_at() != newest.created_at();
-        if (check_due) return {};
         idle = take_idle_locked(freed, executor);
+        // One idle past server_check_delay is checked first, by acquire(): put it back.
+        if (idle && !settings_.server_check_query.empty() &&
+            Clock::now() - idle->released_at() >= settings_.server_check_delay &&
+            idle->released_at() != idle->created_at()) {
+            idle_.push_back(std::move(idle));
+        }
     }
     if (freed) notify_budgets();
     if (!idle) return {};
