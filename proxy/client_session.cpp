@@ -467,9 +467,7 @@ bool ClientSession::quick_answer() {
             buffer.consume(result.consumed);
         }
         if (result.status == protocol::FrameScanner::Status::stopped) {
-            // The same test as forward()'s before a server may go to another client.
-            const bool clean = to_client.released && buffer.empty() && traffic.server_scanner.at_boundary() &&
-                               traffic.client_scanner.at_boundary() && server.state().idle();
+            const bool clean = to_client.released && traffic.server_drained() && server.state().idle();
             if (!clean) return false;
             entry_->cancel.set(std::nullopt);
             traffic.lease.release_reusable();
@@ -480,8 +478,7 @@ bool ClientSession::quick_answer() {
         if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
         if (server.state().awaiting_ready() == 0) {
             // Every statement answered, the transaction still open: the client speaks next.
-            const bool between_statements = buffer.empty() && traffic.server_scanner.at_boundary() &&
-                                            traffic.client_scanner.at_boundary() && traffic.client_buffer.empty();
+            const bool between_statements = traffic.server_drained() && traffic.client_buffer.empty();
             if (!between_statements) return false;
             wait_for_client();
             return true;
@@ -836,8 +833,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         if (overrun != Overrun::none) break;
         // The server may go to another client only if everything it was sent is complete
         // and answered, and we hold no unread bytes of its output.
-        step.server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
-                            server_scanner.at_boundary() && lease->state().idle();
+        step.server_clean = !writing_to_server && traffic_->server_drained() && lease->state().idle();
         const bool transaction_ended = server_result.end == PumpEnd::stopped && client_paused(client_result);
         // While the final ReadyForQuery was being written, the client may already have
         // sent its next transaction to this server: then keep serving it here.
@@ -859,8 +855,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 step.ending = {"client_idle_timeout", false};
                 co_await send_error(fatal(sqlstate::kIdleSessionTimeout,
                                           "terminating connection due to client_idle_timeout"));
-                step.server_clean = !writing_to_server && client_scanner.at_boundary() && server_buffer.empty() &&
-                                    server_scanner.at_boundary() && lease->state().idle();
+                step.server_clean = !writing_to_server && traffic_->server_drained() && lease->state().idle();
                 break;
             default:
                 PoolStats::add(stats.servers_lost);

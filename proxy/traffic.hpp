@@ -170,6 +170,12 @@ struct Traffic {
         std::size_t consumed = 0;
     };
     std::optional<PendingWrite> pending;
+
+    // Nothing half-sent to the server and nothing of its output unread: with the server idle
+    // too, it may go to another client.
+    bool server_drained() const {
+        return client_scanner.at_boundary() && server_buffer.empty() && server_scanner.at_boundary();
+    }
 };
 
 }  // namespace pgsluice::proxy
