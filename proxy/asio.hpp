@@ -13,7 +13,17 @@ namespace pgsluice::proxy {
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
-using Socket = asio::generic::stream_protocol::socket;
+// Every socket lives on one worker's io_context. Naming that executor type (rather than
+// any_io_executor) keeps each socket and each pending operation on it small: an idle
+// client is mostly its socket and its one pending wait.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
+
+// The worker executor behind a coroutine's (polymorphic) executor: every coroutine of the
+// proxy runs on some worker's io_context.
+inline Executor worker_executor(const asio::any_io_executor& executor) {
+    return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context)).get_executor();
+}
 using Clock = std::chrono::steady_clock;
 using Duration = std::chrono::milliseconds;
 

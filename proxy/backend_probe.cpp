@@ -43,7 +43,7 @@ std::uint64_t number(const std::string& text) {
     }
 }
 
-awaitable<void> probe(asio::any_io_executor executor, ServerTarget target, Duration timeout, BackendCapacity& out) {
+awaitable<void> probe(Executor executor, ServerTarget target, Duration timeout, BackendCapacity& out) {
     try {
         auto server = co_await ServerConnection::connect(executor, target, timeout, 0);
         std::vector<std::string> row;

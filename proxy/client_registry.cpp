@@ -37,17 +37,8 @@ const char* to_string(ClientState state) {
     return "?";
 }
 
-ClientEntry::ClientEntry(std::uint64_t id_, std::string user_, std::string database_, std::string peer,
-                         std::string application_name_, Socket& socket_)
-    : id(id_),
-      user(std::move(user_)),
-      database(std::move(database_)),
-      addr(split_peer(peer).first),
-      port(split_peer(peer).second),
-      application_name(std::move(application_name_)),
-      state_since_us(now_us()),
-      socket(&socket_),
-      executor_(socket_.get_executor()) {}
+ClientEntry::ClientEntry(std::uint64_t id_, std::string peer_, Socket& socket_, Executor executor_)
+    : id(id_), peer(std::move(peer_)), state_since_us(now_us()), socket(&socket_), executor(executor_) {}
 
 void ClientEntry::set_state(ClientState new_state, std::uint64_t server) {
     server_id.store(server, std::memory_order_relaxed);
@@ -55,39 +46,58 @@ void ClientEntry::set_state(ClientState new_state, std::uint64_t server) {
     state.store(new_state, std::memory_order_relaxed);
 }
 
-void ClientRegistry::add(const std::shared_ptr<ClientEntry>& entry) {
+void ClientRegistry::add(ClientEntry& entry) {
     std::lock_guard lock(mutex_);
-    entries_[entry->id] = entry;
+    if (entry.listed_) return;
+    entry.previous_ = last_;
+    entry.next_ = nullptr;
+    (last_ ? last_->next_ : first_) = &entry;
+    last_ = &entry;
+    entry.listed_ = true;
+    ++size_;
 }
 
-void ClientRegistry::remove(std::uint64_t id) {
+void ClientRegistry::remove(ClientEntry& entry) {
     std::lock_guard lock(mutex_);
-    entries_.erase(id);
+    if (!entry.listed_) return;
+    (entry.previous_ ? entry.previous_->next_ : first_) = entry.next_;
+    (entry.next_ ? entry.next_->previous_ : last_) = entry.previous_;
+    entry.previous_ = entry.next_ = nullptr;
+    entry.listed_ = false;
+    --size_;
 }
 
 std::vector<ClientSnapshot> ClientRegistry::list() {
     std::lock_guard lock(mutex_);
     std::vector<ClientSnapshot> out;
-    out.reserve(entries_.size());
-    for (const auto& [id, e] : entries_) {
-        out.push_back({e->id, e->user, e->database, e->addr, e->application_name, e->port, e->connect_time,
+    out.reserve(size_);
+    for (auto* e = first_; e; e = e->next_) {
+        auto [addr, port] = split_peer(e->peer);
+        out.push_back({e->id, e->user, e->database, std::move(addr), e->application_name, port, e->connect_time,
                        WallClock::time_point(std::chrono::microseconds(e->state_since_us.load(std::memory_order_relaxed))),
                        e->state.load(std::memory_order_relaxed), e->server_id.load(std::memory_order_relaxed)});
     }
     return out;
 }
 
+template <class Pick>
+std::vector<std::pair<Executor, std::weak_ptr<ClientEntry>>> ClientRegistry::collect(Pick pick) {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<Executor, std::weak_ptr<ClientEntry>>> out;
+    // A session being destroyed is still listed until its last members go; its weak
+    // pointer has expired by then, and the post below finds nothing.
+    for (auto* e = first_; e; e = e->next_)
+        if (pick(*e)) out.emplace_back(e->executor, e->weak_from_this());
+    return out;
+}
+
 std::size_t ClientRegistry::kill(const std::string& database) {
-    std::vector<std::shared_ptr<ClientEntry>> victims;
-    {
-        std::lock_guard lock(mutex_);
-        for (const auto& [id, entry] : entries_)
-            if (entry->database == database) victims.push_back(entry);
-    }
-    for (auto& entry : victims) {
+    auto victims = collect([&](const ClientEntry& entry) { return entry.database == database; });
+    for (auto& [executor, weak] : victims) {
         // On the session's worker, where its socket lives; the session may be gone by then.
-        asio::post(entry->executor(), [entry] {
-            if (!entry->socket) return;
+        asio::post(executor, [weak = std::move(weak)] {
+            auto entry = weak.lock();
+            if (!entry || !entry->socket) return;
             auto& socket = *entry->socket;
             if (entry->state.load(std::memory_order_relaxed) != ClientState::active) {
                 // Nothing is being written to this client: a whole ErrorResponse fits in the
@@ -108,14 +118,11 @@ std::size_t ClientRegistry::kill(const std::string& database) {
 }
 
 std::size_t ClientRegistry::interrupt_all() {
-    std::vector<std::shared_ptr<ClientEntry>> all;
-    {
-        std::lock_guard lock(mutex_);
-        for (const auto& [id, entry] : entries_) all.push_back(entry);
-    }
-    for (auto& entry : all) {
-        asio::post(entry->executor(), [entry] {
-            if (!entry->socket) return;
+    auto all = collect([](const ClientEntry&) { return true; });
+    for (auto& [executor, weak] : all) {
+        asio::post(executor, [weak = std::move(weak)] {
+            auto entry = weak.lock();
+            if (!entry || !entry->socket) return;
             boost::system::error_code ignored;
             entry->socket->cancel(ignored);
         });
@@ -125,7 +132,7 @@ std::size_t ClientRegistry::interrupt_all() {
 
 std::size_t ClientRegistry::size() {
     std::lock_guard lock(mutex_);
-    return entries_.size();
+    return size_;
 }
 
 }  // namespace pgsluice::proxy

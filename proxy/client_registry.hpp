@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,19 +24,24 @@ const char* to_string(ClientState state);
 
 using WallClock = std::chrono::system_clock;
 
-struct ClientEntry {
-    ClientEntry(std::uint64_t id, std::string user, std::string database, std::string peer,
-                std::string application_name, Socket& socket);
+// What the registry knows of one session. The session *is* its entry (ClientSession derives
+// from it), so a logged-in idle client costs one object: the registry links entries into a
+// list through them, and reaches a session on another worker through weak_from_this().
+struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
+    // `socket` may be still unconstructed (a member of the derived session): only its address is kept.
+    ClientEntry(std::uint64_t id, std::string peer, Socket& socket, Executor executor);
+    ClientEntry(const ClientEntry&) = delete;
+    ClientEntry& operator=(const ClientEntry&) = delete;
 
     void set_state(ClientState state, std::uint64_t server_id = 0);
 
     const std::uint64_t id;
-    const std::string user;
-    const std::string database;
-    const std::string addr;  // IP, or "unix"
-    const std::uint16_t port;
-    const std::string application_name;
+    const std::string peer;  // "10.1.2.3:5678", or "unix"
     const WallClock::time_point connect_time = WallClock::now();
+    // Set at login, before the registry lists the entry; never changed after.
+    std::string user;
+    std::string database;
+    std::string application_name;
     std::atomic<ClientState> state{ClientState::idle};
     std::atomic<std::int64_t> state_since_us{0};  // wall clock, µs since the epoch
     std::atomic<std::uint64_t> server_id{0};      // the server it holds while active
@@ -47,12 +51,15 @@ struct ClientEntry {
 
     // Only touched on the session's worker: the session clears it before its socket goes.
     Socket* socket;
-    // That worker's executor (a copy of the socket's executor): a post to it stays valid after the
-    // session and its socket are gone.
-    const asio::any_io_executor& executor() const { return executor_; }
+    // That worker's executor: a post to it stays valid after the session is gone.
+    const Executor executor;
 
 private:
-    const asio::any_io_executor executor_;
+    friend class ClientRegistry;
+    // The registry's list, guarded by its mutex.
+    ClientEntry* previous_ = nullptr;
+    ClientEntry* next_ = nullptr;
+    bool listed_ = false;
 };
 
 struct ClientSnapshot {
@@ -64,10 +71,12 @@ struct ClientSnapshot {
     std::uint64_t server_id;
 };
 
+// Entries in the order they logged in (ids ascending). An entry is removed by its own
+// session before it is destroyed, so under the mutex every listed entry is alive.
 class ClientRegistry {
 public:
-    void add(const std::shared_ptr<ClientEntry>& entry);
-    void remove(std::uint64_t id);
+    void add(ClientEntry& entry);
+    void remove(ClientEntry& entry);  // nothing when it is not listed
     std::vector<ClientSnapshot> list();
     // Drops every client of `database`: one that is between transactions is told why (FATAL
     // 57P01), one in the middle of a result is cut off. Returns how many were asked to go.
@@ -78,8 +87,14 @@ public:
     std::size_t size();
 
 private:
+    // Every listed entry that `pick` accepts, for a post to its worker.
+    template <class Pick>
+    std::vector<std::pair<Executor, std::weak_ptr<ClientEntry>>> collect(Pick pick);
+
     std::mutex mutex_;
-    std::map<std::uint64_t, std::shared_ptr<ClientEntry>> entries_;
+    ClientEntry* first_ = nullptr;
+    ClientEntry* last_ = nullptr;
+    std::size_t size_ = 0;
 };
 
 }  // namespace pgsluice::proxy

@@ -13,6 +13,7 @@
 #include "proxy/admin_console.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/forwarder.hpp"
+#include "proxy/handler_memory.hpp"
 #include "proxy/message_io.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/silence_clock.hpp"
@@ -49,15 +50,15 @@ struct Ending {
 // A logged-in client between transactions holds no coroutine frame and no buffer: only this
 // object, kept alive by the one pending wait for its socket to become readable (park()).
 // Sessions in session mode keep their coroutine, since they keep their server too.
-class ClientSession : public std::enable_shared_from_this<ClientSession> {
+// The session is its own registry entry (id, peer, user, database, state, cancel slot).
+class ClientSession : public ClientEntry {
 public:
     // The caller has admitted the client against max_client_conn; the destructor gives the
     // place back.
     ClientSession(Socket client, ProxyContext& context, std::string peer)
-        : client_(std::move(client)),
+        : ClientEntry(context.next_client_id(), std::move(peer), client_, client.get_executor()),
+          client_(std::move(client)),
           context_(context),
-          peer_(std::move(peer)),
-          id_(context.next_client_id()),
           started_(Clock::now()),
           busy_(context.busy_sessions()) {}
     ~ClientSession() {
@@ -107,19 +108,13 @@ private:
     // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
     awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
     void finish(const Ending& ending);
-    std::string who() const { return "client " + std::to_string(id_) + " " + peer_; }
+    std::string who() const { return "client " + std::to_string(id) + " " + peer; }
+    std::shared_ptr<ClientSession> self() { return std::static_pointer_cast<ClientSession>(shared_from_this()); }
     void register_client(const protocol::StartupMessage& startup, ClientState state);
-    void set_state(ClientState state, std::uint64_t server_id = 0) {
-        if (entry_) entry_->set_state(state, server_id);
-    }
 
     Socket client_;
     ProxyContext& context_;
-    std::string peer_;
-    std::uint64_t id_;
     Clock::time_point started_;
-    std::string user_;
-    std::string database_;
     ClientSettings settings_;
     std::shared_ptr<Pool> pool_;
     config::PoolMode mode_ = config::PoolMode::session;
@@ -128,18 +123,18 @@ private:
     std::unique_ptr<Traffic> traffic_;
     // serve_queries gave the session to the quick path: resume() must leave it alone.
     bool handed_over_ = false;
+    // The memory of the wait the session has pending while parked or on the quick path.
+    HandlerMemory wait_memory_;
     // client_idle_timeout while parked; made only when the limit is set.
     std::unique_ptr<asio::steady_timer> idle_timer_;
     bool parked_ = false;
     bool idle_expired_ = false;
     // This session's line in the registry (SHOW CLIENTS, KILL); removed when the session ends.
-    std::shared_ptr<ClientEntry> entry_;
     struct Unregister {
         ClientSession& session;
         ~Unregister() {
-            if (!session.entry_) return;
-            session.entry_->socket = nullptr;  // on our worker, before the socket goes
-            session.context_.clients().remove(session.entry_->id);
+            session.socket = nullptr;  // on our worker, before the socket goes
+            session.context_.clients().remove(session);
         }
     } unregister_{*this};
     BusyMark busy_;
@@ -150,11 +145,9 @@ private:
 };
 
 void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
-    const auto* application_name = startup.find("application_name");
-    entry_ = std::make_shared<ClientEntry>(id_, user_, database_, peer_, application_name ? *application_name : "",
-                                           client_);
-    entry_->set_state(state);
-    context_.clients().add(entry_);
+    if (const auto* name = startup.find("application_name")) application_name = *name;
+    set_state(state);
+    context_.clients().add(*this);
 }
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
@@ -266,7 +259,7 @@ awaitable<void> ClientSession::start() {
 // session. The idle timer, when set, cancels the wait.
 void ClientSession::park() {
     traffic_.reset();  // nothing pending: serve_queries parks only with an empty buffer and no server
-    auto self = shared_from_this();
+    auto self = this->self();
     if (drain_ended()) {
         // The end of the drain came while this session was not waiting for its client (its
         // wake-up cancelled nothing): tell the client now rather than wait for it.
@@ -285,13 +278,13 @@ void ClientSession::park() {
             self->client_.cancel(ignored);
         });
     }
-    client_.async_wait(Socket::wait_read, [self](const boost::system::error_code& ec) {
+    client_.async_wait(Socket::wait_read, in_memory(wait_memory_, [self](const boost::system::error_code& ec) {
         self->parked_ = false;
         if (self->idle_timer_) self->idle_timer_->cancel();
         if (!ec && self->quick_transaction()) return;
         auto executor = self->client_.get_executor();
         asio::co_spawn(executor, self->resume(self, ec), asio::detached);
-    });
+    }));
 }
 
 awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSession> self,
@@ -381,7 +374,7 @@ bool ClientSession::quick_transaction() {
         return false;
     }
     set_state(ClientState::active, traffic.lease->id());
-    entry_->cancel.set(traffic.lease->backend_key());
+    cancel.set(traffic.lease->backend_key());
     return quick_request();
 }
 
@@ -423,10 +416,10 @@ ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffe
 // waits for the client's next one. (The server says nothing unasked meanwhile; should it
 // die, its last words are read with the answer to that next statement.)
 void ClientSession::wait_for_client() {
-    client_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+    client_.async_wait(Socket::wait_read, in_memory(wait_memory_, [self = self()](const boost::system::error_code& ec) {
         if (!ec && !self->drain_ended() && self->quick_next_request()) return;
         asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
-    });
+    }));
 }
 
 bool ClientSession::quick_next_request() {
@@ -439,13 +432,12 @@ bool ClientSession::quick_next_request() {
 }
 
 void ClientSession::wait_for_server() {
-    traffic_->lease->socket().async_wait(Socket::wait_read,
-                                         [self = shared_from_this()](const boost::system::error_code& ec) {
-                                             if (!ec && self->quick_answer()) return;
-                                             // The forwarder reads the error or the rest itself.
-                                             asio::co_spawn(self->client_.get_executor(), self->resume(self, {}),
-                                                            asio::detached);
-                                         });
+    traffic_->lease->socket().async_wait(
+        Socket::wait_read, in_memory(wait_memory_, [self = self()](const boost::system::error_code& ec) {
+            if (!ec && self->quick_answer()) return;
+            // The forwarder reads the error or the rest itself.
+            asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
+        }));
 }
 
 bool ClientSession::quick_answer() {
@@ -469,7 +461,7 @@ bool ClientSession::quick_answer() {
         if (result.status == protocol::FrameScanner::Status::stopped) {
             const bool clean = to_client.released && traffic.server_drained() && server.state().idle();
             if (!clean) return false;
-            entry_->cancel.set(std::nullopt);
+            cancel.set(std::nullopt);
             traffic.lease.release_reusable();
             set_state(ClientState::idle);
             park();
@@ -541,8 +533,8 @@ void ClientSession::finish(const Ending& ending) {
 }
 
 awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMessage& startup, ServerLease& lease) {
-    user_ = startup.user();
-    database_ = startup.database();
+    user = startup.user();
+    database = startup.database();
     settings_ = ClientSettings::from_startup(startup);
     if (!settings_.error().empty()) {
         co_await send_error(fatal(sqlstate::kFeatureNotSupported, settings_.error()));
@@ -556,14 +548,14 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
 
     const auto snapshot = context_.snapshot();
     const auto& config = *snapshot->config;
-    const auto* credentials = snapshot->credentials.find(user_);
-    auto auth = co_await authenticate_client(client_, user_, credentials, config.auth_type);
+    const auto* credentials = snapshot->credentials.find(user);
+    auto auth = co_await authenticate_client(client_, user, credentials, config.auth_type);
     if (!auth.ok) {
         // Counted on the pool if it exists; a login never creates one.
-        auto existing = context_.find_pool(database_, user_);
+        auto existing = context_.find_pool(database, user);
         PoolStats::add(existing ? existing->stats().login_failures : context_.unrouted_stats().login_failures);
         co_await send_error(auth.error);
-        co_return Ending{"login failed for user \"" + user_ + "\": " + auth.reason, true};
+        co_return Ending{"login failed for user \"" + user + "\": " + auth.reason, true};
     }
     {
         std::string out;
@@ -571,17 +563,17 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
         co_await write_all(client_, out);
     }
 
-    if (is_admin_database(database_)) {
+    if (is_admin_database(database)) {
         const auto& admins = config.admin.users;
-        if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
+        if (std::find(admins.begin(), admins.end(), user) == admins.end()) {
             co_await send_error(fatal(sqlstate::kInvalidAuthorizationSpecification,
-                                      "user \"" + user_ + "\" is not allowed to use the admin console (database \"" +
-                                          database_ + "\")",
+                                      "user \"" + user + "\" is not allowed to use the admin console (database \"" +
+                                          database + "\")",
                                       "Only the users listed under admin.users in the config may connect to it."));
-            co_return Ending{"admin console refused: user \"" + user_ + "\" is not in admin.users", true};
+            co_return Ending{"admin console refused: user \"" + user + "\" is not in admin.users", true};
         }
         register_client(startup, ClientState::active);
-        spdlog::info("{}: login ok, user \"{}\" on the admin console", who(), user_);
+        spdlog::info("{}: login ok, user \"{}\" on the admin console", who(), user);
         auto reason = co_await serve_admin_console(client_, context_, who());
         co_return Ending{"admin console: " + reason, false};
     }
@@ -590,36 +582,36 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
         co_await send_error(shutting_down());
         co_return Ending{"refused login: shutting down", false};
     }
-    auto database = config.databases.find(database_);
-    if (database == config.databases.end()) {
+    auto route = config.databases.find(database);
+    if (route == config.databases.end()) {
         PoolStats::add(context_.unrouted_stats().login_failures);
-        co_await send_error(fatal(sqlstate::kInvalidCatalogName, "database \"" + database_ + "\" does not exist",
+        co_await send_error(fatal(sqlstate::kInvalidCatalogName, "database \"" + database + "\" does not exist",
                                   "pgsluice serves only the databases in its config file."));
-        co_return Ending{"unknown database \"" + database_ + "\"", true};
+        co_return Ending{"unknown database \"" + database + "\"", true};
     }
-    pool_ = context_.pool_for(*snapshot, database->second, user_);
+    pool_ = context_.pool_for(*snapshot, route->second, user);
     if (auth.client_key) pool_->remember_client_key(*auth.client_key);
     mode_ = pool_->settings().pool_mode;
     // The pool's `clients` gauge: routed here from now until the session ends (waiting for
     // its first server included, so clients_active = clients - waiting); see ~ClientSession.
     pool_->stats().clients.fetch_add(1, std::memory_order_relaxed);
     register_client(startup, ClientState::waiting);
-    entry_->cancel.set_address(database->second.host, database->second.port);  // before the slot is published
+    cancel.set_address(route->second.host, route->second.port);  // before the slot is published
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
     if (auto error = co_await take_server(lease)) {
         co_await send_error(*error);
-        co_return Ending{"login failed for user \"" + user_ + "\": " + error->message, true};
+        co_return Ending{"login failed for user \"" + user + "\": " + error->message, true};
     }
     settings_.adopt_server_spelling(*lease);
     settings_.share(context_.settings_interner());
     PoolStats::add(pool_->stats().client_logins);
-    spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user_, database_,
+    spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user, database,
                  config::to_string(mode_));
 
     // The registry holds the slot by a weak pointer that shares the entry's ownership.
-    cancel_key_ = context_.cancels().add(std::shared_ptr<CancelSlot>(entry_, &entry_->cancel));
+    cancel_key_ = context_.cancels().add(std::shared_ptr<CancelSlot>(shared_from_this(), &cancel));
     const auto key = *cancel_key_;
     {
         std::string out;
@@ -695,12 +687,12 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             }
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
-                co_return Ending{"no server for " + database_ + "/" + user_ + ": " + error->message, true};
+                co_return Ending{"no server for " + database + "/" + user + ": " + error->message, true};
             }
             // A client that had to wait for its server (or have it brought in line) is
             // served by the quick path from here on, as one that found a server idle.
             if (&lease == &traffic_->lease && quick_allowed()) {
-                entry_->cancel.set(lease->backend_key());
+                cancel.set(lease->backend_key());
                 if (quick_request()) {
                     handed_over_ = true;
                     co_return std::nullopt;
@@ -709,9 +701,9 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
                     if (auto ending = co_await finish_pending_write()) co_return ending;
             }
         }
-        entry_->cancel.set(lease->backend_key());
+        cancel.set(lease->backend_key());
         auto step = co_await forward(lease, client_scanner, client_buffer);
-        entry_->cancel.set(std::nullopt);
+        cancel.set(std::nullopt);
         if (step.transaction_done) {
             if (mode_ == config::PoolMode::session)
                 co_await return_server(lease, true);  // only when draining: reset and give it back
@@ -797,7 +789,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 PoolStats::add(stats.client_timeouts);
                 spdlog::info("{}: query_timeout ({} ms) passed, cancelling the query", who(),
                              limits.query_timeout.count());
-                if (auto target = entry_->cancel.get())
+                if (auto target = cancel.get())
                     asio::co_spawn(co_await asio::this_coro::executor, send_cancel(*target), asio::detached);
                 continue;
             }

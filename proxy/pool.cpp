@@ -19,7 +19,7 @@ namespace sqlstate = protocol::sqlstate;
 // `slot` to open one, or an `error`) under the pool's mutex, then cancels `timer` on the
 // waiter's own worker; the waiter sees the outcome under the mutex when it wakes.
 struct Pool::Waiter {
-    explicit Waiter(asio::any_io_executor executor)
+    explicit Waiter(Executor executor)
         : timer(executor), worker(&asio::query(executor, asio::execution::context)) {}
     asio::steady_timer timer;
     const asio::execution_context* worker;  // its session's worker (see next_waiter_locked)
@@ -59,7 +59,7 @@ void ServerLease::release_closed(const char* why) {
 }
 
 Pool::Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
-           asio::any_io_executor io_executor, std::atomic<std::uint64_t>& server_ids)
+           Executor io_executor, std::atomic<std::uint64_t>& server_ids)
     : database_(std::move(database)),
       user_(std::move(user)),
       settings_(std::move(settings)),
@@ -320,7 +320,7 @@ bool looks_alive(ServerConnection& server) {
 }
 }  // namespace
 
-std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const asio::any_io_executor& near) {
+std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const Executor& near) {
     const auto* worker = &asio::query(near, asio::execution::context);
     while (!idle_.empty()) {
         // Newest first: warm servers are reused, old ones age out (LIFO, as PgBouncer's
@@ -352,7 +352,7 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const asio
     return nullptr;
 }
 
-ServerLease Pool::try_acquire_idle(const asio::any_io_executor& executor) {
+ServerLease Pool::try_acquire_idle(const Executor& executor) {
     std::unique_ptr<ServerConnection> idle;
     bool freed = false;
     {
@@ -391,7 +391,7 @@ awaitable<ServerLease> Pool::acquire() {
         PoolStats& stats;
         const Clock::time_point started = Clock::now();
     } wait_clock(stats_);
-    const auto executor = co_await asio::this_coro::executor;
+    const auto executor = worker_executor(co_await asio::this_coro::executor);
     while (true) {
         auto lease = co_await acquire_unchecked();
         lease->move_to(executor);
@@ -445,7 +445,7 @@ protocol::ErrorFields Pool::wait_timeout_error_locked() const {
 
 awaitable<ServerLease> Pool::acquire_unchecked() {
     co_await wait_while_paused();
-    const auto executor = co_await asio::this_coro::executor;
+    const auto executor = worker_executor(co_await asio::this_coro::executor);
     std::shared_ptr<Waiter> waiter;
     std::unique_ptr<ServerConnection> idle;
     ConnectionBudget* blocked = nullptr;
@@ -541,7 +541,7 @@ awaitable<ServerLease> Pool::open_new() {
     std::optional<protocol::ErrorFields> failure;
     try {
         // On the caller's worker: the session that asked for it uses it first.
-        server = co_await ServerConnection::connect(co_await asio::this_coro::executor, target, connect_timeout, id);
+        server = co_await ServerConnection::connect(worker_executor(co_await asio::this_coro::executor), target, connect_timeout, id);
         server->set_generation(generation);
     } catch (const ServerLoginError& e) {
         failure = e.fields;
@@ -752,7 +752,7 @@ awaitable<void> Pool::wait_while_paused() {
             }
             if (!paused_) co_return;
             const auto since = waiter ? waiter->since : Clock::now();
-            waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+            waiter = std::make_shared<Waiter>(worker_executor(co_await asio::this_coro::executor));
             if (settings_.query_wait_timeout.count() > 0)
                 waiter->timer.expires_at(since + settings_.query_wait_timeout);
             else

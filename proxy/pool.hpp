@@ -57,7 +57,7 @@ private:
 class Pool : public std::enable_shared_from_this<Pool>, public BudgetMember {
 public:
     Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
-         asio::any_io_executor io_executor, std::atomic<std::uint64_t>& server_ids);
+         Executor io_executor, std::atomic<std::uint64_t>& server_ids);
     ~Pool() override;
 
     // The budgets this pool shares with the other pools of its database and of its user
@@ -70,7 +70,7 @@ public:
     awaitable<ServerLease> acquire();
     // Without waiting: an idle server that needs no check query, moved to `executor`'s
     // worker; empty when acquire() has to do more (paused, none idle, one to check).
-    ServerLease try_acquire_idle(const asio::any_io_executor& executor);
+    ServerLease try_acquire_idle(const Executor& executor);
 
     // For SCRAM pass-through: the ClientKey a client proved at login, kept for connecting.
     void remember_client_key(const protocol::scram::Key& client_key);
@@ -154,7 +154,7 @@ private:
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
     // `freed`: it closed a server whose slot a sibling pool may now use.
     // Prefers a server already on `near`'s worker.
-    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed, const asio::any_io_executor& near);
+    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed, const Executor& near);
     // Servers above pool_size (after a shrink, or a reserve server nobody waits for) or of
     // an older target are not reused.
     bool keep_on_release_locked(const ServerConnection& server) const;
@@ -189,7 +189,7 @@ private:
     const std::string database_;
     const std::string user_;
     config::PoolSettings settings_;  // guarded by mutex_
-    const asio::any_io_executor io_executor_;
+    const Executor io_executor_;
     std::atomic<std::uint64_t>& server_ids_;
     PoolStats stats_;
 

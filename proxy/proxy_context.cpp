@@ -46,7 +46,7 @@ config::PoolSettings settings_for(const Snapshot& snapshot, const config::Databa
 
 }  // namespace
 
-ProxyContext::ProxyContext(asio::any_io_executor io_executor, std::shared_ptr<const config::Config> config)
+ProxyContext::ProxyContext(Executor io_executor, std::shared_ptr<const config::Config> config)
     : io_executor_(std::move(io_executor)), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
 
 std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,

@@ -41,10 +41,10 @@ struct Lifecycle {
 
 class ProxyContext {
 public:
-    ProxyContext(asio::any_io_executor io_executor, std::shared_ptr<const config::Config> config);
+    ProxyContext(Executor io_executor, std::shared_ptr<const config::Config> config);
 
     std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
-    asio::any_io_executor io_executor() const { return io_executor_; }
+    Executor io_executor() const { return io_executor_; }
     CancelRegistry& cancels() { return cancels_; }
     ClientRegistry& clients() { return clients_registry_; }
     Lifecycle& lifecycle() { return lifecycle_; }
@@ -108,7 +108,7 @@ public:
     std::uint32_t admitted_clients() const { return clients_.load(); }
 
 private:
-    asio::any_io_executor io_executor_;
+    Executor io_executor_;
     std::shared_ptr<const Snapshot> snapshot_;
     CancelRegistry cancels_;
     Lifecycle lifecycle_;

@@ -51,7 +51,7 @@ std::string ServerTarget::address() const {
     return host + ":" + std::to_string(port);
 }
 
-awaitable<Socket> open_socket(asio::any_io_executor io_executor, const ServerTarget& target) {
+awaitable<Socket> open_socket(Executor io_executor, const ServerTarget& target) {
     Socket socket(io_executor);
     if (target.host.starts_with('/')) {
         asio::local::stream_protocol::endpoint endpoint(target.address());
@@ -81,7 +81,7 @@ ServerConnection::ServerConnection(Socket socket, std::uint64_t id, std::string 
     if (!ec) protocol_ = local.protocol();
 }
 
-void ServerConnection::move_to(const asio::any_io_executor& executor) {
+void ServerConnection::move_to(const Executor& executor) {
     if (&asio::query(executor, asio::execution::context) == &asio::query(socket_.get_executor(), asio::execution::context))
         return;
     // No operation is pending on an idle server, so releasing loses nothing; the descriptor
@@ -92,7 +92,7 @@ void ServerConnection::move_to(const asio::any_io_executor& executor) {
     socket_ = Socket(executor, protocol_, fd);
 }
 
-awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(asio::any_io_executor io_executor,
+awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor io_executor,
                                                                        const ServerTarget& target,
                                                                        Duration timeout, std::uint64_t id) {
     std::unique_ptr<ServerConnection> server;

@@ -50,7 +50,7 @@ struct ServerLoginError : std::runtime_error {
 class ServerConnection {
 public:
     // Connects and logs in within `timeout`; throws ServerLoginError on any failure.
-    static awaitable<std::unique_ptr<ServerConnection>> connect(asio::any_io_executor io_executor,
+    static awaitable<std::unique_ptr<ServerConnection>> connect(Executor io_executor,
                                                                 const ServerTarget& target, Duration timeout,
                                                                 std::uint64_t id);
 
@@ -58,7 +58,7 @@ public:
     // Re-registers the socket with the io_context of `executor` (the leasing session's
     // worker), so that its I/O completes on that thread without a hop. Only while no
     // operation is pending on it.
-    void move_to(const asio::any_io_executor& executor);
+    void move_to(const Executor& executor);
     std::uint64_t id() const { return id_; }
     const std::string& address() const { return address_; }
     // What the server reported with ParameterStatus (names as the server spells them).
@@ -129,6 +129,6 @@ private:
 };
 
 // Opens a socket to `target` (no login): used for the server connection and for cancels.
-awaitable<Socket> open_socket(asio::any_io_executor io_executor, const ServerTarget& target);
+awaitable<Socket> open_socket(Executor io_executor, const ServerTarget& target);
 
 }  // namespace pgsluice::proxy

@@ -18,6 +18,15 @@ struct Pair {
         asio::local::connect_pair(a, client_side);
         proxy_side.assign(asio::generic::stream_protocol(AF_UNIX, 0), a.release());
     }
+    // An entry as a session fills it in at login.
+    std::shared_ptr<ClientEntry> entry(std::uint64_t id, std::string database, std::string peer,
+                                       std::string application_name = "") {
+        auto e = std::make_shared<ClientEntry>(id, std::move(peer), proxy_side, io.get_executor());
+        e->user = "app";
+        e->database = std::move(database);
+        e->application_name = std::move(application_name);
+        return e;
+    }
     std::string read_all() {
         std::string out;
         char buffer[512];
@@ -35,8 +44,8 @@ TEST_CASE("the client registry lists sessions with their state and forgets them"
     asio::io_context io;
     Pair pair(io);
     ClientRegistry registry;
-    auto entry = std::make_shared<ClientEntry>(7, "app", "app", "127.0.0.1:5555", "psql", pair.proxy_side);
-    registry.add(entry);
+    auto entry = pair.entry(7, "app", "127.0.0.1:5555", "psql");
+    registry.add(*entry);
     entry->set_state(ClientState::active, 42);
     auto list = registry.list();
     REQUIRE(list.size() == 1);
@@ -46,18 +55,19 @@ TEST_CASE("the client registry lists sessions with their state and forgets them"
     CHECK(list[0].state == ClientState::active);
     CHECK(list[0].server_id == 42);
     CHECK(list[0].application_name == "psql");
-    registry.remove(7);
+    registry.remove(*entry);
     CHECK(registry.list().empty());
+    CHECK(registry.size() == 0);
 }
 
 TEST_CASE("KILL closes the sessions of one database and tells an idle client why", "[unit][admin]") {
     asio::io_context io;
     Pair victim(io), bystander(io);
     ClientRegistry registry;
-    auto killed = std::make_shared<ClientEntry>(1, "app", "app", "unix", "", victim.proxy_side);
-    auto spared = std::make_shared<ClientEntry>(2, "app", "other", "unix", "", bystander.proxy_side);
-    registry.add(killed);
-    registry.add(spared);
+    auto killed = victim.entry(1, "app", "unix");
+    auto spared = bystander.entry(2, "other", "unix");
+    registry.add(*killed);
+    registry.add(*spared);
     CHECK(registry.kill("app") == 1);
     io.run();
     CHECK(!victim.proxy_side.is_open());
@@ -76,10 +86,24 @@ TEST_CASE("KILL after a session cleared its socket does nothing", "[unit][admin]
     asio::io_context io;
     Pair pair(io);
     ClientRegistry registry;
-    auto entry = std::make_shared<ClientEntry>(3, "app", "app", "unix", "", pair.proxy_side);
-    registry.add(entry);
+    auto entry = pair.entry(3, "app", "unix");
+    registry.add(*entry);
     CHECK(registry.kill("app") == 1);
     entry->socket = nullptr;  // the session ended before the posted close ran
     io.run();
     CHECK(pair.proxy_side.is_open());
+}
+
+TEST_CASE("KILL after a session was destroyed does nothing", "[unit][admin]") {
+    asio::io_context io;
+    Pair pair(io);
+    ClientRegistry registry;
+    auto entry = pair.entry(4, "app", "unix");
+    registry.add(*entry);
+    CHECK(registry.kill("app") == 1);
+    registry.remove(*entry);
+    entry.reset();  // the posted close holds only a weak pointer
+    io.run();
+    CHECK(pair.proxy_side.is_open());
+    CHECK(registry.size() == 0);
 }
