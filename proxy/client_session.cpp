@@ -51,7 +51,7 @@ struct Ending {
 // object, kept alive by the one pending wait for its socket to become readable (park()).
 // Sessions in session mode keep their coroutine, since they keep their server too.
 // The session is its own registry entry (id, peer, user, database, state, cancel slot).
-class ClientSession : public ClientEntry {
+class ClientSession final : public ClientEntry, public Pool::QuickWaiter {
 public:
     // The caller has admitted the client against max_client_conn; the destructor gives the
     // place back.
@@ -96,6 +96,7 @@ private:
     // from traffic_.
     bool quick_allowed() const;
     bool quick_transaction();
+    void on_wait_over(WaitOutcome outcome) override;
     bool quick_request();
     void wait_for_server();
     bool quick_answer();
@@ -367,7 +368,13 @@ bool ClientSession::quick_transaction() {
     // As serve_queries: busy first, then the drain check.
     busy_.set(true);
     if (context_.draining()) return false;
-    traffic.lease = pool_->try_acquire_idle(client_.get_executor());
+    auto got = pool_->acquire_quick(client_.get_executor(), self());
+    if (got.queued) {
+        set_state(ClientState::waiting);
+        return true;  // on_wait_over goes on from here
+    }
+    traffic.waited = std::move(got.outcome);  // a slot to open a server with: take_server does
+    traffic.lease = std::move(got.lease);
     if (!traffic.lease) return false;
     if (!traffic.lease->in_sync_with(settings_.shared_values())) {
         traffic.lease.release_reusable();  // untouched; take_server brings one in line
@@ -376,6 +383,26 @@ bool ClientSession::quick_transaction() {
     set_state(ClientState::active, traffic.lease->id());
     cancel.set(traffic.lease->backend_key());
     return quick_request();
+}
+
+// The pool's answer to a client that queued on the quick path, on this session's worker: a
+// server goes straight to the client's request; anything else (a server to bring in line
+// with the client's parameters, a slot to open one with, an error, query_wait_timeout) goes
+// to the coroutine path, which takes the outcome from traffic_.
+void ClientSession::on_wait_over(WaitOutcome outcome) {
+    auto& traffic = *traffic_;  // kept while queued: nothing else runs for a queued session
+    traffic.lease = pool_->take_waited_server(outcome, client_.get_executor());
+    traffic.waited = std::move(outcome);
+    if (traffic.lease) {
+        if (traffic.lease->in_sync_with(settings_.shared_values())) {
+            set_state(ClientState::active, traffic.lease->id());
+            cancel.set(traffic.lease->backend_key());
+            if (quick_request()) return;
+        } else {
+            traffic.settings_due = true;
+        }
+    }
+    asio::co_spawn(client_.get_executor(), resume(self(), {}), asio::detached);
 }
 
 // Forwards what the client sent; waits for the answer when it is due.
@@ -633,7 +660,11 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
     std::optional<ErrorFields> error;
     set_state(ClientState::waiting);
     try {
-        lease = co_await pool_->acquire();
+        // A server the quick path's wait brought is kept; its parameters are brought in line below.
+        // (No conditional expression inside the co_await: GCC 12 mishandles its temporaries.)
+        WaitOutcome waited;
+        if (traffic_) waited = std::move(traffic_->waited);
+        if (!lease) lease = co_await pool_->acquire(std::move(waited));
     } catch (const PoolError& e) {
         error = e.fields;
     }
@@ -662,6 +693,8 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
     // Called when the client has something to say (or has gone): read it before parking again.
     bool woken = true;
     while (true) {
+        // A server the quick path's wait brought, with parameters unlike the client's.
+        const bool settle = lease && std::exchange(traffic_->settings_due, false);
         if (!lease) {
             // After a transaction, with nothing read ahead, park: the wait completes at once
             // when the client already sent more.
@@ -685,6 +718,8 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
                 co_await send_error(shutting_down());
                 co_return Ending{"shutting down: refused a new transaction", false};
             }
+        }
+        if (!lease || settle) {
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
                 co_return Ending{"no server for " + database + "/" + user + ": " + error->message, true};

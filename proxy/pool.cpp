@@ -16,21 +16,45 @@ namespace pgsluice::proxy {
 namespace sqlstate = protocol::sqlstate;
 
 // A session waiting for a server. The releasing thread fills in `server` (or grants a
-// `slot` to open one, or an `error`) under the pool's mutex, then cancels `timer` on the
-// waiter's own worker; the waiter sees the outcome under the mutex when it wakes.
-struct Pool::Waiter {
-    explicit Waiter(Executor executor)
-        : timer(executor), worker(&asio::query(executor, asio::execution::context)) {}
-    asio::steady_timer timer;
-    const asio::execution_context* worker;  // its session's worker (see next_waiter_locked)
+// `slot` to open one, or an `error`) under the pool's mutex, takes the waiter out of the
+// queue, then wakes it on its own worker: a coroutine's waiter by cancelling its `timer`, a
+// quick waiter by calling its session. The waiter reads the outcome under the mutex.
+struct PoolWaiter {
+    explicit PoolWaiter(Executor executor_)
+        : executor(executor_), worker(&asio::query(executor_, asio::execution::context)) {}
+    const Executor executor;                 // its session's worker
+    const asio::execution_context* worker;  // the same, to compare (see next_waiter_locked)
+    std::optional<asio::steady_timer> timer;           // a coroutine's wait
+    std::shared_ptr<Pool::QuickWaiter> quick;          // a quick waiter's session, until told
     Clock::time_point since = Clock::now();  // FIFO across pools, and the metrics' longest wait
     bool reserve_tried = false;  // it waited reserve_pool_timeout and asked for a reserve slot
     std::unique_ptr<ServerConnection> server;
     bool slot = false;
     bool reserve_slot = false;  // the slot granted is one of the reserve_pool_size extras
     std::optional<protocol::ErrorFields> error;
-    bool resumed = false;  // a paused pool resumed: try again
+    bool resumed = false;    // a paused pool resumed: try again
+    bool timed_out = false;  // a quick waiter whose query_wait_timeout passed in the queue
 };
+
+WaitOutcome::WaitOutcome(std::shared_ptr<Pool> pool, std::shared_ptr<PoolWaiter> waiter)
+    : pool_(std::move(pool)), waiter_(std::move(waiter)) {}
+
+WaitOutcome& WaitOutcome::operator=(WaitOutcome&& other) noexcept {
+    if (this != &other) {
+        give_back();
+        pool_ = std::move(other.pool_);
+        waiter_ = std::move(other.waiter_);
+    }
+    return *this;
+}
+
+WaitOutcome::~WaitOutcome() { give_back(); }
+
+void WaitOutcome::give_back() {
+    if (waiter_) pool_->abandon(*waiter_);
+    waiter_.reset();
+    pool_.reset();
+}
 
 ServerLease::ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server)
     : pool_(std::move(pool)), server_(std::move(server)) {
@@ -352,26 +376,154 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const Exec
     return nullptr;
 }
 
-ServerLease Pool::try_acquire_idle(const Executor& executor) {
+Pool::QuickAcquire Pool::acquire_quick(const Executor& executor, std::shared_ptr<QuickWaiter> who) {
+    QuickAcquire out;
     std::unique_ptr<ServerConnection> idle;
     bool freed = false;
+    ConnectionBudget* blocked = nullptr;
     {
         std::lock_guard lock(mutex_);
-        if (paused_ || idle_.empty()) return {};
+        // PAUSE holds clients back, and a reserve pool needs a waiter's own timer: acquire().
+        if (paused_ || settings_.reserve_pool_size > 0) return out;
         idle = take_idle_locked(freed, executor);
-        // One idle past server_check_delay is checked first, by acquire(): put it back.
-        if (idle && !settings_.server_check_query.empty() &&
-            Clock::now() - idle->released_at() >= settings_.server_check_delay &&
-            idle->released_at() != idle->created_at()) {
-            idle_.push_back(std::move(idle));
+        if (idle) {
+            // One idle past server_check_delay is checked first, by acquire(): put it back.
+            if (!settings_.server_check_query.empty() &&
+                Clock::now() - idle->released_at() >= settings_.server_check_delay &&
+                idle->released_at() != idle->created_at()) {
+                idle_.push_back(std::move(idle));
+            }
+        } else if (take_slot_locked(false)) {
+            auto waiter = std::make_shared<Waiter>(executor);
+            waiter->slot = true;
+            out.outcome = WaitOutcome(shared_from_this(), std::move(waiter));
+        } else {
+            auto waiter = std::make_shared<Waiter>(executor);
+            waiter->quick = std::move(who);
+            waiters_.push_back(std::move(waiter));
+            out.queued = true;
+            if (open_ < settings_.pool_size) blocked = blocked_by_;
+            update_starving_locked();
+            arm_quick_deadline_locked();
         }
     }
     if (freed) notify_budgets();
-    if (!idle) return {};
-    PoolStats::add(stats_.waits);  // a wait of zero, as acquire() counts it
-    ServerLease lease(shared_from_this(), std::move(idle));
+    if (blocked) make_room(blocked);
+    if (out.queued) {
+        // As acquire() says it, without formatting a line nobody reads.
+        const auto level = note_bound_reached() ? spdlog::level::info : spdlog::level::debug;
+        if (spdlog::should_log(level))
+            spdlog::log(level, "pool {}/{}: no server free ({}), client waits", database_, user_,
+                        blocked ? "held back by the cap of " + blocked->name() : std::string("at pool_size"));
+    }
+    if (idle) {
+        PoolStats::add(stats_.waits);  // a wait of zero, as acquire() counts it
+        out.lease = ServerLease(shared_from_this(), std::move(idle));
+        out.lease->move_to(executor);
+    }
+    return out;
+}
+
+ServerLease Pool::take_waited_server(WaitOutcome& outcome, const Executor& executor) {
+    std::unique_ptr<ServerConnection> server;
+    Clock::time_point since;
+    {
+        std::lock_guard lock(mutex_);
+        server = std::move(outcome.waiter_->server);
+        since = outcome.waiter_->since;
+    }
+    if (!server) return {};
+    outcome.waiter_.reset();  // taken: nothing left to give back
+    outcome.pool_.reset();
+    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since);
+    PoolStats::add(stats_.wait_time_us, static_cast<std::uint64_t>(waited.count()));
+    PoolStats::add(stats_.waits);
+    // Released a moment ago (mark_released): fresh, no check query due.
+    ServerLease lease(shared_from_this(), std::move(server));
     lease->move_to(executor);
     return lease;
+}
+
+awaitable<ServerLease> Pool::finish_wait(std::shared_ptr<Waiter> waiter) {
+    {
+        std::lock_guard lock(mutex_);
+        if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
+        if (waiter->error) throw PoolError(*waiter->error);
+        if (waiter->timed_out) {
+            PoolStats::add(stats_.wait_timeouts);
+            throw PoolError(wait_timeout_error_locked());
+        }
+    }
+    if (!waiter->slot) co_return co_await acquire_unchecked();  // nothing decided (not expected): start over
+    co_return co_await open_new();
+}
+
+void Pool::abandon(Waiter& waiter) {
+    std::unique_ptr<ServerConnection> server;
+    bool freed = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (std::erase_if(waiters_, [&](const auto& queued) { return queued.get() == &waiter; }) > 0)
+            update_starving_locked();
+        server = std::move(waiter.server);
+        if (waiter.slot) {
+            waiter.slot = false;
+            release_slot_locked();
+            grant_waiters_locked();
+            freed = true;
+        }
+    }
+    // Given to this waiter a moment ago, idle and clean: the next one may have it.
+    if (server) give_back(std::move(server), true, nullptr);
+    if (freed) notify_budgets();
+}
+
+void Pool::arm_quick_deadline_locked() {
+    if (quick_deadline_armed_ || settings_.query_wait_timeout.count() == 0) return;
+    quick_deadline_armed_ = true;
+    asio::post(io_executor_, [self = shared_from_this()] { self->expire_quick_waiters(nullptr); });
+}
+
+// On io_executor_: tells the quick waiters whose query_wait_timeout passed, and sets the
+// timer for the next deadline. The queue is in arrival order, so the first quick waiter
+// still within its time has the next deadline. The timer lives only while armed, owned by
+// its own wait (a pool may outlive the io_context, a timer must not).
+void Pool::expire_quick_waiters(std::shared_ptr<asio::steady_timer> timer) {
+    auto next = Clock::time_point::max();
+    {
+        std::lock_guard lock(mutex_);
+        const auto timeout = settings_.query_wait_timeout;
+        const auto now = Clock::now();
+        bool expired = false;
+        if (timeout.count() > 0) {
+            for (auto it = waiters_.begin(); it != waiters_.end();) {
+                auto& waiter = **it;
+                if (!waiter.quick) {
+                    ++it;
+                    continue;
+                }
+                if (waiter.since + timeout > now) {
+                    next = waiter.since + timeout;
+                    break;
+                }
+                waiter.timed_out = true;
+                auto told = std::move(*it);
+                it = waiters_.erase(it);
+                wake(told);
+                expired = true;
+            }
+        }
+        if (expired) update_starving_locked();
+        if (next == Clock::time_point::max()) {
+            quick_deadline_armed_ = false;
+            return;
+        }
+    }
+    if (!timer) timer = std::make_shared<asio::steady_timer>(io_executor_);
+    timer->expires_at(next);
+    timer->async_wait([self = shared_from_this(), timer](const boost::system::error_code& ec) mutable {
+        if (!ec) self->expire_quick_waiters(std::move(timer));
+    });
 }
 
 SilenceLimits Pool::traffic_limits() const {
@@ -379,21 +531,30 @@ SilenceLimits Pool::traffic_limits() const {
     return {settings_.query_timeout, settings_.idle_transaction_timeout, settings_.client_idle_timeout};
 }
 
-awaitable<ServerLease> Pool::acquire() {
-    // Wait time is the whole call: queueing, connecting, checking.
+awaitable<ServerLease> Pool::acquire(WaitOutcome outcome) {
+    // Wait time is the whole call (from the quick wait's start, if there was one):
+    // queueing, connecting, checking.
     struct WaitClock {
-        explicit WaitClock(PoolStats& s) : stats(s) {}
+        WaitClock(PoolStats& s, Clock::time_point since) : stats(s), started(since) {}
         ~WaitClock() {
             const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
             PoolStats::add(stats.wait_time_us, static_cast<std::uint64_t>(waited.count()));
             PoolStats::add(stats.waits);
         }
         PoolStats& stats;
-        const Clock::time_point started = Clock::now();
-    } wait_clock(stats_);
+        const Clock::time_point started;
+    } wait_clock(stats_, outcome ? outcome.waiter_->since : Clock::now());
     const auto executor = worker_executor(co_await asio::this_coro::executor);
+    // Taken over from the outcome: its server or slot is consumed here now.
+    std::shared_ptr<Waiter> waited = std::move(outcome.waiter_);
+    outcome.pool_.reset();
     while (true) {
-        auto lease = co_await acquire_unchecked();
+        // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
+        ServerLease lease;
+        if (waited)
+            lease = co_await finish_wait(std::exchange(waited, nullptr));
+        else
+            lease = co_await acquire_unchecked();
         lease->move_to(executor);
         const auto settings = this->settings();
         const auto& check_query = settings.server_check_query;
@@ -459,9 +620,10 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
         idle = take_idle_locked(freed, executor);
         if (!idle && !take_slot_locked(false)) {
             waiter = std::make_shared<Waiter>(executor);
+            waiter->timer.emplace(executor);
             if (settings_.query_wait_timeout.count() > 0) deadline = waiter->since + settings_.query_wait_timeout;
             if (settings_.reserve_pool_size > 0) reserve_at = waiter->since + settings_.reserve_pool_timeout;
-            waiter->timer.expires_at(std::min(deadline, reserve_at));
+            waiter->timer->expires_at(std::min(deadline, reserve_at));
             waiters_.push_back(waiter);
             if (open_ < settings_.pool_size) blocked = blocked_by_;
             update_starving_locked();
@@ -478,7 +640,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
                     blocked ? "held back by the cap of " + blocked->name() : "pool_size " + std::to_string(pool_size));
     }
     while (waiter) {
-        co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
+        co_await waiter->timer->async_wait(asio::as_tuple(use_awaitable));
         bool granted = false;
         bool reserve = false;
         std::string reserve_note;  // for the log line, written under the lock only when a reserve server opens
@@ -512,7 +674,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
                 reserve_note = fmt::format("({} ms; {} servers, pool_size {}, reserve_pool_size {})",
                                            settings_.reserve_pool_timeout.count(), open_, settings_.pool_size,
                                            settings_.reserve_pool_size);
-            if (!granted) waiter->timer.expires_at(deadline);
+            if (!granted) waiter->timer->expires_at(deadline);
         }
         if (granted) {
             if (reserve)
@@ -708,8 +870,16 @@ awaitable<void> Pool::retire_gracefully(std::unique_ptr<ServerConnection> server
 }
 
 void Pool::wake(const std::shared_ptr<Waiter>& waiter) {
+    if (waiter->quick) {
+        // The outcome travels with the call, so the waiter and the session never own each
+        // other: should the post never run (shutdown), both are simply freed.
+        asio::post(waiter->executor, [self = shared_from_this(), who = std::move(waiter->quick), waiter]() mutable {
+            who->on_wait_over(WaitOutcome(std::move(self), std::move(waiter)));
+        });
+        return;
+    }
     // The timer belongs to the waiter's worker: cancel it there, never from this thread.
-    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+    asio::post(waiter->executor, [waiter] { waiter->timer->cancel(); });
 }
 
 // ---- admin console: leases, generations, PAUSE ----
@@ -753,14 +923,15 @@ awaitable<void> Pool::wait_while_paused() {
             if (!paused_) co_return;
             const auto since = waiter ? waiter->since : Clock::now();
             waiter = std::make_shared<Waiter>(worker_executor(co_await asio::this_coro::executor));
+            waiter->timer.emplace(waiter->executor);
             if (settings_.query_wait_timeout.count() > 0)
-                waiter->timer.expires_at(since + settings_.query_wait_timeout);
+                waiter->timer->expires_at(since + settings_.query_wait_timeout);
             else
-                waiter->timer.expires_at(Clock::time_point::max());
+                waiter->timer->expires_at(Clock::time_point::max());
             paused_waiters_.push_back(waiter);
         }
         spdlog::debug("pool {}/{}: paused, client waits", database_, user_);
-        co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
+        co_await waiter->timer->async_wait(asio::as_tuple(use_awaitable));
     }
 }
 

@@ -29,6 +29,30 @@ struct PoolError : std::runtime_error {
 };
 
 class Pool;
+struct PoolWaiter;  // a place in a pool's queue (pool.cpp)
+
+// What a session's wait in a pool's queue came to, until the session takes it: a server, a
+// slot to open one, an error, or query_wait_timeout. Pool::take_waited_server() takes a
+// server at once; Pool::acquire(outcome) does the rest. Dropped untaken, it gives back what
+// it holds, so no slot or server is lost on any path.
+class WaitOutcome {
+public:
+    WaitOutcome() = default;
+    WaitOutcome(std::shared_ptr<Pool> pool, std::shared_ptr<PoolWaiter> waiter);
+    WaitOutcome(WaitOutcome&&) noexcept = default;
+    WaitOutcome& operator=(WaitOutcome&& other) noexcept;
+    WaitOutcome(const WaitOutcome&) = delete;
+    WaitOutcome& operator=(const WaitOutcome&) = delete;
+    ~WaitOutcome();
+
+    explicit operator bool() const { return waiter_ != nullptr; }
+
+private:
+    friend class Pool;
+    void give_back();
+    std::shared_ptr<Pool> pool_;
+    std::shared_ptr<PoolWaiter> waiter_;
+};
 
 // A server on loan to one session. Dropping the lease without release_reusable() closes the
 // server: the safe default when a session ends in a state nobody checked.
@@ -67,10 +91,31 @@ public:
 
     // An idle server, a new one if the pool is below its bound, or the first one released
     // while this session waits (FIFO). Throws PoolError on timeout or connect failure.
-    awaitable<ServerLease> acquire();
-    // Without waiting: an idle server that needs no check query, moved to `executor`'s
-    // worker; empty when acquire() has to do more (paused, none idle, one to check).
-    ServerLease try_acquire_idle(const Executor& executor);
+    // With an `outcome` (of acquire_quick's wait): what that wait came to, finished.
+    awaitable<ServerLease> acquire(WaitOutcome outcome = {});
+
+    // A session that waits for a server with no coroutine (the quick path). Told once, on
+    // its own worker, when its wait is over, whatever the outcome.
+    class QuickWaiter {
+    public:
+        virtual void on_wait_over(WaitOutcome outcome) = 0;
+
+    protected:
+        ~QuickWaiter() = default;
+    };
+    struct QuickAcquire {
+        ServerLease lease;    // an idle server, moved to the caller's worker
+        WaitOutcome outcome;  // a slot was free: acquire(outcome) opens the server
+        bool queued = false;  // the pool is at its bound: `who` is told when a server comes
+    };
+    // The quick path's acquire, which never suspends: an idle server that needs no check
+    // query, or a place in the FIFO queue (no coroutine, no timer of its own: one timer per
+    // pool watches query_wait_timeout). Nothing of the three when acquire() must do it all
+    // (paused, a reserve pool to consider, an idle server due for its check query).
+    QuickAcquire acquire_quick(const Executor& executor, std::shared_ptr<QuickWaiter> who);
+    // The server a finished wait brought, moved to `executor`'s worker; empty (and
+    // `outcome` untouched) when it brought anything else.
+    ServerLease take_waited_server(WaitOutcome& outcome, const Executor& executor);
 
     // For SCRAM pass-through: the ClientKey a client proved at login, kept for connecting.
     void remember_client_key(const protocol::scram::Key& client_key);
@@ -144,9 +189,17 @@ public:
 
 private:
     friend class ServerLease;
-    struct Waiter;
+    friend class WaitOutcome;
+    using Waiter = PoolWaiter;
 
     awaitable<ServerLease> acquire_unchecked();
+    // What a quick waiter's finished wait came to, as a server (or PoolError).
+    awaitable<ServerLease> finish_wait(std::shared_ptr<Waiter> waiter);
+    // A wait given up untaken: out of the queue, its server or slot given back.
+    void abandon(Waiter& waiter);
+    // Quick waiters' query_wait_timeout: one timer per pool, at the oldest one's deadline.
+    void arm_quick_deadline_locked();
+    void expire_quick_waiters(std::shared_ptr<asio::steady_timer> timer);
     awaitable<void> wait_while_paused();
     void note_leased(ServerConnection* server);
     bool forget_leased_locked(ServerConnection* server);  // true when of the current generation
@@ -180,7 +233,8 @@ private:
     void retire(std::unique_ptr<ServerConnection> server, const std::string& why, bool donation = false);
     void retire_all(std::vector<std::unique_ptr<ServerConnection>>& servers, const char* why);
     awaitable<void> retire_gracefully(std::unique_ptr<ServerConnection> server, bool donation);
-    static void wake(const std::shared_ptr<Waiter>& waiter);
+    // Tells a waiter its wait is over; it is out of the queue already.
+    void wake(const std::shared_ptr<Waiter>& waiter);
     // Takes the waiter that gets `server` out of the queue (FIFO, with a preference for the
     // server's own worker). The queue is not empty.
     std::shared_ptr<Waiter> next_waiter_locked(ServerConnection& server);
@@ -215,6 +269,7 @@ private:
     const Clock::time_point created_at_ = Clock::now();
     bool paused_ = false;
     std::deque<std::shared_ptr<Waiter>> paused_waiters_;
+    bool quick_deadline_armed_ = false;  // guarded by mutex_
     std::mutex leased_mutex_;  // after mutex_ when both are taken
     std::unordered_map<ServerConnection*, std::uint64_t> leased_;
 };

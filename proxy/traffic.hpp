@@ -157,6 +157,11 @@ struct ServerToClient {
 // stopped.
 struct Traffic {
     ServerLease lease;
+    // The quick path's wait for a server ended in something the coroutine path finishes:
+    // a slot, an error, a timeout (`waited`), or a server whose parameters differ from the
+    // client's (`settings_due`, with the server in `lease`).
+    WaitOutcome waited;
+    bool settings_due = false;
     protocol::FrameScanner client_scanner;
     protocol::FrameScanner server_scanner;
     StreamBuffer client_buffer;

@@ -13,6 +13,9 @@ Every point runs --repeat times (default 2), the targets interleaved, since one 
 swing 30% between runs on a small machine; the ratio table shows each repetition's ratio.
 
 usage: tests/bench/bench.py [--quick] [--repeat N] [--build DIR]
+       [--workloads simple,extended,tpcb] [--clients 16,256] [--no-logins] [--no-memory] [--no-direct]
+The narrowing options are for working on one point; the table in the README comes from a
+full run.
 """
 import argparse
 import os
@@ -196,6 +199,11 @@ def main():
     parser.add_argument("--build", default="build-release", help="build directory with cmd/pgsluice")
     parser.add_argument("--repeat", type=int, default=2, help="runs of every point (interleaved)")
     parser.add_argument("--memory-only", action="store_true", help="only the idle-memory measurement")
+    parser.add_argument("--workloads", help="comma-separated subset of simple,extended,tpcb")
+    parser.add_argument("--clients", help="comma-separated client counts (default 16,256,1000)")
+    parser.add_argument("--no-logins", action="store_true", help="skip the login measurement")
+    parser.add_argument("--no-memory", action="store_true", help="skip the idle-memory measurement")
+    parser.add_argument("--no-direct", action="store_true", help="skip pgbench straight to PostgreSQL")
     args = parser.parse_args()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     binary = os.path.join(repo, args.build, "cmd", "pgsluice")
@@ -203,6 +211,8 @@ def main():
         sys.exit(f"{binary} not found: build Release first (cmake -B {args.build} -DCMAKE_BUILD_TYPE=Release)")
     seconds = 8 if args.quick else 15
     client_counts = [16, 256] if args.quick else [16, 256, 1000]
+    if args.clients:
+        client_counts = [int(c) for c in args.clients.split(",")]
     idle_clients = 1000 if args.quick else 5000
     # Thousands of clients: every process started from here inherits this limit.
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -222,13 +232,17 @@ def main():
                    ("direct", pg.port, "postgres", None)]
         workloads = [("select -M simple", ["-S", "-M", "simple"]), ("select -M extended", ["-S", "-M", "extended"]),
                      ("tpcb-like", [])]
+        if args.workloads:
+            keys = {"simple": "select -M simple", "extended": "select -M extended", "tpcb": "tpcb-like"}
+            chosen = {keys[w] for w in args.workloads.split(",")}
+            workloads = [w for w in workloads if w[0] in chosen]
         rows = []
         runs = {}  # (workload, clients, target) -> [(tps, latency, cpu_us)] one per repetition
         for name, wargs in ([] if args.memory_only else workloads):
             for clients in client_counts:
                 for rep in range(args.repeat):
                     for target, port, dbname, pid in targets:
-                        if target == "direct" and clients > 300:
+                        if target == "direct" and (clients > 300 or args.no_direct):
                             continue  # PostgreSQL itself is not set up for 1000 backends here
                         tps, latency, cpu_us = pgbench(port, dbname, wargs, clients, seconds, pid)
                         runs.setdefault((name, clients, target), []).append((tps, latency, cpu_us))
@@ -240,7 +254,7 @@ def main():
         # A new connection per transaction (pgbench -C): the cost of a SCRAM login, which both
         # proxies check against a plaintext password here.
         logins = {}
-        for rep in range(0 if args.memory_only else args.repeat):
+        for rep in range(0 if args.memory_only or args.no_logins else args.repeat):
             for target, port, dbname, pid in targets[:2]:
                 tps, latency, cpu_us = pgbench(port, dbname, ["-C", "-S", "-M", "simple"], 4, seconds, pid)
                 logins.setdefault(target, []).append((tps, cpu_us))
@@ -255,7 +269,8 @@ def main():
         sluice, sluice_pid, sluice_port = start_pgsluice(work, binary, pg.port, max(idle_clients, 1000), "idle")
         procs = [bouncer, sluice]
         mem = {}
-        for target, port, pid in (("pgsluice", sluice_port, sluice_pid), ("pgbouncer", bouncer_port, bouncer_pid)):
+        for target, port, pid in (() if args.no_memory else
+                                  (("pgsluice", sluice_port, sluice_pid), ("pgbouncer", bouncer_port, bouncer_pid))):
             per_client, connected = idle_memory(port, pid, idle_clients)
             mem[target] = (per_client, connected)
             print(f"idle memory {target}: {per_client:.0f} bytes/client with {connected} clients", flush=True)
