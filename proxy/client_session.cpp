@@ -259,7 +259,8 @@ awaitable<void> ClientSession::start() {
 // Waits for the client's next transaction without a coroutine: the handler holds the
 // session. The idle timer, when set, cancels the wait.
 void ClientSession::park() {
-    traffic_.reset();  // nothing pending: serve_queries parks only with an empty buffer and no server
+    // Nothing pending: serve_queries parks only with an empty buffer and no server.
+    TrafficCache::give_back(std::move(traffic_));
     auto self = this->self();
     if (drain_ended()) {
         // The end of the drain came while this session was not waiting for its client (its
@@ -302,7 +303,7 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
         ending = Ending{"client connection lost: " + ec.message(), false};
     } else {
         std::optional<ErrorFields> error_to_send;
-        if (!traffic_) traffic_ = std::make_unique<Traffic>();
+        if (!traffic_) traffic_ = TrafficCache::take();
         ServerLease& lease = traffic_->lease;  // held already when the quick path handed over
         try {
             if (traffic_->pending) ending = co_await finish_pending_write();
@@ -354,7 +355,7 @@ bool ClientSession::quick_allowed() const {
 
 bool ClientSession::quick_transaction() {
     if (!quick_allowed() || idle_expired_ || drain_ended()) return false;
-    traffic_ = std::make_unique<Traffic>();
+    traffic_ = TrafficCache::take();
     auto& traffic = *traffic_;
     auto& buffer = traffic.client_buffer;
     switch (read_now(client_, buffer)) {
@@ -687,7 +688,7 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
 // throughout; otherwise it is taken at the first message of a transaction and given back at
 // the ReadyForQuery that ends it.
 awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease) {
-    if (!traffic_) traffic_ = std::make_unique<Traffic>();
+    if (!traffic_) traffic_ = TrafficCache::take();
     auto& client_scanner = traffic_->client_scanner;
     auto& client_buffer = traffic_->client_buffer;
     // Called when the client has something to say (or has gone): read it before parking again.

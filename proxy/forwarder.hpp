@@ -48,6 +48,14 @@ public:
             size_ = kInitialSize;
         }
     }
+    // Kept for another transaction only at its first size: one that grew for a big message
+    // gives the memory back.
+    void shrink_to_initial() {
+        if (size_ > kInitialSize && filled_ == 0) {
+            data_.reset();
+            size_ = 0;
+        }
+    }
     // An idle client holds no buffer: give the memory back when nothing is pending.
     void release_if_empty() {
         if (filled_ == 0) {

@@ -61,6 +61,9 @@ ServerLease::ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConne
     if (server_) pool_->note_leased(server_.get());
 }
 
+ServerLease::ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server, Listed)
+    : pool_(std::move(pool)), server_(std::move(server)) {}
+
 ServerLease& ServerLease::operator=(ServerLease&& other) noexcept {
     if (this != &other) {
         if (server_) release_closed("lease replaced");
@@ -89,7 +92,9 @@ Pool::Pool(std::string database, std::string user, ServerTarget target, config::
       settings_(std::move(settings)),
       io_executor_(std::move(io_executor)),
       server_ids_(server_ids),
-      target_(std::move(target)) {}
+      target_(std::move(target)) {
+    publish_traffic_limits_locked();  // nobody else sees the pool yet
+}
 
 Pool::~Pool() {
     // A pool that goes away must not stay on a budget's list of starving pools.
@@ -119,6 +124,7 @@ void Pool::update(const config::PoolSettings& settings) {
     {
         std::lock_guard lock(mutex_);
         settings_ = settings;
+        publish_traffic_limits_locked();
         // Shrinking: idle servers go first (oldest first); busy ones are closed as they come back.
         auto open = open_ - closing_;
         while (open > settings_.pool_size && !idle_.empty()) {
@@ -363,12 +369,11 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const Exec
         const bool too_old = settings_.server_lifetime.count() > 0 &&
                              Clock::now() - server->created_at() > settings_.server_lifetime;
         const bool outdated = server->generation() != target_generation_;
-        if (!too_old && !outdated && looks_alive(*server)) return server;
-        // A dead one's backend is gone already; an old one gets no goodbye: close it here.
+        // Whether it is alive is asked outside the lock (keep_if_alive): a system call.
+        if (!too_old && !outdated) return server;
+        // An old one gets no goodbye: close it here.
         spdlog::info("server {} {}: closing ({})", server->id(), server->address(),
-                     too_old    ? "server_lifetime over"
-                     : outdated ? "server address or login changed by reload"
-                                : "idle server closed or sent unexpected data");
+                     too_old ? "server_lifetime over" : "server address or login changed by reload");
         server->close();
         release_slot_locked();
         freed = true;
@@ -376,7 +381,28 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const Exec
     return nullptr;
 }
 
+bool Pool::keep_if_alive(std::unique_ptr<ServerConnection>& server) {
+    if (looks_alive(*server)) return true;
+    // Its backend is gone already (or it went astray): no goodbye.
+    spdlog::info("server {} {}: closing (idle server closed or sent unexpected data)", server->id(),
+                 server->address());
+    server->close();
+    {
+        std::lock_guard lock(mutex_);
+        forget_leased_locked(server.get());
+        release_slot_locked();
+    }
+    server.reset();
+    notify_budgets();
+    return false;
+}
+
 Pool::QuickAcquire Pool::acquire_quick(const Executor& executor, std::shared_ptr<QuickWaiter> who) {
+    while (true)
+        if (auto out = try_acquire_quick(executor, who)) return std::move(*out);
+}
+
+std::optional<Pool::QuickAcquire> Pool::try_acquire_quick(const Executor& executor, std::shared_ptr<QuickWaiter>& who) {
     QuickAcquire out;
     std::unique_ptr<ServerConnection> idle;
     bool freed = false;
@@ -392,6 +418,8 @@ Pool::QuickAcquire Pool::acquire_quick(const Executor& executor, std::shared_ptr
                 Clock::now() - idle->released_at() >= settings_.server_check_delay &&
                 idle->released_at() != idle->created_at()) {
                 idle_.push_back(std::move(idle));
+            } else {
+                note_leased_locked(idle.get());
             }
         } else if (take_slot_locked(false)) {
             auto waiter = std::make_shared<Waiter>(executor);
@@ -408,6 +436,7 @@ Pool::QuickAcquire Pool::acquire_quick(const Executor& executor, std::shared_ptr
         }
     }
     if (freed) notify_budgets();
+    if (idle && !keep_if_alive(idle)) return std::nullopt;  // a dead one: take the next, or a slot
     if (blocked) make_room(blocked);
     if (out.queued) {
         // As acquire() says it, without formatting a line nobody reads.
@@ -418,7 +447,7 @@ Pool::QuickAcquire Pool::acquire_quick(const Executor& executor, std::shared_ptr
     }
     if (idle) {
         PoolStats::add(stats_.waits);  // a wait of zero, as acquire() counts it
-        out.lease = ServerLease(shared_from_this(), std::move(idle));
+        out.lease = ServerLease(shared_from_this(), std::move(idle), ServerLease::Listed{});
         out.lease->move_to(executor);
     }
     return out;
@@ -438,8 +467,9 @@ ServerLease Pool::take_waited_server(WaitOutcome& outcome, const Executor& execu
     const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since);
     PoolStats::add(stats_.wait_time_us, static_cast<std::uint64_t>(waited.count()));
     PoolStats::add(stats_.waits);
-    // Released a moment ago (mark_released): fresh, no check query due.
-    ServerLease lease(shared_from_this(), std::move(server));
+    // Released a moment ago (mark_released): fresh, no check query due. Listed as leased
+    // when it was handed to the waiter.
+    ServerLease lease(shared_from_this(), std::move(server), ServerLease::Listed{});
     lease->move_to(executor);
     return lease;
 }
@@ -447,7 +477,8 @@ ServerLease Pool::take_waited_server(WaitOutcome& outcome, const Executor& execu
 awaitable<ServerLease> Pool::finish_wait(std::shared_ptr<Waiter> waiter) {
     {
         std::lock_guard lock(mutex_);
-        if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
+        if (waiter->server)
+            co_return ServerLease(shared_from_this(), std::move(waiter->server), ServerLease::Listed{});
         if (waiter->error) throw PoolError(*waiter->error);
         if (waiter->timed_out) {
             PoolStats::add(stats_.wait_timeouts);
@@ -527,10 +558,16 @@ void Pool::expire_quick_waiters(std::shared_ptr<asio::steady_timer> timer) {
 }
 
 SilenceLimits Pool::traffic_limits() const {
-    std::lock_guard lock(mutex_);
-    return {settings_.query_timeout, settings_.idle_transaction_timeout, settings_.client_idle_timeout};
+    return {Duration(query_timeout_ms_.load(std::memory_order_relaxed)),
+            Duration(idle_transaction_timeout_ms_.load(std::memory_order_relaxed)),
+            Duration(client_idle_timeout_ms_.load(std::memory_order_relaxed))};
 }
 
+void Pool::publish_traffic_limits_locked() {
+    query_timeout_ms_.store(settings_.query_timeout.count(), std::memory_order_relaxed);
+    idle_transaction_timeout_ms_.store(settings_.idle_transaction_timeout.count(), std::memory_order_relaxed);
+    client_idle_timeout_ms_.store(settings_.client_idle_timeout.count(), std::memory_order_relaxed);
+}
 awaitable<ServerLease> Pool::acquire(WaitOutcome outcome) {
     // Wait time is the whole call (from the quick wait's start, if there was one):
     // queueing, connecting, checking.
@@ -630,6 +667,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
         }
     }
     if (freed) notify_budgets();
+    if (idle && !keep_if_alive(idle)) co_return co_await acquire_unchecked();  // a dead one: once more
     if (idle) co_return ServerLease(shared_from_this(), std::move(idle));
     if (blocked) make_room(blocked);
     if (waiter) {
@@ -647,7 +685,8 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
         blocked = nullptr;
         {
             std::lock_guard lock(mutex_);
-            if (waiter->server) co_return ServerLease(shared_from_this(), std::move(waiter->server));
+            if (waiter->server)
+                co_return ServerLease(shared_from_this(), std::move(waiter->server), ServerLease::Listed{});
             if (waiter->error) throw PoolError(*waiter->error);
             const auto now = Clock::now();
             if (waiter->slot) {
@@ -772,6 +811,7 @@ void Pool::give_back(std::unique_ptr<ServerConnection> server, bool reusable, co
                 donation = true;
             } else if (!waiters_.empty()) {
                 auto next = next_waiter_locked(*server);
+                note_leased_locked(server.get());  // on lease from now: the waiter takes it as it is
                 next->server = std::move(server);
                 wake(next);
                 update_starving_locked();
@@ -885,17 +925,27 @@ void Pool::wake(const std::shared_ptr<Waiter>& waiter) {
 // ---- admin console: leases, generations, PAUSE ----
 
 void Pool::note_leased(ServerConnection* server) {
-    std::lock_guard lock(leased_mutex_);
-    leased_[server] = generation_.load();
+    std::lock_guard lock(mutex_);
+    note_leased_locked(server);
+}
+
+void Pool::note_leased_locked(ServerConnection* server) {
+    if (server->leased_) return;
+    server->leased_ = true;
+    server->leased_generation_ = generation_.load();
+    server->leased_previous_ = nullptr;
+    server->leased_next_ = leased_first_;
+    if (leased_first_) leased_first_->leased_previous_ = server;
+    leased_first_ = server;
 }
 
 bool Pool::forget_leased_locked(ServerConnection* server) {
-    std::lock_guard lock(leased_mutex_);
-    auto it = leased_.find(server);
-    if (it == leased_.end()) return true;
-    const bool current = it->second == generation_.load();
-    leased_.erase(it);
-    return current;
+    if (!server->leased_) return true;
+    (server->leased_previous_ ? server->leased_previous_->leased_next_ : leased_first_) = server->leased_next_;
+    if (server->leased_next_) server->leased_next_->leased_previous_ = server->leased_previous_;
+    server->leased_previous_ = server->leased_next_ = nullptr;
+    server->leased_ = false;
+    return server->leased_generation_ == generation_.load();
 }
 
 void Pool::close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close) {
@@ -938,7 +988,6 @@ awaitable<void> Pool::wait_while_paused() {
 Pool::View Pool::view(bool with_servers) {
     View view;
     std::lock_guard lock(mutex_);
-    std::lock_guard leased_lock(leased_mutex_);
     const auto now = Clock::now();
     const auto generation = generation_.load();
     view.paused = paused_;
@@ -980,13 +1029,15 @@ Pool::View Pool::view(bool with_servers) {
         ++(used ? view.used : view.idle);
         if (with_servers) describe(*server, used ? "used" : "idle", false);
     }
-    for (auto& [server, leased_generation] : leased_) {
+    std::uint32_t leased = 0;
+    for (auto* server = leased_first_; server; server = server->leased_next_) {
+        ++leased;
         ++view.active;
-        const bool close_needed = leased_generation != generation;
+        const bool close_needed = server->leased_generation_ != generation;
         view.close_needed += close_needed;
         if (with_servers) describe(*server, "active", close_needed);
     }
-    const auto settled = static_cast<std::uint32_t>(idle_.size() + leased_.size()) + closing_;
+    const auto settled = static_cast<std::uint32_t>(idle_.size()) + leased + closing_;
     view.login = open_ > settled ? open_ - settled : 0;
     return view;
 }

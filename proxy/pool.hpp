@@ -60,6 +60,9 @@ class ServerLease {
 public:
     ServerLease() = default;
     ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server);
+    // For the pool itself, which listed the server as leased already (under its lock).
+    struct Listed {};
+    ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server, Listed);
     ServerLease(ServerLease&&) noexcept = default;
     ServerLease& operator=(ServerLease&& other) noexcept;
     ServerLease(const ServerLease&) = delete;
@@ -124,7 +127,8 @@ public:
     const std::string& user() const { return user_; }
     // A copy: reload may replace the settings at any time (update()).
     config::PoolSettings settings() const;
-    // Only the timeouts that watch a client holding a server: no copy of the strings.
+    // Only the timeouts that watch a client holding a server: read without the lock (they
+    // are asked for at every transaction).
     SilenceLimits traffic_limits() const;
     // Reload: new settings apply to the next acquire. A smaller pool_size closes idle
     // servers now and the excess busy ones as they are released; a larger one lets waiters
@@ -193,6 +197,8 @@ private:
     using Waiter = PoolWaiter;
 
     awaitable<ServerLease> acquire_unchecked();
+    // acquire_quick's one attempt; nothing when the idle server it took was dead.
+    std::optional<QuickAcquire> try_acquire_quick(const Executor& executor, std::shared_ptr<QuickWaiter>& who);
     // What a quick waiter's finished wait came to, as a server (or PoolError).
     awaitable<ServerLease> finish_wait(std::shared_ptr<Waiter> waiter);
     // A wait given up untaken: out of the queue, its server or slot given back.
@@ -202,12 +208,17 @@ private:
     void expire_quick_waiters(std::shared_ptr<asio::steady_timer> timer);
     awaitable<void> wait_while_paused();
     void note_leased(ServerConnection* server);
+    void note_leased_locked(ServerConnection* server);
     bool forget_leased_locked(ServerConnection* server);  // true when of the current generation
+    void publish_traffic_limits_locked();
     void close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close);
     void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
     // `freed`: it closed a server whose slot a sibling pool may now use.
     // Prefers a server already on `near`'s worker.
     std::unique_ptr<ServerConnection> take_idle_locked(bool& freed, const Executor& near);
+    // Without the lock: whether an idle server just taken is alive; a dead one is closed,
+    // its slot freed, and `server` emptied.
+    bool keep_if_alive(std::unique_ptr<ServerConnection>& server);
     // Servers above pool_size (after a shrink, or a reserve server nobody waits for) or of
     // an older target are not reused.
     bool keep_on_release_locked(const ServerConnection& server) const;
@@ -270,8 +281,12 @@ private:
     bool paused_ = false;
     std::deque<std::shared_ptr<Waiter>> paused_waiters_;
     bool quick_deadline_armed_ = false;  // guarded by mutex_
-    std::mutex leased_mutex_;  // after mutex_ when both are taken
-    std::unordered_map<ServerConnection*, std::uint64_t> leased_;
+    // Servers on lease (ServerConnection's list hook), guarded by mutex_.
+    ServerConnection* leased_first_ = nullptr;
+    // settings_'s traffic limits in milliseconds, for traffic_limits().
+    std::atomic<Duration::rep> query_timeout_ms_{0};
+    std::atomic<Duration::rep> idle_transaction_timeout_ms_{0};
+    std::atomic<Duration::rep> client_idle_timeout_ms_{0};
 };
 
 }  // namespace pgsluice::proxy

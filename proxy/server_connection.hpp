@@ -108,6 +108,14 @@ public:
     void close();
 
 private:
+    // The pool's list of its servers on lease, and the admin generation each was leased in
+    // (Pool only, under its mutex): no allocation and no second lock per transaction.
+    friend class Pool;
+    ServerConnection* leased_previous_ = nullptr;
+    ServerConnection* leased_next_ = nullptr;
+    bool leased_ = false;
+    std::uint64_t leased_generation_ = 0;
+
     std::shared_ptr<const void> in_sync_with_;
     std::uint64_t parameters_version_ = 0;
     std::uint64_t synced_version_ = 0;

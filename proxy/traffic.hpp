@@ -6,7 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include "protocol/frame_scanner.hpp"
 #include "protocol/messages.hpp"
@@ -176,10 +178,52 @@ struct Traffic {
     };
     std::optional<PendingWrite> pending;
 
+    // Back to what a new Traffic is, keeping the buffers' memory (see TrafficCache). Only
+    // what park() leaves: no server, no wait, empty buffers.
+    void reset() {
+        client_scanner = protocol::FrameScanner();
+        server_scanner = protocol::FrameScanner();
+        client_buffer.shrink_to_initial();
+        server_buffer.shrink_to_initial();
+        clock = QueryClock();
+        pending.reset();
+        settings_due = false;
+    }
+
     // Nothing half-sent to the server and nothing of its output unread: with the server idle
     // too, it may go to another client.
     bool server_drained() const {
         return client_scanner.at_boundary() && server_buffer.empty() && server_scanner.at_boundary();
+    }
+};
+
+// Traffic of this worker's sessions that parked, kept with their buffers for the next
+// transaction on the same worker: a transaction then allocates nothing. A few per worker
+// (as many as run at once, at most kKept); idle clients still hold none.
+class TrafficCache {
+public:
+    static constexpr std::size_t kKept = 32;
+
+    static std::unique_ptr<Traffic> take() {
+        auto& kept = this_worker();
+        if (kept.empty()) return std::make_unique<Traffic>();
+        auto traffic = std::move(kept.back());
+        kept.pop_back();
+        return traffic;
+    }
+    static void give_back(std::unique_ptr<Traffic> traffic) {
+        auto& kept = this_worker();
+        const bool clean = traffic && !traffic->lease && !traffic->waited && traffic->client_buffer.empty() &&
+                           traffic->server_buffer.empty();
+        if (!clean || kept.size() >= kKept) return;  // freed here
+        traffic->reset();
+        kept.push_back(std::move(traffic));
+    }
+
+private:
+    static std::vector<std::unique_ptr<Traffic>>& this_worker() {
+        thread_local std::vector<std::unique_ptr<Traffic>> kept;
+        return kept;
     }
 };
 
