@@ -23,23 +23,29 @@ struct CancelTarget {
     protocol::BackendKeyData server_key;
 };
 
+// Where a cancel for a client's server goes: the client's database's address. Alike for
+// every client of a database, so sessions share one copy.
+struct CancelAddress {
+    std::string host;
+    std::uint16_t port = 0;
+    bool operator==(const CancelAddress&) const = default;
+};
+
 // One per client session (inside its ClientEntry); the session updates it as it takes and
 // returns servers, a cancel request reads it from any thread. The address is set once at
 // login, before the slot is published; the server's key is one atomic word (0: no server),
 // so an idle client's slot costs a few bytes and no lock.
 class CancelSlot {
 public:
-    void set_address(std::string host, std::uint16_t port) {
-        host_ = std::move(host);
-        port_ = port;
-    }
+    void set_address(std::shared_ptr<const CancelAddress> address) { address_ = std::move(address); }
     void set(std::optional<protocol::BackendKeyData> server_key) {
         key_.store(server_key ? pack(*server_key) : 0, std::memory_order_release);
     }
     std::optional<CancelTarget> get() const {
         const auto packed = key_.load(std::memory_order_acquire);
-        if (packed == 0) return std::nullopt;
-        return CancelTarget{host_, port_, {static_cast<std::uint32_t>(packed >> 32), static_cast<std::uint32_t>(packed)}};
+        if (packed == 0 || !address_) return std::nullopt;
+        return CancelTarget{address_->host, address_->port,
+                            {static_cast<std::uint32_t>(packed >> 32), static_cast<std::uint32_t>(packed)}};
     }
 
 private:
@@ -47,8 +53,7 @@ private:
     static std::uint64_t pack(const protocol::BackendKeyData& key) {
         return (std::uint64_t(key.process_id) << 32) | key.secret_key;
     }
-    std::string host_;
-    std::uint16_t port_ = 0;
+    std::shared_ptr<const CancelAddress> address_;
     std::atomic<std::uint64_t> key_{0};
 };
 

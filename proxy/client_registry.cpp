@@ -73,7 +73,7 @@ std::vector<ClientSnapshot> ClientRegistry::list() {
     out.reserve(size_);
     for (auto* e = first_; e; e = e->next_) {
         auto [addr, port] = split_peer(e->peer);
-        out.push_back({e->id, e->user, e->database, std::move(addr), e->application_name, port, e->connect_time,
+        out.push_back({e->id, e->user(), e->database(), std::move(addr), e->names->application_name, port, e->connect_time,
                        WallClock::time_point(std::chrono::microseconds(e->state_since_us.load(std::memory_order_relaxed))),
                        e->state.load(std::memory_order_relaxed), e->server_id.load(std::memory_order_relaxed)});
     }
@@ -92,7 +92,7 @@ std::vector<std::pair<Executor, std::weak_ptr<ClientEntry>>> ClientRegistry::col
 }
 
 std::size_t ClientRegistry::kill(const std::string& database) {
-    auto victims = collect([&](const ClientEntry& entry) { return entry.database == database; });
+    auto victims = collect([&](const ClientEntry& entry) { return entry.database() == database; });
     for (auto& [executor, weak] : victims) {
         // On the session's worker, where its socket lives; the session may be gone by then.
         asio::post(executor, [weak = std::move(weak)] {
@@ -105,10 +105,10 @@ std::size_t ClientRegistry::kill(const std::string& database) {
                 std::string out;
                 protocol::append_error_response(
                     out, {"FATAL", protocol::sqlstate::kAdminShutdown,
-                          "terminating connection due to administrator command (KILL " + entry->database + ")", {}, {}});
+                          "terminating connection due to administrator command (KILL " + entry->database() + ")", {}, {}});
                 [[maybe_unused]] auto sent = ::send(socket.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             }
-            spdlog::info("client {}: KILL {}: closing", entry->id, entry->database);
+            spdlog::info("client {}: KILL {}: closing", entry->id, entry->database());
             boost::system::error_code ignored;
             socket.shutdown(asio::socket_base::shutdown_both, ignored);
             socket.close(ignored);

@@ -24,6 +24,16 @@ const char* to_string(ClientState state);
 
 using WallClock = std::chrono::system_clock;
 
+// Who a client is, as SHOW CLIENTS and KILL see it, and where a cancel of its query goes:
+// alike for most clients of one application, so they share one copy (Interner).
+struct ClientNames {
+    std::string user;
+    std::string database;
+    std::string application_name;
+    CancelAddress cancel_address;  // empty on the admin console
+    bool operator==(const ClientNames&) const = default;
+};
+
 // What the registry knows of one session. The session *is* its entry (ClientSession derives
 // from it), so a logged-in idle client costs one object: the registry links entries into a
 // list through them, and reaches a session on another worker through weak_from_this().
@@ -39,9 +49,9 @@ struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
     const std::string peer;  // "10.1.2.3:5678", or "unix"
     const WallClock::time_point connect_time = WallClock::now();
     // Set at login, before the registry lists the entry; never changed after.
-    std::string user;
-    std::string database;
-    std::string application_name;
+    std::shared_ptr<const ClientNames> names;
+    const std::string& user() const { return names->user; }
+    const std::string& database() const { return names->database; }
     std::atomic<ClientState> state{ClientState::idle};
     std::atomic<std::int64_t> state_since_us{0};  // wall clock, µs since the epoch
     std::atomic<std::uint64_t> server_id{0};      // the server it holds while active

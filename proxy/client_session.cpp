@@ -62,6 +62,9 @@ public:
           started_(Clock::now()),
           busy_(context.busy_sessions()) {}
     ~ClientSession() {
+        // Out of the registry (SHOW CLIENTS, KILL) on our worker, before the socket goes.
+        socket = nullptr;
+        context_.clients().remove(*this);
         if (pool_) pool_->stats().clients.fetch_sub(1, std::memory_order_relaxed);
         context_.client_left();
     }
@@ -111,7 +114,7 @@ private:
     void finish(const Ending& ending);
     std::string who() const { return "client " + std::to_string(id) + " " + peer; }
     std::shared_ptr<ClientSession> self() { return std::static_pointer_cast<ClientSession>(shared_from_this()); }
-    void register_client(const protocol::StartupMessage& startup, ClientState state);
+    void register_client(const protocol::StartupMessage& startup, ClientState state, CancelAddress cancel_address = {});
 
     Socket client_;
     ProxyContext& context_;
@@ -130,14 +133,6 @@ private:
     std::unique_ptr<asio::steady_timer> idle_timer_;
     bool parked_ = false;
     bool idle_expired_ = false;
-    // This session's line in the registry (SHOW CLIENTS, KILL); removed when the session ends.
-    struct Unregister {
-        ClientSession& session;
-        ~Unregister() {
-            session.socket = nullptr;  // on our worker, before the socket goes
-            session.context_.clients().remove(session);
-        }
-    } unregister_{*this};
     BusyMark busy_;
     // The end of a drain cancels whatever this session waits for on its client socket
     // (ClientRegistry::interrupt_all), parked or in session mode inside forward(); the
@@ -145,8 +140,16 @@ private:
     bool drain_ended() const { return context_.drain_ended(); }
 };
 
-void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
-    if (const auto* name = startup.find("application_name")) application_name = *name;
+void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state,
+                                    CancelAddress cancel_address) {
+    auto names = std::make_shared<ClientNames>();
+    names->user = startup.user();
+    names->database = startup.database();
+    if (const auto* name = startup.find("application_name")) names->application_name = *name;
+    names->cancel_address = std::move(cancel_address);
+    this->names = context_.names_interner().intern(std::move(names));
+    // Before the cancel slot is published (login).
+    cancel.set_address(std::shared_ptr<const CancelAddress>(this->names, &this->names->cancel_address));
     set_state(state);
     context_.clients().add(*this);
 }
@@ -561,12 +564,13 @@ void ClientSession::finish(const Ending& ending) {
 }
 
 awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMessage& startup, ServerLease& lease) {
-    user = startup.user();
-    database = startup.database();
-    settings_ = ClientSettings::from_startup(startup);
-    if (!settings_.error().empty()) {
-        co_await send_error(fatal(sqlstate::kFeatureNotSupported, settings_.error()));
-        co_return Ending{"refused startup: " + settings_.error(), true};
+    const std::string user = startup.user();
+    const std::string database = startup.database();
+    std::string refusal;
+    settings_ = ClientSettings::from_startup(startup, refusal);
+    if (!refusal.empty()) {
+        co_await send_error(fatal(sqlstate::kFeatureNotSupported, refusal));
+        co_return Ending{"refused startup: " + refusal, true};
     }
     if (startup.minor > 0 || !startup.protocol_options().empty()) {
         std::string out;
@@ -623,8 +627,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     // The pool's `clients` gauge: routed here from now until the session ends (waiting for
     // its first server included, so clients_active = clients - waiting); see ~ClientSession.
     pool_->stats().clients.fetch_add(1, std::memory_order_relaxed);
-    register_client(startup, ClientState::waiting);
-    cancel.set_address(route->second.host, route->second.port);  // before the slot is published
+    register_client(startup, ClientState::waiting, {route->second.host, route->second.port});
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
@@ -723,7 +726,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
         if (!lease || settle) {
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
-                co_return Ending{"no server for " + database + "/" + user + ": " + error->message, true};
+                co_return Ending{"no server for " + pool_->database() + "/" + pool_->user() + ": " + error->message, true};
             }
             // A client that had to wait for its server (or have it brought in line) is
             // served by the quick path from here on, as one that found a server idle.

@@ -49,6 +49,7 @@ public:
     ClientRegistry& clients() { return clients_registry_; }
     Lifecycle& lifecycle() { return lifecycle_; }
     SettingsInterner& settings_interner() { return settings_interner_; }
+    Interner<ClientNames>& names_interner() { return names_interner_; }
 
     // The pool for (database, user), created on first use.
     std::shared_ptr<Pool> pool_for(const Snapshot& snapshot, const config::Database& database,
@@ -113,6 +114,7 @@ private:
     CancelRegistry cancels_;
     Lifecycle lifecycle_;
     SettingsInterner settings_interner_;
+    Interner<ClientNames> names_interner_;
     std::mutex pools_mutex_;
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Pool>> pools_;
     std::map<std::string, std::shared_ptr<ConnectionBudget>> database_budgets_;  // guarded by pools_mutex_

@@ -38,31 +38,22 @@ ClientSettings::Values& ClientSettings::writable() {
     return const_cast<Values&>(*values_);
 }
 
-void ClientSettings::share(SettingsInterner& interner) {
+void ClientSettings::share(Interner<Values>& interner) {
     if (values_) values_ = interner.intern(std::move(values_));
 }
 
-std::shared_ptr<const ClientSettings::Values> SettingsInterner::intern(std::shared_ptr<const ClientSettings::Values> values) {
-    std::lock_guard lock(mutex_);
-    std::erase_if(recent_, [](const auto& weak) { return weak.expired(); });
-    for (const auto& weak : recent_)
-        if (auto shared = weak.lock(); shared && *shared == *values) return shared;
-    if (recent_.size() < kRemembered) recent_.push_back(values);
-    return values;
-}
-
-ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& startup) {
+ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& startup, std::string& refusal) {
     ClientSettings settings;
     for (const auto& [name, value] : startup.parameters) {
         if (name == "user" || name == "database" || name.starts_with("_pq_.")) continue;
         if (name == "replication") {
-            settings.error_ = "pgsluice does not proxy replication connections";
+            refusal = "pgsluice does not proxy replication connections";
             return settings;
         }
         if (name == "options") {
             auto options = protocol::parse_startup_options(value);
             if (!options) {
-                settings.error_ = "unsupported startup option in \"options\": only -c name=value settings are supported";
+                refusal = "unsupported startup option in \"options\": only -c name=value settings are supported";
                 return settings;
             }
             for (auto& [option_name, option_value] : *options) settings.observe(option_name, option_value);
@@ -72,7 +63,7 @@ ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& star
     }
     for (const auto& [name, value] : settings.values()) {
         if (!is_setting_name(name)) {
-            settings.error_ = "invalid startup parameter name \"" + name + "\"";
+            refusal = "invalid startup parameter name \"" + name + "\"";
             return settings;
         }
     }

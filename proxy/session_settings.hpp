@@ -14,20 +14,19 @@
 #include "protocol/error_response.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/interner.hpp"
 #include "proxy/server_connection.hpp"
 
 namespace pgsluice::proxy {
 
-class SettingsInterner;
 
 class ClientSettings {
 public:
     using Values = std::vector<std::pair<std::string, std::string>>;
 
-    // Reads the startup packet; error() is non-empty when it asks for what pgsluice cannot do.
-    static ClientSettings from_startup(const protocol::StartupMessage& startup);
+    // Reads the startup packet; `refusal` is set when it asks for what pgsluice cannot do.
+    static ClientSettings from_startup(const protocol::StartupMessage& startup, std::string& refusal);
 
-    const std::string& error() const { return error_; }
     const Values& values() const { return values_ ? *values_ : kNone; }
     // The shared copy itself: a server remembers which one it was last brought in line with.
     const std::shared_ptr<const Values>& shared_values() const { return values_; }
@@ -42,28 +41,20 @@ public:
     // so later comparisons match.
     void adopt_server_spelling(const ServerConnection& server);
     // Shares the values with other clients that want the same ones (copy on write after).
-    void share(SettingsInterner& interner);
+    void share(Interner<Values>& interner);
 
 private:
     static const Values kNone;
     Values& writable();  // the values, copied first if other clients share them
 
     std::shared_ptr<const Values> values_;
-    std::string error_;
     bool defaults_filled_ = false;
 };
 
+using SettingsInterner = Interner<ClientSettings::Values>;
+
 // Most clients want the same settings (their driver's defaults); one shared copy keeps an
 // idle client small. Remembers a bounded number of recent distinct sets.
-class SettingsInterner {
-public:
-    std::shared_ptr<const ClientSettings::Values> intern(std::shared_ptr<const ClientSettings::Values> values);
-
-private:
-    static constexpr std::size_t kRemembered = 32;
-    std::mutex mutex_;
-    std::vector<std::weak_ptr<const ClientSettings::Values>> recent_;
-};
 
 // Sends one SET per value the server does not already have; nullopt on success.
 awaitable<std::optional<protocol::ErrorFields>> apply_settings(ServerConnection& server, const ClientSettings& settings);
