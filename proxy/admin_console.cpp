@@ -33,8 +33,7 @@ ErrorFields error(const char* code, std::string message, std::string hint = {}) 
 class AdminConsole {
 public:
     AdminConsole(Socket& client, ProxyContext& context, const std::string& who)
-        : client_(client), context_(context), who_(who), cancel_key_(context.cancels().add(cancel_slot_)) {}
-    ~AdminConsole() { context_.cancels().remove(cancel_key_); }
+        : client_(client), context_(context), who_(who) {}
     AdminConsole(const AdminConsole&) = delete;
     AdminConsole& operator=(const AdminConsole&) = delete;
 
@@ -52,8 +51,8 @@ private:
     ProxyContext& context_;
     const std::string who_;
     bool shutdown_requested_ = false;
-    std::shared_ptr<CancelSlot> cancel_slot_ = std::make_shared<CancelSlot>();
-    protocol::BackendKeyData cancel_key_;
+    // Drivers want a key; one issued to no client: a cancel for the console does nothing.
+    const protocol::BackendKeyData cancel_key_ = random_cancel_key();
 };
 
 awaitable<std::string> AdminConsole::run() {
@@ -67,7 +66,6 @@ awaitable<std::string> AdminConsole::run() {
         protocol::append_parameter_status(out, "TimeZone", "UTC");
         protocol::append_parameter_status(out, "integer_datetimes", "on");
         protocol::append_parameter_status(out, "standard_conforming_strings", "on");
-        // A real key with an empty slot: a cancel for the console is accepted and does nothing.
         protocol::append_backend_key_data(out, cancel_key_.process_id, cancel_key_.secret_key);
         protocol::append_ready_for_query(out, 'I');
         co_await write_all(client_, out);

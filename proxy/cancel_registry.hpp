@@ -1,14 +1,13 @@
-// Maps the BackendKeyData pgsluice issues to each client onto the server that client holds
-// right now, so a CancelRequest reaches exactly that server (and nothing when it holds none).
+// What a CancelRequest needs: the server a client holds right now (and nothing when it
+// holds none), behind the BackendKeyData pgsluice issued to that client. ClientRegistry
+// finds a client by its key.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 #include "protocol/messages.hpp"
 #include "proxy/server_connection.hpp"
@@ -37,7 +36,8 @@ struct CancelAddress {
 // so an idle client's slot costs a few bytes and no lock.
 class CancelSlot {
 public:
-    void set_address(std::shared_ptr<const CancelAddress> address) { address_ = std::move(address); }
+    // `address` outlives the slot (the session's interned names hold it).
+    void set_address(const CancelAddress* address) { address_ = address; }
     void set(std::optional<protocol::BackendKeyData> server_key) {
         key_.store(server_key ? pack(*server_key) : 0, std::memory_order_release);
     }
@@ -53,23 +53,13 @@ private:
     static std::uint64_t pack(const protocol::BackendKeyData& key) {
         return (std::uint64_t(key.process_id) << 32) | key.secret_key;
     }
-    std::shared_ptr<const CancelAddress> address_;
+    const CancelAddress* address_ = nullptr;
     std::atomic<std::uint64_t> key_{0};
 };
 
-class CancelRegistry {
-public:
-    // Issues a fresh, unused key for a client and remembers its slot.
-    protocol::BackendKeyData add(const std::shared_ptr<CancelSlot>& slot);
-    void remove(const protocol::BackendKeyData& key);
-    std::shared_ptr<CancelSlot> find(const protocol::BackendKeyData& key);
+// A fresh random key as a client sees it in BackendKeyData: a positive process id (some
+// clients print it as a pid) and a random secret. ClientRegistry keeps it unique.
+protocol::BackendKeyData random_cancel_key();
 
-private:
-    static std::uint64_t pack(const protocol::BackendKeyData& key) {
-        return (std::uint64_t(key.process_id) << 32) | key.secret_key;
-    }
-    std::mutex mutex_;
-    std::unordered_map<std::uint64_t, std::weak_ptr<CancelSlot>> slots_;
-};
 
 }  // namespace pgsluice::proxy

@@ -52,20 +52,23 @@ struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
     std::shared_ptr<const ClientNames> names;
     const std::string& user() const { return names->user; }
     const std::string& database() const { return names->database; }
-    std::atomic<ClientState> state{ClientState::idle};
     std::atomic<std::int64_t> state_since_us{0};  // wall clock, µs since the epoch
     std::atomic<std::uint64_t> server_id{0};      // the server it holds while active
 
-    // Where a CancelRequest with this client's key goes (see CancelRegistry).
+    // Where a CancelRequest with this client's key goes (ClientRegistry::find_by_cancel_key).
     CancelSlot cancel;
 
     // Only touched on the session's worker: the session clears it before its socket goes.
     Socket* socket;
     // That worker's executor: a post to it stays valid after the session is gone.
     const Executor executor;
+    // Beside the list's flag below: one word for both.
+    std::atomic<ClientState> state{ClientState::idle};
 
 private:
     friend class ClientRegistry;
+    // The key issued to this client for CancelRequest (0: none), guarded by the registry's mutex.
+    std::uint64_t cancel_key_ = 0;
     // The registry's list, guarded by its mutex.
     ClientEntry* previous_ = nullptr;
     ClientEntry* next_ = nullptr;
@@ -95,6 +98,12 @@ public:
     // worker (the session then sees ProxyContext::drain_ended()). Returns how many.
     std::size_t interrupt_all();
     std::size_t size();
+
+    // A cancel key for `entry` (listed), unique among the live clients.
+    protocol::BackendKeyData issue_cancel_key(ClientEntry& entry);
+    // The client issued `key`, kept alive for the caller; null when none. A scan of the list,
+    // as PgBouncer does: cancels are rare, and no client pays memory for an index.
+    std::shared_ptr<ClientEntry> find_by_cancel_key(const protocol::BackendKeyData& key);
 
 private:
     // Every listed entry that `pick` accepts, for a post to its worker.

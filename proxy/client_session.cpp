@@ -59,7 +59,6 @@ public:
         : ClientEntry(context.next_client_id(), std::move(peer), client_, client.get_executor()),
           client_(std::move(client)),
           context_(context),
-          started_(Clock::now()),
           busy_(context.busy_sessions()) {}
     ~ClientSession() {
         // Out of the registry (SHOW CLIENTS, KILL) on our worker, before the socket goes.
@@ -116,24 +115,24 @@ private:
     std::shared_ptr<ClientSession> self() { return std::static_pointer_cast<ClientSession>(shared_from_this()); }
     void register_client(const protocol::StartupMessage& startup, ClientState state, CancelAddress cancel_address = {});
 
+    // Every idle client holds one of these: the small members sit together so that no
+    // padding is paid for each.
     Socket client_;
     ProxyContext& context_;
-    Clock::time_point started_;
     ClientSettings settings_;
     std::shared_ptr<Pool> pool_;
-    config::PoolMode mode_ = config::PoolMode::session;
-    std::optional<protocol::BackendKeyData> cancel_key_;
     // While the client is not parked: the server it holds, buffers and scanners.
     std::unique_ptr<Traffic> traffic_;
-    // serve_queries gave the session to the quick path: resume() must leave it alone.
-    bool handed_over_ = false;
     // The memory of the wait the session has pending while parked or on the quick path.
     HandlerMemory wait_memory_;
     // client_idle_timeout while parked; made only when the limit is set.
     std::unique_ptr<asio::steady_timer> idle_timer_;
+    BusyMark busy_;
+    config::PoolMode mode_ = config::PoolMode::session;
+    // serve_queries gave the session to the quick path: resume() must leave it alone.
+    bool handed_over_ = false;
     bool parked_ = false;
     bool idle_expired_ = false;
-    BusyMark busy_;
     // The end of a drain cancels whatever this session waits for on its client socket
     // (ClientRegistry::interrupt_all), parked or in session mode inside forward(); the
     // session checks the flag before each wait too, so a wake-up between two waits is not lost.
@@ -148,8 +147,9 @@ void ClientSession::register_client(const protocol::StartupMessage& startup, Cli
     if (const auto* name = startup.find("application_name")) names->application_name = *name;
     names->cancel_address = std::move(cancel_address);
     this->names = context_.names_interner().intern(std::move(names));
-    // Before the cancel slot is published (login).
-    cancel.set_address(std::shared_ptr<const CancelAddress>(this->names, &this->names->cancel_address));
+    // Before the cancel key is issued (login). `names` keeps the address alive as long as
+    // the session, and a cancel holds the session while it reads it.
+    cancel.set_address(&this->names->cancel_address);
     set_state(state);
     context_.clients().add(*this);
 }
@@ -202,8 +202,8 @@ awaitable<std::optional<protocol::StartupMessage>> ClientSession::negotiate_star
 }
 
 awaitable<void> ClientSession::forward_cancel(const protocol::CancelRequest& request) {
-    auto slot = context_.cancels().find({request.process_id, request.secret_key});
-    auto target = slot ? slot->get() : std::nullopt;
+    auto client = context_.clients().find_by_cancel_key({request.process_id, request.secret_key});
+    auto target = client ? client->cancel.get() : std::nullopt;
     if (!target) {
         // As PostgreSQL does: no reply either way, so keys cannot be probed.
         spdlog::info("{}: cancel request for no running query, ignored", who());
@@ -551,9 +551,8 @@ awaitable<std::optional<Ending>> ClientSession::finish_pending_write() {
 
 // The one log line a session ends with, and the close.
 void ClientSession::finish(const Ending& ending) {
-    if (cancel_key_) context_.cancels().remove(*cancel_key_);
     if (ending.reason.empty()) return;
-    const auto seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    const auto seconds = std::chrono::duration<double>(WallClock::now() - connect_time).count();
     if (ending.error)
         spdlog::warn("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
     else
@@ -641,9 +640,8 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     spdlog::info("{}: login ok, user \"{}\" database \"{}\" ({} pooling)", who(), user, database,
                  config::to_string(mode_));
 
-    // The registry holds the slot by a weak pointer that shares the entry's ownership.
-    cancel_key_ = context_.cancels().add(std::shared_ptr<CancelSlot>(shared_from_this(), &cancel));
-    const auto key = *cancel_key_;
+    // Found again by a CancelRequest through the registry (this session is listed already).
+    const auto key = context_.clients().issue_cancel_key(*this);
     {
         std::string out;
         for (const auto& [name, value] : lease->parameters()) protocol::append_parameter_status(out, name, value);

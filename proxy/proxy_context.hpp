@@ -45,7 +45,6 @@ public:
 
     std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
     Executor io_executor() const { return io_executor_; }
-    CancelRegistry& cancels() { return cancels_; }
     ClientRegistry& clients() { return clients_registry_; }
     Lifecycle& lifecycle() { return lifecycle_; }
     SettingsInterner& settings_interner() { return settings_interner_; }
@@ -111,7 +110,6 @@ public:
 private:
     Executor io_executor_;
     std::shared_ptr<const Snapshot> snapshot_;
-    CancelRegistry cancels_;
     Lifecycle lifecycle_;
     SettingsInterner settings_interner_;
     Interner<ClientNames> names_interner_;
