@@ -17,6 +17,7 @@
 #include "proxy/message_io.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/silence_clock.hpp"
+#include "proxy/slab.hpp"
 #include "proxy/traffic.hpp"
 
 namespace pgsluice::proxy {
@@ -997,7 +998,9 @@ awaitable<void> serve_client(Socket client, ProxyContext& context, std::string p
         }
         co_return;
     }
-    auto session = std::make_shared<ClientSession>(std::move(client), context, std::move(peer));
+    // From a slab: every idle client holds its session for as long as it stays connected.
+    auto session = std::allocate_shared<ClientSession>(SlabAllocator<ClientSession>(), std::move(client), context,
+                                                       std::move(peer));
     co_await session->start();
 }
 
