@@ -57,6 +57,10 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     ProxyContext& context = *context_holder;
     // Signals, acceptors, reload-by-watch and the drain run on the first worker's thread.
     auto control = io.get_executor();
+    // Caught from here on, before anything listens: a SIGHUP sent as soon as the port
+    // answers must reload, not kill the process (its default). One that comes before the
+    // handler below is set waits in the signal_set for it.
+    asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
     auto status = [&hooks](const std::string& line) {
         if (hooks.on_status) hooks.on_status(line);
     };
@@ -192,7 +196,6 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         },
         asio::detached);
 
-    asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signal) {
             if (ec) return;

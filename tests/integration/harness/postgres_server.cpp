@@ -96,7 +96,10 @@ void PostgresServer::start() {
         },
         std::chrono::seconds(30));
     if (!up || !process_->running())
-        throw std::runtime_error("PostgreSQL did not start: " + read_file(dir_->path() + "/postgres.log"));
+        throw std::runtime_error("PostgreSQL did not start (" +
+                                 (process_->running() ? std::string("still not answering")
+                                                      : "exit code " + std::to_string(process_->exit_code())) +
+                                 "): " + read_file(dir_->path() + "/postgres.log"));
 }
 
 void PostgresServer::stop() {

@@ -17,12 +17,21 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <optional>
 #include <thread>
 
 namespace harness {
 
 Process::Process(const Options& options) {
     const pid_t parent = getpid();
+    // Looked up before the fork: the child of a process with threads (a test's clients) may
+    // call only async-signal-safe functions, and getpwnam/initgroups are not.
+    std::optional<std::pair<uid_t, gid_t>> run_as;
+    if (!options.run_as.empty()) {
+        struct passwd* pw = getpwnam(options.run_as.c_str());
+        if (!pw) throw std::runtime_error("no such user: " + options.run_as);
+        run_as.emplace(pw->pw_uid, pw->pw_gid);
+    }
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -34,10 +43,9 @@ Process::Process(const Options& options) {
         }
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) dup2(devnull, 0);
-        if (!options.run_as.empty()) {
-            struct passwd* pw = getpwnam(options.run_as.c_str());
-            if (!pw || initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-                _exit(126);
+        if (run_as) {
+            const gid_t gid = run_as->second;
+            if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(run_as->first) != 0) _exit(126);
         }
         // After the credential change, which clears it: die with the test process.
         prctl(PR_SET_PDEATHSIG, SIGKILL);
