@@ -24,8 +24,15 @@ struct Recorder {
     char stop_after = 0;
     bool inspects(char type) const { return type == 'Z' || type == 'S'; }
     Verdict on_message(const MessageView& m) {
-        std::string entry = std::string(1, m.type) + ":" + std::to_string(m.length);
-        if (inspects(m.type)) entry += ":" + std::string(as_chars(m.body));
+        // Appended piece by piece: GCC 12 at -O2 misreads `std::string + const char*` as an
+        // overlapping memcpy (-Wrestrict, GCC bug 105329).
+        std::string entry(1, m.type);
+        entry += ':';
+        entry += std::to_string(m.length);
+        if (inspects(m.type)) {
+            entry += ':';
+            entry += as_chars(m.body);
+        }
         if (m.type == stop_before) return Verdict::stop_before;
         seen.push_back(entry);
         return m.type == stop_after ? Verdict::stop_after : Verdict::forward;
