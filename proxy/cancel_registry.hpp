@@ -30,6 +30,12 @@ struct CancelAddress {
     bool operator==(const CancelAddress&) const = default;
 };
 
+// A key as one word, to store and compare. A server's process id is never 0, and pgsluice
+// issues none with 0, so no real key packs to 0.
+inline std::uint64_t pack_cancel_key(const protocol::BackendKeyData& key) {
+    return (std::uint64_t(key.process_id) << 32) | key.secret_key;
+}
+
 // One per client session (inside its ClientEntry); the session updates it as it takes and
 // returns servers, a cancel request reads it from any thread. The address is set once at
 // login, before the slot is published; the server's key is one atomic word (0: no server),
@@ -39,7 +45,7 @@ public:
     // `address` outlives the slot (the session's interned names hold it).
     void set_address(const CancelAddress* address) { address_ = address; }
     void set(std::optional<protocol::BackendKeyData> server_key) {
-        key_.store(server_key ? pack(*server_key) : 0, std::memory_order_release);
+        key_.store(server_key ? pack_cancel_key(*server_key) : 0, std::memory_order_release);
     }
     std::optional<CancelTarget> get() const {
         const auto packed = key_.load(std::memory_order_acquire);
@@ -49,10 +55,6 @@ public:
     }
 
 private:
-    // A server's process id is never 0, so no real key packs to 0.
-    static std::uint64_t pack(const protocol::BackendKeyData& key) {
-        return (std::uint64_t(key.process_id) << 32) | key.secret_key;
-    }
     const CancelAddress* address_ = nullptr;
     std::atomic<std::uint64_t> key_{0};
 };

@@ -130,15 +130,11 @@ std::size_t ClientRegistry::interrupt_all() {
     return all.size();
 }
 
-namespace {
-std::uint64_t pack(const protocol::BackendKeyData& key) { return (std::uint64_t(key.process_id) << 32) | key.secret_key; }
-}  // namespace
-
 protocol::BackendKeyData ClientRegistry::issue_cancel_key(ClientEntry& entry) {
     std::lock_guard lock(mutex_);
     while (true) {
         const auto key = random_cancel_key();
-        const auto packed = pack(key);
+        const auto packed = pack_cancel_key(key);
         bool taken = false;
         for (auto* e = first_; e && !taken; e = e->next_) taken = e->cancel_key_ == packed;
         if (taken) continue;
@@ -148,7 +144,7 @@ protocol::BackendKeyData ClientRegistry::issue_cancel_key(ClientEntry& entry) {
 }
 
 std::shared_ptr<ClientEntry> ClientRegistry::find_by_cancel_key(const protocol::BackendKeyData& key) {
-    const auto packed = pack(key);
+    const auto packed = pack_cancel_key(key);
     std::lock_guard lock(mutex_);
     for (auto* e = first_; e; e = e->next_)
         if (e->cancel_key_ == packed) return e->weak_from_this().lock();

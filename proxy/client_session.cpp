@@ -663,11 +663,14 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
     std::optional<ErrorFields> error;
     set_state(ClientState::waiting);
     try {
-        // A server the quick path's wait brought is kept; its parameters are brought in line below.
-        // (No conditional expression inside the co_await: GCC 12 mishandles its temporaries.)
-        WaitOutcome waited;
-        if (traffic_) waited = std::move(traffic_->waited);
-        if (!lease) lease = co_await pool_->acquire(std::move(waited));
+        // A server the quick path's wait brought is kept; its parameters are brought in line
+        // below. Otherwise whatever else that wait came to is finished by acquire().
+        if (!lease) {
+            // (No conditional expression inside the co_await: GCC 12 mishandles its temporaries.)
+            WaitOutcome waited;
+            if (traffic_) waited = std::move(traffic_->waited);
+            lease = co_await pool_->acquire(std::move(waited));
+        }
     } catch (const PoolError& e) {
         error = e.fields;
     }

@@ -414,6 +414,7 @@ std::optional<Pool::QuickAcquire> Pool::try_acquire_quick(const Executor& execut
     std::unique_ptr<ServerConnection> idle;
     bool freed = false;
     ConnectionBudget* blocked = nullptr;
+    std::uint32_t pool_size = 0;
     {
         std::lock_guard lock(mutex_);
         // PAUSE holds clients back, and a reserve pool needs a waiter's own timer: acquire().
@@ -437,6 +438,7 @@ std::optional<Pool::QuickAcquire> Pool::try_acquire_quick(const Executor& execut
             waiter->quick = std::move(who);
             waiters_.push_back(std::move(waiter));
             out.queued = true;
+            pool_size = settings_.pool_size;
             if (open_ < settings_.pool_size) blocked = blocked_by_;
             update_starving_locked();
             arm_quick_deadline_locked();
@@ -445,13 +447,7 @@ std::optional<Pool::QuickAcquire> Pool::try_acquire_quick(const Executor& execut
     if (freed) notify_budgets();
     if (idle && !keep_if_alive(idle)) return std::nullopt;  // a dead one: take the next, or a slot
     if (blocked) make_room(blocked);
-    if (out.queued) {
-        // As acquire() says it, without formatting a line nobody reads.
-        const auto level = note_bound_reached() ? spdlog::level::info : spdlog::level::debug;
-        if (spdlog::should_log(level))
-            spdlog::log(level, "pool {}/{}: no server free ({}), client waits", database_, user_,
-                        blocked ? "held back by the cap of " + blocked->name() : std::string("at pool_size"));
-    }
+    if (out.queued) note_client_waits(blocked, pool_size);
     if (idle) {
         PoolStats::add(stats_.waits);  // a wait of zero, as acquire() counts it
         out.lease = ServerLease(shared_from_this(), std::move(idle), ServerLease::Listed{});
@@ -621,6 +617,16 @@ awaitable<ServerLease> Pool::acquire(WaitOutcome outcome) {
     }
 }
 
+void Pool::note_client_waits(ConnectionBudget* blocked, std::uint32_t pool_size) {
+    // At info level once in a while (the pool at its bound is worth knowing, but not once
+    // per transaction under load), at debug level otherwise; not formatted when neither is on.
+    const auto level = note_bound_reached() ? spdlog::level::info : spdlog::level::debug;
+    if (!spdlog::should_log(level)) return;
+    spdlog::log(level, "pool {}/{}: no server free ({}), client waits", database_, user_,
+                blocked ? "held back by the cap of " + blocked->name()
+                        : "pool_size " + std::to_string(pool_size));
+}
+
 bool Pool::note_bound_reached() {
     const auto now = Clock::now().time_since_epoch().count();
     auto last = last_bound_log_.load(std::memory_order_relaxed);
@@ -677,13 +683,7 @@ awaitable<ServerLease> Pool::acquire_unchecked() {
     if (idle && !keep_if_alive(idle)) co_return co_await acquire_unchecked();  // a dead one: once more
     if (idle) co_return ServerLease(shared_from_this(), std::move(idle));
     if (blocked) make_room(blocked);
-    if (waiter) {
-        // Said at info level once in a while (the pool at its bound is worth knowing, but not
-        // once per transaction under load), at debug level otherwise.
-        const auto level = note_bound_reached() ? spdlog::level::info : spdlog::level::debug;
-        spdlog::log(level, "pool {}/{}: no server free ({}), client waits", database_, user_,
-                    blocked ? "held back by the cap of " + blocked->name() : "pool_size " + std::to_string(pool_size));
-    }
+    if (waiter) note_client_waits(blocked, pool_size);
     while (waiter) {
         co_await waiter->timer->async_wait(asio::as_tuple(use_awaitable));
         bool granted = false;

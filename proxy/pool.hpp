@@ -238,6 +238,8 @@ private:
     protocol::ErrorFields wait_timeout_error_locked() const;
     // True at most once every 10 s: whether "client waits" is worth an info line now.
     bool note_bound_reached();
+    // The "client waits" line; `pool_size` as read under the lock when the client queued.
+    void note_client_waits(ConnectionBudget* blocked, std::uint32_t pool_size);
     // Closes a server whose slot is still counted, and frees the slot only once PostgreSQL
     // let the backend go: a shared cap then holds as pg_stat_activity sees it.
     // A donation's slot goes to the starved sibling pools before this pool's own waiters.
