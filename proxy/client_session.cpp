@@ -99,12 +99,16 @@ private:
     // from traffic_.
     bool quick_allowed() const;
     bool quick_transaction();
+    bool begin_quick_transaction();
     void on_wait_over(WaitOutcome outcome) override;
     bool quick_request();
-    void wait_for_server();
+    bool wait_for_server();
     bool quick_answer();
-    void wait_for_client();
-    bool quick_next_request();
+    bool wait_for_client();
+    bool next_transaction_or_park();
+    void resume_after_read(Socket& socket, const boost::system::error_code& ec);
+    template <class Step>
+    void later(Step step);
     enum class ReadNow { data, nothing, failed };
     static ReadNow read_now(Socket& from, StreamBuffer& buffer);
     bool send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server);
@@ -367,6 +371,13 @@ bool ClientSession::quick_transaction() {
         case ReadNow::failed: return false;          // the coroutine path reads it again and says so
         case ReadNow::data: break;
     }
+    return begin_quick_transaction();
+}
+
+// The client's first bytes of a transaction are in traffic_->client_buffer: find a server.
+bool ClientSession::begin_quick_transaction() {
+    auto& traffic = *traffic_;
+    auto& buffer = traffic.client_buffer;
     if (buffer.filled().size() < protocol::FrameScanner::kHeaderSize ||
         buffer.filled()[0] == static_cast<std::uint8_t>(protocol::frontend::kTerminate))
         return false;
@@ -430,8 +441,35 @@ bool ClientSession::quick_request() {
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
-    wait_for_server();
+    later([](ClientSession& session) { return session.wait_for_server(); });
     return true;
+}
+
+// Runs `step` (a quick-path step: true when it took the session on) once the worker's other
+// ready handlers have run, and the coroutine path when it did not. By then the peer has
+// often answered (PostgreSQL on another core) or sent its next transaction (a busy client),
+// and the read finds it at once: no failed recv, no wait to arm (epoll_ctl), no readiness
+// event to handle. Asio's reactor runs a posted handler without a system call.
+template <class Step>
+void ClientSession::later(Step step) {
+    asio::post(client_.get_executor(), in_memory(wait_memory_, [self = self(), step] {
+        if (!step(*self)) asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
+    }));
+}
+
+// Between transactions on the quick path: the client's next one when it is there already,
+// else park.
+bool ClientSession::next_transaction_or_park() {
+    if (drain_ended() || !quick_allowed()) {
+        park();  // tells the client of the drain's end, or wakes for the coroutine path
+        return true;
+    }
+    switch (read_now(client_, traffic_->client_buffer)) {
+        case ReadNow::nothing: park(); return true;
+        case ReadNow::failed: return false;
+        case ReadNow::data: return begin_quick_transaction();
+    }
+    return false;
 }
 
 ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffer) {
@@ -444,70 +482,92 @@ ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffe
     return ReadNow::data;
 }
 
+// The quick path reads with Asio's reads, not with a wait and a recv of its own. Asio tries
+// a read at once and queues it only when nothing is there; the socket stays registered
+// (edge-triggered), so queueing costs no system call, where every wait re-arms the
+// descriptor (epoll_ctl). Tried later() rather than at once, the read mostly finds its data.
+// Its operation lives in Traffic::read_memory; each returns false when the buffer is full
+// (the forwarder grows it).
+
 // Inside a transaction, between two of its statements: the session keeps its server and
 // waits for the client's next one. (The server says nothing unasked meanwhile; should it
 // die, its last words are read with the answer to that next statement.)
-void ClientSession::wait_for_client() {
-    client_.async_wait(Socket::wait_read, in_memory(wait_memory_, [self = self()](const boost::system::error_code& ec) {
-        if (!ec && !self->drain_ended() && self->quick_next_request()) return;
-        asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
-    }));
+bool ClientSession::wait_for_client() {
+    auto& buffer = traffic_->client_buffer;
+    buffer.allocate();
+    if (buffer.free_size() == 0) return false;
+    client_.async_read_some(
+        asio::buffer(buffer.free_space(), buffer.free_size()),
+        in_memory(traffic_->read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
+            self->traffic_->client_buffer.commit(n);
+            if (!ec && !self->drain_ended() && self->quick_request()) return;
+            // The coroutine path reads again and meets the error or EOF itself.
+            self->resume_after_read(self->client_, ec);
+        }));
+    return true;
 }
 
-bool ClientSession::quick_next_request() {
-    switch (read_now(client_, traffic_->client_buffer)) {
-        case ReadNow::nothing: wait_for_client(); return true;
-        case ReadNow::failed: return false;
-        case ReadNow::data: return quick_request();
-    }
-    return false;
-}
-
-void ClientSession::wait_for_server() {
-    traffic_->lease->socket().async_wait(
-        Socket::wait_read, in_memory(wait_memory_, [self = self()](const boost::system::error_code& ec) {
+bool ClientSession::wait_for_server() {
+    auto& buffer = traffic_->server_buffer;
+    buffer.allocate();
+    if (buffer.free_size() == 0) return false;
+    traffic_->lease->socket().async_read_some(
+        asio::buffer(buffer.free_space(), buffer.free_size()),
+        in_memory(traffic_->read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
+            self->traffic_->server_buffer.commit(n);
             if (!ec && self->quick_answer()) return;
             // The forwarder reads the error or the rest itself.
-            asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
+            self->resume_after_read(self->traffic_->lease->socket(), ec);
         }));
+    return true;
 }
 
+// The coroutine path after a quick-path read of `socket` that ended with `ec`. After EOF or
+// an error (a read of 0 bytes), Asio takes the socket for drained and queues the next read
+// without trying it, and no readiness event comes again (edge-triggered): the coroutine
+// path's read would wait forever. A wait re-arms the descriptor (epoll_ctl), which reports
+// the EOF or the error again and lets the next read try; the coroutine path then meets it.
+void ClientSession::resume_after_read(Socket& socket, const boost::system::error_code& ec) {
+    auto self = this->self();
+    if (!ec || ec == asio::error::operation_aborted) {  // data, or a cancel: the read was not tried
+        asio::co_spawn(client_.get_executor(), resume(self, {}), asio::detached);
+        return;
+    }
+    socket.async_wait(Socket::wait_read, [self](const boost::system::error_code&) {
+        asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
+    });
+}
+
+// What the server sent so far, forwarded; then the server goes back to the pool, or the
+// session waits for more of the answer or for the client's next statement.
 bool ClientSession::quick_answer() {
     auto& traffic = *traffic_;
     auto& server = *traffic.lease;
     auto& buffer = traffic.server_buffer;
-    while (true) {
-        switch (read_now(server.socket(), buffer)) {
-            case ReadNow::nothing: wait_for_server(); return true;
-            case ReadNow::failed: return false;
-            case ReadNow::data: break;
-        }
-        ServerToClient to_client{server, settings_,          true,          false,    no_silence_limits(),
-                                 pool_->stats(), traffic.clock, busy_, context_};
-        const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
-        if (result.consumed > 0) {
-            if (!send_now(client_, buffer, result.consumed, false)) return false;
-            to_client.on_forwarded(result.consumed);
-            buffer.consume(result.consumed);
-        }
-        if (result.status == protocol::FrameScanner::Status::stopped) {
-            const bool clean = to_client.released && traffic.server_drained() && server.state().idle();
-            if (!clean) return false;
-            cancel.set(std::nullopt);
-            traffic.lease.release_reusable();
-            set_state(ClientState::idle);
-            park();
-            return true;
-        }
-        if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
-        if (server.state().awaiting_ready() == 0) {
-            // Every statement answered, the transaction still open: the client speaks next.
-            const bool between_statements = traffic.server_drained() && traffic.client_buffer.empty();
-            if (!between_statements) return false;
-            wait_for_client();
-            return true;
-        }
+    ServerToClient to_client{server, settings_,          true,          false,    no_silence_limits(),
+                             pool_->stats(), traffic.clock, busy_, context_};
+    const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
+    if (result.consumed > 0) {
+        if (!send_now(client_, buffer, result.consumed, false)) return false;
+        to_client.on_forwarded(result.consumed);
+        buffer.consume(result.consumed);
     }
+    if (result.status == protocol::FrameScanner::Status::stopped) {
+        const bool clean = to_client.released && traffic.server_drained() && server.state().idle();
+        if (!clean) return false;
+        cancel.set(std::nullopt);
+        traffic.lease.release_reusable();
+        set_state(ClientState::idle);
+        later([](ClientSession& session) { return session.next_transaction_or_park(); });
+        return true;
+    }
+    if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
+    if (server.state().awaiting_ready() > 0) return wait_for_server();
+    // Every statement answered, the transaction still open: the client speaks next.
+    const bool between_statements = traffic.server_drained() && traffic.client_buffer.empty();
+    if (!between_statements) return false;
+    later([](ClientSession& session) { return session.wait_for_client(); });
+    return true;
 }
 
 bool ClientSession::send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server) {

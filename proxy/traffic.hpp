@@ -14,6 +14,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/server_state.hpp"
 #include "proxy/forwarder.hpp"
+#include "proxy/handler_memory.hpp"
 #include "proxy/pool.hpp"
 #include "proxy/pool_stats.hpp"
 #include "proxy/proxy_context.hpp"
@@ -177,6 +178,8 @@ struct Traffic {
         std::size_t consumed = 0;
     };
     std::optional<PendingWrite> pending;
+    // The quick path's one pending read (of the client or of the server).
+    ReadMemory read_memory;
 
     // Back to what a new Traffic is, keeping the buffers' memory (see TrafficCache). Only
     // what park() leaves: no server, no wait, empty buffers.

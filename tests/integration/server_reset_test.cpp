@@ -1,4 +1,6 @@
 // What one client does to its server never reaches the next client of that server.
+#include <sys/socket.h>
+
 #include <catch2/catch.hpp>
 
 #include "harness/pgsluice_process.hpp"
@@ -45,6 +47,29 @@ TEST_CASE("a client that vanishes mid-transaction does not hand its transaction 
     next.exec("insert into ledger values (2)");
     Connection monitor(postgres.superuser_conninfo("app"));
     CHECK(monitor.scalar("select count(*) from ledger") == "1");
+}
+
+TEST_CASE("a client whose connection drops mid-transaction, with no Terminate, frees its server for the next client",
+          "[integration]") {
+    PostgresServer postgres;
+    const auto mode = GENERATE(as<std::string>{}, "session", "transaction");
+    // With one server, a session that kept it would leave the next client waiting: the
+    // wait timeout turns that into an error instead of a hang.
+    Pgsluice proxy(postgres, Pgsluice::basic_config(mode, 1, "  query_wait_timeout: 5s\n"));
+    {
+        Connection setup(proxy.conninfo());
+        setup.exec("create table ledger(id int)");
+    }
+    {
+        Connection leaver(proxy.conninfo());
+        leaver.exec("begin");
+        leaver.exec("insert into ledger values (1)");
+        // As when the client's host goes away: pgsluice reads EOF between two statements.
+        ::shutdown(PQsocket(leaver.raw()), SHUT_RDWR);
+    }
+    Connection next(proxy.conninfo());
+    CHECK(next.scalar("select count(*) from ledger") == "0");
+    CHECK(next.scalar("select now() = statement_timestamp()") == "t");
 }
 
 TEST_CASE("transaction mode: many clients share one server without seeing each other's transactions", "[integration]") {
