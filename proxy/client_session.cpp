@@ -106,6 +106,9 @@ private:
     bool quick_answer();
     bool wait_for_client();
     bool next_transaction_or_park();
+    bool read_next_transaction();
+    template <bool kFromServer, class Step>
+    bool quick_read(Step step);
     void resume_after_read(Socket& socket, const boost::system::error_code& ec);
     template <class Step>
     void later(Step step);
@@ -364,14 +367,17 @@ bool ClientSession::quick_allowed() const {
 bool ClientSession::quick_transaction() {
     if (!quick_allowed() || idle_expired_ || drain_ended()) return false;
     traffic_ = TrafficCache::take();
-    auto& traffic = *traffic_;
-    auto& buffer = traffic.client_buffer;
-    switch (read_now(client_, buffer)) {
-        case ReadNow::nothing: park(); return true;  // woken with nothing to read
-        case ReadNow::failed: return false;          // the coroutine path reads it again and says so
-        case ReadNow::data: break;
+    return read_next_transaction();
+}
+
+// The client's next transaction, read now: begun when it is there, else the session parks.
+bool ClientSession::read_next_transaction() {
+    switch (read_now(client_, traffic_->client_buffer)) {
+        case ReadNow::nothing: park(); return true;
+        case ReadNow::failed: return false;  // the coroutine path reads it again and says so
+        case ReadNow::data: return begin_quick_transaction();
     }
-    return begin_quick_transaction();
+    return false;
 }
 
 // The client's first bytes of a transaction are in traffic_->client_buffer: find a server.
@@ -464,12 +470,7 @@ bool ClientSession::next_transaction_or_park() {
         park();  // tells the client of the drain's end, or wakes for the coroutine path
         return true;
     }
-    switch (read_now(client_, traffic_->client_buffer)) {
-        case ReadNow::nothing: park(); return true;
-        case ReadNow::failed: return false;
-        case ReadNow::data: return begin_quick_transaction();
-    }
-    return false;
+    return read_next_transaction();
 }
 
 ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffer) {
@@ -493,31 +494,31 @@ ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffe
 // waits for the client's next one. (The server says nothing unasked meanwhile; should it
 // die, its last words are read with the answer to that next statement.)
 bool ClientSession::wait_for_client() {
-    auto& buffer = traffic_->client_buffer;
-    buffer.allocate();
-    if (buffer.free_size() == 0) return false;
-    client_.async_read_some(
-        asio::buffer(buffer.free_space(), buffer.free_size()),
-        in_memory(traffic_->read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
-            self->traffic_->client_buffer.commit(n);
-            if (!ec && !self->drain_ended() && self->quick_request()) return;
-            // The coroutine path reads again and meets the error or EOF itself.
-            self->resume_after_read(self->client_, ec);
-        }));
-    return true;
+    return quick_read<false>([](ClientSession& session) { return !session.drain_ended() && session.quick_request(); });
 }
 
 bool ClientSession::wait_for_server() {
-    auto& buffer = traffic_->server_buffer;
+    return quick_read<true>([](ClientSession& session) { return session.quick_answer(); });
+}
+
+// Reads what the server (or the client) sent into its Traffic buffer, then runs `step`; the
+// coroutine path goes on when the read failed or `step` did not take the session on. The
+// direction is a template argument so that the handler holds no more than the session
+// (its operation fits Traffic::read_memory).
+template <bool kFromServer, class Step>
+bool ClientSession::quick_read(Step) {
+    auto& traffic = *traffic_;
+    Socket& socket = kFromServer ? traffic.lease->socket() : client_;
+    StreamBuffer& buffer = kFromServer ? traffic.server_buffer : traffic.client_buffer;
     buffer.allocate();
     if (buffer.free_size() == 0) return false;
-    traffic_->lease->socket().async_read_some(
+    socket.async_read_some(
         asio::buffer(buffer.free_space(), buffer.free_size()),
-        in_memory(traffic_->read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
-            self->traffic_->server_buffer.commit(n);
-            if (!ec && self->quick_answer()) return;
-            // The forwarder reads the error or the rest itself.
-            self->resume_after_read(self->traffic_->lease->socket(), ec);
+        in_memory(traffic.read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
+            auto& traffic = *self->traffic_;
+            (kFromServer ? traffic.server_buffer : traffic.client_buffer).commit(n);
+            if (!ec && Step{}(*self)) return;  // a lambda without captures: made here, not held
+            self->resume_after_read(kFromServer ? traffic.lease->socket() : self->client_, ec);
         }));
     return true;
 }

@@ -67,10 +67,6 @@ public:
     explicit HandlerAllocator(Memory& memory) : memory_(&memory) {}
     template <class U>
     HandlerAllocator(const HandlerAllocator<U, Memory>& other) : memory_(other.memory_) {}
-    template <class U>
-    struct rebind {
-        using other = HandlerAllocator<U, Memory>;
-    };
 
     T* allocate(std::size_t n) { return static_cast<T*>(memory_->allocate(sizeof(T) * n)); }
     void deallocate(T* pointer, std::size_t) { memory_->deallocate(pointer); }
