@@ -98,6 +98,9 @@ struct Mark {
 struct Config {
     Listen listen;
     unsigned workers = 0;  // 0: one per core ("auto")
+    // A worker busier than this (percent of one core) makes one more worker take clients;
+    // 0: every worker takes clients at all times (proxy/worker_spread.hpp).
+    unsigned worker_spread_above = 70;
     AuthType auth_type = AuthType::scram_sha_256;
     Admin admin;
     Metrics metrics;

@@ -123,6 +123,7 @@ std::vector<Change> diff_configs(const Config& a, const Config& b) {
     d.text("admin.users", show_list(a.admin.users), show_list(b.admin.users));
     d.value("limits.max_client_conn", a.limits.max_client_conn, b.limits.max_client_conn);
     d.value("log_level", a.log_level, b.log_level);
+    d.value("worker_spread_above", a.worker_spread_above, b.worker_spread_above);
     d.value("shutdown_timeout", a.shutdown_timeout, b.shutdown_timeout);
     d.value("stats_period", a.stats_period, b.stats_period);
     d.value("watch_config", a.watch_config, b.watch_config);

@@ -15,9 +15,10 @@ namespace pgsluice::config {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"listen",  "workers",   "auth_type", "admin",    "metrics",
-                                           "limits",  "log_level", "log_format", "shutdown_timeout",
-                                           "stats_period", "watch_config", "defaults", "databases", "users"};
+const std::vector<std::string> kTopKeys = {"listen",     "workers",          "worker_spread_above", "auth_type",
+                                           "admin",      "metrics",          "limits",              "log_level",
+                                           "log_format", "shutdown_timeout", "stats_period",        "watch_config",
+                                           "defaults",   "databases",        "users"};
 const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir"};
 const std::vector<std::string> kAdminKeys = {"users"};
 const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
@@ -138,6 +139,9 @@ private:
             else if (auto value = reader_.whole_number(workers, "workers (auto or a number)", 1, 1024))
                 config_.workers = static_cast<unsigned>(*value);
         }
+        if (auto spread = root["worker_spread_above"])
+            if (auto value = reader_.whole_number(spread, "worker_spread_above (percent of one core, 0 to 100)", 0, 100))
+                config_.worker_spread_above = static_cast<unsigned>(*value);
         if (auto auth = root["auth_type"]) {
             if (auto value = reader_.choice(auth, "auth_type", kAuthTypes)) {
                 if (*value == "md5") config_.auth_type = AuthType::md5;

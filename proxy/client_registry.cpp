@@ -37,8 +37,8 @@ const char* to_string(ClientState state) {
     return "?";
 }
 
-ClientEntry::ClientEntry(std::uint64_t id_, std::string peer_, Socket& socket_, Executor executor_)
-    : id(id_), peer(std::move(peer_)), state_since_us(now_us()), socket(&socket_), executor(executor_) {}
+ClientEntry::ClientEntry(std::uint64_t id_, std::string peer_, Socket& socket_, Executor executor)
+    : id(id_), peer(std::move(peer_)), state_since_us(now_us()), socket(&socket_), executor_(executor) {}
 
 void ClientEntry::set_state(ClientState new_state, std::uint64_t server) {
     server_id.store(server, std::memory_order_relaxed);
@@ -87,28 +87,46 @@ std::vector<std::pair<Executor, std::weak_ptr<ClientEntry>>> ClientRegistry::col
     // A session being destroyed is still listed until its last members go; its weak
     // pointer has expired by then, and the post below finds nothing.
     for (auto* e = first_; e; e = e->next_)
-        if (pick(*e)) out.emplace_back(e->executor, e->weak_from_this());
+        if (pick(*e)) out.emplace_back(e->executor_, e->weak_from_this());
     return out;
+}
+
+void ClientRegistry::moved(ClientEntry& entry, const Executor& executor) {
+    std::lock_guard lock(mutex_);
+    entry.executor_ = executor;
+}
+
+template <class Act>
+void ClientRegistry::on_worker(const Executor& executor, std::weak_ptr<ClientEntry> weak, Act act) {
+    // The registry outlives the workers' handlers (ProxyContext outlives the threads).
+    asio::post(executor, [this, executor, weak = std::move(weak), act = std::move(act)]() mutable {
+        auto entry = weak.lock();
+        if (!entry) return;
+        Executor home = executor;
+        {
+            std::lock_guard lock(mutex_);
+            home = entry->executor_;
+        }
+        if (home != executor) return on_worker(home, std::move(weak), std::move(act));
+        if (entry->socket) act(*entry);
+    });
 }
 
 std::size_t ClientRegistry::kill(const std::string& database) {
     auto victims = collect([&](const ClientEntry& entry) { return entry.database() == database; });
     for (auto& [executor, weak] : victims) {
-        // On the session's worker, where its socket lives; the session may be gone by then.
-        asio::post(executor, [weak = std::move(weak)] {
-            auto entry = weak.lock();
-            if (!entry || !entry->socket) return;
-            auto& socket = *entry->socket;
-            if (entry->state.load(std::memory_order_relaxed) != ClientState::active) {
+        on_worker(executor, std::move(weak), [](ClientEntry& entry) {
+            auto& socket = *entry.socket;
+            if (entry.state.load(std::memory_order_relaxed) != ClientState::active) {
                 // Nothing is being written to this client: a whole ErrorResponse fits in the
                 // socket buffer, so say why before closing.
                 std::string out;
                 protocol::append_error_response(
                     out, {"FATAL", protocol::sqlstate::kAdminShutdown,
-                          "terminating connection due to administrator command (KILL " + entry->database() + ")", {}, {}});
+                          "terminating connection due to administrator command (KILL " + entry.database() + ")", {}, {}});
                 [[maybe_unused]] auto sent = ::send(socket.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             }
-            spdlog::info("client {}: KILL {}: closing", entry->id, entry->database());
+            spdlog::info("client {}: KILL {}: closing", entry.id, entry.database());
             boost::system::error_code ignored;
             socket.shutdown(asio::socket_base::shutdown_both, ignored);
             socket.close(ignored);
@@ -120,11 +138,9 @@ std::size_t ClientRegistry::kill(const std::string& database) {
 std::size_t ClientRegistry::interrupt_all() {
     auto all = collect([](const ClientEntry&) { return true; });
     for (auto& [executor, weak] : all) {
-        asio::post(executor, [weak = std::move(weak)] {
-            auto entry = weak.lock();
-            if (!entry || !entry->socket) return;
+        on_worker(executor, std::move(weak), [](ClientEntry& entry) {
             boost::system::error_code ignored;
-            entry->socket->cancel(ignored);
+            entry.socket->cancel(ignored);
         });
     }
     return all.size();

@@ -60,13 +60,14 @@ struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
 
     // Only touched on the session's worker: the session clears it before its socket goes.
     Socket* socket;
-    // That worker's executor: a post to it stays valid after the session is gone.
-    const Executor executor;
     // Beside the list's flag below: one word for both.
     std::atomic<ClientState> state{ClientState::idle};
 
 private:
     friend class ClientRegistry;
+    // The session's worker, guarded by the registry's mutex (ClientRegistry::moved): a post
+    // to it stays valid after the session is gone.
+    Executor executor_;
     // The key issued to this client for CancelRequest (0: none), guarded by the registry's mutex.
     std::uint64_t cancel_key_ = 0;
     // The registry's list, guarded by its mutex.
@@ -99,6 +100,9 @@ public:
     std::size_t interrupt_all();
     std::size_t size();
 
+    // `entry`'s session moved to the worker of `executor`, with its socket (ClientSession::park).
+    void moved(ClientEntry& entry, const Executor& executor);
+
     // A cancel key for `entry` (listed), unique among the live clients.
     protocol::BackendKeyData issue_cancel_key(ClientEntry& entry);
     // The client issued `key`, kept alive for the caller; null when none. A scan of the list,
@@ -109,6 +113,10 @@ private:
     // Every listed entry that `pick` accepts, for a post to its worker.
     template <class Pick>
     std::vector<std::pair<Executor, std::weak_ptr<ClientEntry>>> collect(Pick pick);
+    // Runs `act` with the entry on its session's worker, where its socket lives; when the
+    // session moved to another worker meanwhile, it follows. Nothing when the session is gone.
+    template <class Act>
+    void on_worker(const Executor& executor, std::weak_ptr<ClientEntry> weak, Act act);
 
     std::mutex mutex_;
     ClientEntry* first_ = nullptr;

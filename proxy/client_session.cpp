@@ -60,11 +60,14 @@ public:
         : ClientEntry(context.next_client_id(), std::move(peer), client_, client.get_executor()),
           client_(std::move(client)),
           context_(context),
-          busy_(context.busy_sessions()) {}
+          busy_(context.busy_sessions()) {
+        context_.workers().session_arrived(client_.get_executor());
+    }
     ~ClientSession() {
         // Out of the registry (SHOW CLIENTS, KILL) on our worker, before the socket goes.
         socket = nullptr;
         context_.clients().remove(*this);
+        context_.workers().session_left(client_.get_executor());
         if (pool_) pool_->stats().clients.fetch_sub(1, std::memory_order_relaxed);
         context_.client_left();
     }
@@ -94,6 +97,7 @@ private:
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const ErrorFields& fields);
     void park();
+    bool move_to(asio::io_context& worker);
     // The quick path (see quick_transaction in the .cpp). Each returns true when it has
     // taken the session on (it waits or parked), false when the coroutine path goes on
     // from traffic_.
@@ -279,6 +283,7 @@ void ClientSession::park() {
         asio::co_spawn(client_.get_executor(), resume(self, {}), asio::detached);
         return;
     }
+    if (auto* worker = context_.workers().destination(client_.get_executor()); worker && move_to(*worker)) return;
     parked_ = true;
     if (const auto limit = pool_->traffic_limits().client_idle_timeout; limit.count() > 0) {
         if (!idle_timer_) idle_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor());
@@ -298,6 +303,33 @@ void ClientSession::park() {
         auto executor = self->client_.get_executor();
         asio::co_spawn(executor, self->resume(self, ec), asio::detached);
     }));
+}
+
+// Moves the session, between two transactions, to `worker` (Workers::destination): its
+// socket leaves this worker's epoll set for that one's, and it parks there. Nothing is
+// pending on the socket or the idle timer here, so releasing them loses nothing. False when
+// the socket could not move: the session parks where it is.
+bool ClientSession::move_to(asio::io_context& worker) {
+    boost::system::error_code ec;
+    const auto protocol = client_.local_endpoint(ec).protocol();
+    if (ec) return false;
+    const auto from = client_.get_executor();
+    const auto fd = client_.release(ec);
+    if (ec) return false;
+    Socket moved(worker.get_executor());
+    moved.assign(protocol, fd, ec);
+    if (ec) {
+        client_.assign(protocol, fd, ec);  // back where it was; a failure shows at the wait
+        return false;
+    }
+    // First the socket, then the registry: a KILL that finds the session on `worker` finds
+    // its socket there too (ClientRegistry::on_worker).
+    client_ = std::move(moved);
+    idle_timer_.reset();  // made again on `worker` when the limit is set
+    context_.workers().session_moved(from, client_.get_executor());
+    context_.clients().moved(*this, client_.get_executor());
+    asio::post(client_.get_executor(), [self = self()] { self->park(); });
+    return true;
 }
 
 awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSession> self,

@@ -53,7 +53,8 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     std::unique_ptr<ProxyContext> context_holder;
     Workers threads(workers);
     asio::io_context& io = threads.control();
-    context_holder = std::make_unique<ProxyContext>(io.get_executor(), config);
+    context_holder = std::make_unique<ProxyContext>(threads, config);
+    threads.rebalance(spread_limits(config->worker_spread_above));  // all of them when it is 0
     ProxyContext& context = *context_holder;
     // Signals, acceptors, reload-by-watch and the drain run on the first worker's thread.
     auto control = io.get_executor();
@@ -171,6 +172,9 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
                 auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
                 if (ec) co_return;
                 context.maintain_pools();
+                // How many workers take clients, from their load over the last second.
+                if (threads.rebalance(spread_limits(context.snapshot()->config->worker_spread_above)))
+                    spdlog::info("workers: {} of {} take clients", threads.serving(), threads.size());
                 // The periodic stats line (PgBouncer's log_stats), its period live from the config.
                 const auto period = context.snapshot()->config->stats_period;
                 if (const auto now = Clock::now(); period.count() > 0 && now - stats_since >= period) {

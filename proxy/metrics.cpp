@@ -107,6 +107,7 @@ public:
         collect_pool_counters(pools, out);
         collect_databases(pools, out);
         collect_config(out);
+        collect_workers(out);
         collect_process(out);
         return out;
     }
@@ -216,6 +217,21 @@ private:
         add_sample(reloads, double(context_.reloads_ok.load(std::memory_order_relaxed)), {{"result", "success"}});
         add_sample(reloads, double(context_.reloads_failed.load(std::memory_order_relaxed)), {{"result", "failure"}});
         out.push_back(std::move(reloads));
+    }
+
+    void collect_workers(std::vector<MetricFamily>& out) const {
+        auto& workers = context_.workers();
+        out.push_back(single("pgsluice_workers_serving",
+                             "Worker threads that take clients now (the rest are idle until the load needs them)",
+                             MetricType::Gauge, workers.serving()));
+        MetricFamily clients{"pgsluice_worker_clients", "Client connections on each worker thread", MetricType::Gauge, {}};
+        const auto counts = workers.sessions_per_worker();
+        for (std::size_t i = 0; i < counts.size(); ++i)
+            add_sample(clients, static_cast<double>(counts[i]), {{"worker", std::to_string(i)}});
+        out.push_back(std::move(clients));
+        out.push_back(single("pgsluice_worker_moves_total",
+                             "Clients moved between worker threads while idle, as workers began or stopped taking clients",
+                             MetricType::Counter, static_cast<double>(workers.moves())));
     }
 
     static void collect_process(std::vector<MetricFamily>& out) {

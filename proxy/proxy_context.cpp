@@ -46,8 +46,8 @@ config::PoolSettings settings_for(const Snapshot& snapshot, const config::Databa
 
 }  // namespace
 
-ProxyContext::ProxyContext(Executor io_executor, std::shared_ptr<const config::Config> config)
-    : io_executor_(std::move(io_executor)), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
+ProxyContext::ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config)
+    : workers_(workers), io_executor_(workers.control().get_executor()), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
 
 std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,
                                              const std::string& user) {

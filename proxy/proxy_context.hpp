@@ -20,6 +20,7 @@
 #include "proxy/pool.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/stats_line.hpp"
+#include "proxy/workers.hpp"
 
 namespace pgsluice::proxy {
 
@@ -41,10 +42,12 @@ struct Lifecycle {
 
 class ProxyContext {
 public:
-    ProxyContext(Executor io_executor, std::shared_ptr<const config::Config> config);
+    // `workers` outlives the context; its first (control) worker runs the shared upkeep.
+    ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config);
 
     std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
     Executor io_executor() const { return io_executor_; }
+    Workers& workers() { return workers_; }
     ClientRegistry& clients() { return clients_registry_; }
     Lifecycle& lifecycle() { return lifecycle_; }
     SettingsInterner& settings_interner() { return settings_interner_; }
@@ -108,6 +111,7 @@ public:
     std::uint32_t admitted_clients() const { return clients_.load(); }
 
 private:
+    Workers& workers_;
     Executor io_executor_;
     std::shared_ptr<const Snapshot> snapshot_;
     Lifecycle lifecycle_;

@@ -1,29 +1,94 @@
 #include "proxy/workers.hpp"
 
+#include <time.h>
+
+#include <algorithm>
+
 namespace pgsluice::proxy {
 
-Workers::Workers(unsigned count) {
-    for (unsigned i = 0; i < std::max(1u, count); ++i) {
+Workers::Workers(unsigned count) : workers_(std::max(1u, count)) {
+    for (auto& worker : workers_) {
         // Concurrency hint 1: exactly one thread runs this context.
-        contexts_.push_back(std::make_unique<asio::io_context>(1));
+        worker.context = std::make_unique<asio::io_context>(1);
         // A worker with no client yet must not return from run().
-        keep_running_.push_back(asio::make_work_guard(*contexts_.back()));
+        keep_running_.push_back(asio::make_work_guard(*worker.context));
     }
 }
 
 Workers::~Workers() { stop(); }
 
-asio::io_context& Workers::next() { return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()]; }
+asio::io_context& Workers::next() {
+    return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % serving()].context;
+}
+
+std::size_t Workers::index_of(const Executor& where) const {
+    const auto* context = &asio::query(where, asio::execution::context);
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+        if (workers_[i].context.get() == context) return i;
+    return 0;  // not one of ours (cannot happen): counted on the first
+}
+
+std::vector<long> Workers::sessions_per_worker() const {
+    std::vector<long> out;
+    for (const auto& worker : workers_) out.push_back(worker.sessions.load(std::memory_order_relaxed));
+    return out;
+}
+
+asio::io_context* Workers::destination(const Executor& here) {
+    const auto serving = this->serving();
+    if (workers_.size() == 1) return nullptr;
+    const auto mine = index_of(here);
+    std::size_t fewest = 0;
+    for (std::size_t i = 1; i < serving; ++i)
+        if (workers_[i].sessions.load(std::memory_order_relaxed) < workers_[fewest].sessions.load(std::memory_order_relaxed))
+            fewest = i;
+    if (mine >= serving) return workers_[fewest].context.get();
+    // Two more than the fewest, so that a move always narrows the gap (and never swaps it).
+    if (workers_[mine].sessions.load(std::memory_order_relaxed) >=
+        workers_[fewest].sessions.load(std::memory_order_relaxed) + 2)
+        return workers_[fewest].context.get();
+    return nullptr;
+}
+
+double Workers::cpu_seconds(const Worker& worker) const {
+    timespec now{};
+    if (clock_gettime(worker.cpu_clock, &now) != 0) return worker.cpu_seen;
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+bool Workers::rebalance(const SpreadLimits& limits) {
+    if (!clocks_known_) {  // before run(): no load to go by yet
+        const auto next = workers_to_serve(std::vector<double>(serving(), 0.0), static_cast<unsigned>(workers_.size()), limits);
+        return serving_.exchange(next, std::memory_order_relaxed) != next;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const double period = std::chrono::duration<double>(now - rebalanced_at_).count();
+    rebalanced_at_ = now;
+    std::vector<double> busy;
+    for (auto& worker : workers_) {
+        const double seen = cpu_seconds(worker);
+        if (busy.size() < serving()) busy.push_back(period > 0 ? (seen - worker.cpu_seen) / period : 0);
+        worker.cpu_seen = seen;
+    }
+    const auto next = workers_to_serve(busy, static_cast<unsigned>(workers_.size()), limits);
+    return serving_.exchange(next, std::memory_order_relaxed) != next;
+}
 
 void Workers::run() {
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->run(); });
-    contexts_.front()->run();
+    for (std::size_t i = 1; i < workers_.size(); ++i) threads.emplace_back([this, i] { workers_[i].context->run(); });
+    // Before the control worker runs, so that its rebalance finds every clock.
+    pthread_getcpuclockid(pthread_self(), &workers_[0].cpu_clock);
+    for (std::size_t i = 1; i < workers_.size(); ++i) pthread_getcpuclockid(threads[i - 1].native_handle(), &workers_[i].cpu_clock);
+    for (auto& worker : workers_) worker.cpu_seen = cpu_seconds(worker);
+    rebalanced_at_ = std::chrono::steady_clock::now();
+    clocks_known_ = true;
+    workers_.front().context->run();
     for (auto& thread : threads) thread.join();
 }
 
 void Workers::stop() {
-    for (auto& context : contexts_) context->stop();
+    for (auto& worker : workers_) worker.context->stop();
 }
 
 }  // namespace pgsluice::proxy

@@ -1,18 +1,24 @@
 // The worker threads: one io_context per thread, each run by that thread alone.
 //
-// A client session lives on one worker from accept to close, so its handlers never cross
-// threads and need no strand; the scheduler of a one-thread io_context takes no contended
-// lock and never wakes a second thread to run a handler. What is shared between workers
-// (pools, budgets, registries) sits behind its own short mutex. A server connection moves
-// to the worker of the session that leases it (ServerConnection::move_to).
+// A client session runs on one worker at a time, so its handlers never cross threads and
+// need no strand; the scheduler of a one-thread io_context takes no contended lock and never
+// wakes a second thread to run a handler. What is shared between workers (pools, budgets,
+// registries) sits behind its own short mutex. A server connection moves to the worker of
+// the session that leases it (ServerConnection::move_to); a session moves only while it is
+// parked between transactions, when the first few workers serve all clients (worker_spread.hpp).
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "proxy/asio.hpp"
+#include "proxy/worker_spread.hpp"
 
 namespace pgsluice::proxy {
 
@@ -23,20 +29,55 @@ public:
     Workers& operator=(const Workers&) = delete;
     ~Workers();
 
-    std::size_t size() const { return contexts_.size(); }
+    std::size_t size() const { return workers_.size(); }
     // The first worker also runs the daemon's control work (signals, accept, reload, drain).
-    asio::io_context& control() { return *contexts_.front(); }
-    // Where the next accepted client goes: round robin.
+    asio::io_context& control() { return *workers_.front().context; }
+    // Where the next accepted client goes: round robin over the serving workers.
     asio::io_context& next();
+
+    // How many workers take clients now: the first serving() ones.
+    unsigned serving() const { return serving_.load(std::memory_order_relaxed); }
+    // Each worker's sessions, counted as they come, go and move (for the balance and metrics).
+    void session_arrived(const Executor& where) { count_of(where).fetch_add(1, std::memory_order_relaxed); }
+    void session_left(const Executor& where) { count_of(where).fetch_sub(1, std::memory_order_relaxed); }
+    void session_moved(const Executor& from, const Executor& to) {
+        session_left(from);
+        session_arrived(to);
+        moves_.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::uint64_t moves() const { return moves_.load(std::memory_order_relaxed); }
+    std::vector<long> sessions_per_worker() const;
+    // Where a session parked on `here` should move: to a serving worker when `here` serves no
+    // longer, or to the serving worker with the fewest sessions when `here` has two more;
+    // null to stay.
+    asio::io_context* destination(const Executor& here);
+
+    // Every second, from the control worker: each serving worker's CPU share since the last
+    // call decides how many serve next (workers_to_serve). Returns true when that changed.
+    bool rebalance(const SpreadLimits& limits);
 
     // Runs every worker; returns when all have stopped (stop()).
     void run();
     void stop();
 
 private:
-    std::vector<std::unique_ptr<asio::io_context>> contexts_;
+    struct Worker {
+        std::unique_ptr<asio::io_context> context;
+        std::atomic<long> sessions{0};
+        clockid_t cpu_clock{};  // the thread's CPU clock, known once run() started it
+        double cpu_seen = 0;    // seconds, at the last rebalance
+    };
+    std::atomic<long>& count_of(const Executor& where) { return workers_[index_of(where)].sessions; }
+    std::size_t index_of(const Executor& where) const;
+    double cpu_seconds(const Worker& worker) const;
+
+    std::vector<Worker> workers_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
     std::atomic<std::size_t> next_{0};
+    std::atomic<unsigned> serving_{1};
+    std::atomic<std::uint64_t> moves_{0};
+    bool clocks_known_ = false;  // on the control worker only
+    std::chrono::steady_clock::time_point rebalanced_at_;
 };
 
 }  // namespace pgsluice::proxy

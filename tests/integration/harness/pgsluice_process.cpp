@@ -37,6 +37,9 @@ bool accepts(int port) {
 std::string Pgsluice::config_prelude(const std::string& defaults) {
     return "listen: {address: 127.0.0.1, port: {PORT}, unix_socket_dir: {SOCKET_DIR}}\n"
            "workers: 2\n"
+           // Both workers take clients from the first, so every test crosses threads (clients
+           // on one worker, servers moving from the other); worker_spread_test covers the rest.
+           "worker_spread_above: 0\n"
            "metrics: {enabled: false}\n"
            "log_level: debug\n"
            "defaults:\n" +

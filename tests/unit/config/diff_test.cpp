@@ -72,6 +72,12 @@ TEST_CASE("listen, workers and metrics changes need a restart", "[config][diff]"
     for (const auto& change : changes) CHECK(change.needs_restart);
 }
 
+TEST_CASE("worker_spread_above applies live", "[config][diff]") {
+    auto changes = diff_configs(load(kBase), load("worker_spread_above: 0\n" + kBase));
+    REQUIRE(changes.size() == 1);
+    CHECK(changes[0].format() == "worker_spread_above: 70 -> 0");
+}
+
 TEST_CASE("a changed password says so and never shows either value", "[config][diff]") {
     auto changes = diff_configs(load(kBase), load(kBase.substr(0, kBase.find("OLD_PW")) + "NEW_PW}}\n"));
     REQUIRE(changes.size() == 1);

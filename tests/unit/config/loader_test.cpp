@@ -50,6 +50,7 @@ TEST_CASE("the commented example config loads with every key", "[config]") {
     CHECK(config.listen.port == 6432);
     CHECK(config.listen.unix_socket_dir == "/tmp");
     CHECK(config.workers == 0);
+    CHECK(config.worker_spread_above == 70);
     CHECK(config.databases.at("app").pool.pool_size == 10);
     CHECK(config.databases.at("reports").pool.pool_mode == PoolMode::session);
     CHECK(config.databases.at("reports").password->value == "reporting-secret");
@@ -64,6 +65,7 @@ TEST_CASE("a minimal config gets the documented defaults", "[config]") {
     CHECK(config.listen.address == "127.0.0.1");
     CHECK(config.auth_type == AuthType::scram_sha_256);
     CHECK(config.limits.max_client_conn == 5000);
+    CHECK(config.worker_spread_above == 70);
     const auto& app = config.databases.at("app");
     CHECK(app.dbname == "app");
     CHECK(app.port == 5432);
@@ -178,4 +180,13 @@ TEST_CASE("YAML syntax errors and structural mistakes are located", "[config]") 
     auto trust = load("auth_type: trust\ndatabases: {app: {}}\n");
     CHECK(trust.ok());
     CHECK(has(trust, "warning: auth_type trust"));
+}
+
+TEST_CASE("worker_spread_above is a percent of one core, 0 to 100", "[config]") {
+    auto result = load("worker_spread_above: 0\n" + kMinimal);
+    REQUIRE(result.ok());
+    CHECK(result.config->worker_spread_above == 0);
+    auto bad = load("worker_spread_above: 150\n" + kMinimal);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(has(bad, "test.yaml:1:22: error: worker_spread_above"));
 }
