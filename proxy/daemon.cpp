@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <csignal>
+#include <malloc.h>
 #include <thread>
 #include <vector>
 
@@ -172,6 +173,10 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
                 auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
                 if (ec) co_return;
                 context.maintain_pools();
+                // Logins leave free holes between the blocks of the clients that stay (asio's
+                // per-socket state, sessions): hand the whole free pages among them back to the
+                // kernel. About 50 µs with thousands of clients; 5,000 idle clients: 890 -> 790 B each.
+                ::malloc_trim(0);
                 // How many workers take clients, from their load over the last second.
                 if (threads.rebalance(spread_limits(context.snapshot()->config->worker_spread_above)))
                     spdlog::info("workers: {} of {} take clients", threads.serving(), threads.size());
