@@ -106,13 +106,13 @@ private:
     bool begin_quick_transaction();
     void on_wait_over(WaitOutcome outcome) override;
     bool quick_request();
-    bool wait_for_server();
+    bool wait_for_server(bool read_first);
     bool quick_answer();
     bool wait_for_client();
     bool next_transaction_or_park();
     bool read_next_transaction();
     template <bool kFromServer, class Step>
-    bool quick_read(Step step);
+    bool quick_read(Step step, bool read_first);
     void resume_after_read(Socket& socket, const boost::system::error_code& ec);
     template <class Step>
     void later(Step step);
@@ -479,7 +479,7 @@ bool ClientSession::quick_request() {
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
-    later([](ClientSession& session) { return session.wait_for_server(); });
+    later([](ClientSession& session) { return session.wait_for_server(true); });
     return true;
 }
 
@@ -488,11 +488,15 @@ bool ClientSession::quick_request() {
 // often answered (PostgreSQL on another core) or sent its next transaction (a busy client),
 // and the read finds it at once: no failed recv, no wait to arm (epoll_ctl), no readiness
 // event to handle. Asio's reactor runs a posted handler without a system call.
+// Straight to the executor rather than through asio::post, which would wrap the step in a
+// work_dispatcher (an outstanding-work count taken and given back for every step).
 template <class Step>
 void ClientSession::later(Step step) {
-    asio::post(client_.get_executor(), in_memory(wait_memory_, [self = self(), step] {
+    const auto executor = asio::prefer(client_.get_executor(), asio::execution::blocking.never,
+                                       asio::execution::allocator(HandlerAllocator<void, HandlerMemory>(wait_memory_)));
+    executor.execute([self = self(), step] {
         if (!step(*self)) asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
-    }));
+    });
 }
 
 // Between transactions on the quick path: the client's next one when it is there already,
@@ -515,22 +519,26 @@ ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffe
     return ReadNow::data;
 }
 
-// The quick path reads with Asio's reads, not with a wait and a recv of its own. Asio tries
-// a read at once and queues it only when nothing is there; the socket stays registered
-// (edge-triggered), so queueing costs no system call, where every wait re-arms the
-// descriptor (epoll_ctl). Tried later() rather than at once, the read mostly finds its data.
-// Its operation lives in Traffic::read_memory; each returns false when the buffer is full
-// (the forwarder grows it).
+// The quick path's reads. Run later(), a read mostly finds its data: it is tried with a
+// recv of its own first, and what it read goes on in the same handler. When nothing is there
+// the session waits with Asio's read, which tries once more and then queues without a
+// system call (the socket stays registered, edge-triggered), where a wait would re-arm the
+// descriptor (epoll_ctl). Its operation lives in Traffic::read_memory; each returns false
+// when the buffer is full (the forwarder grows it).
 
 // Inside a transaction, between two of its statements: the session keeps its server and
 // waits for the client's next one. (The server says nothing unasked meanwhile; should it
 // die, its last words are read with the answer to that next statement.)
 bool ClientSession::wait_for_client() {
-    return quick_read<false>([](ClientSession& session) { return !session.drain_ended() && session.quick_request(); });
+    return quick_read<false>([](ClientSession& session) { return !session.drain_ended() && session.quick_request(); },
+                             true);
 }
 
-bool ClientSession::wait_for_server() {
-    return quick_read<true>([](ClientSession& session) { return session.quick_answer(); });
+// `read_first` only from a later() step: the rest of an answer read straight after its
+// first part is seldom there yet, and a step that read and ran the next one at once could
+// recurse through a long result.
+bool ClientSession::wait_for_server(bool read_first) {
+    return quick_read<true>([](ClientSession& session) { return session.quick_answer(); }, read_first);
 }
 
 // Reads what the server (or the client) sent into its Traffic buffer, then runs `step`; the
@@ -538,10 +546,17 @@ bool ClientSession::wait_for_server() {
 // direction is a template argument so that the handler holds no more than the session
 // (its operation fits Traffic::read_memory).
 template <bool kFromServer, class Step>
-bool ClientSession::quick_read(Step) {
+bool ClientSession::quick_read(Step, bool read_first) {
     auto& traffic = *traffic_;
     Socket& socket = kFromServer ? traffic.lease->socket() : client_;
     StreamBuffer& buffer = kFromServer ? traffic.server_buffer : traffic.client_buffer;
+    if (read_first) {
+        switch (read_now(socket, buffer)) {
+            case ReadNow::data: return Step{}(*this);
+            case ReadNow::failed: return false;  // the coroutine path reads it again and says so
+            case ReadNow::nothing: break;
+        }
+    }
     buffer.allocate();
     if (buffer.free_size() == 0) return false;
     socket.async_read_some(
@@ -595,7 +610,7 @@ bool ClientSession::quick_answer() {
         return true;
     }
     if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
-    if (server.state().awaiting_ready() > 0) return wait_for_server();
+    if (server.state().awaiting_ready() > 0) return wait_for_server(false);
     // Every statement answered, the transaction still open: the client speaks next.
     const bool between_statements = traffic.server_drained() && traffic.client_buffer.empty();
     if (!between_statements) return false;
