@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -37,6 +39,16 @@ constexpr int kMaxNegotiationPackets = 3;
 
 ErrorFields fatal(const char* code, std::string message, std::string hint = {}) {
     return {"FATAL", code, std::move(message), {}, std::move(hint)};
+}
+
+// recv and send as bare system calls for the quick path: libc's wrappers are thread
+// cancellation points, which switch asynchronous cancellation on and off around each call
+// (two atomic operations), and no thread of pgsluice is ever cancelled.
+ssize_t recv_direct(int fd, void* data, std::size_t size, int flags) {
+    return ::syscall(SYS_recvfrom, fd, data, size, flags, nullptr, nullptr);
+}
+ssize_t send_direct(int fd, const void* data, std::size_t size, int flags) {
+    return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
 }
 
 // What a client hears when the shutdown drain reaches it.
@@ -512,7 +524,7 @@ bool ClientSession::next_transaction_or_park() {
 ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffer) {
     buffer.allocate();
     if (buffer.free_size() == 0) return ReadNow::failed;  // the forwarder grows it
-    const auto n = ::recv(from.native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
+    const auto n = recv_direct(from.native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ReadNow::nothing;
     if (n <= 0) return ReadNow::failed;  // EOF or an error
     buffer.commit(static_cast<std::size_t>(n));
@@ -621,7 +633,7 @@ bool ClientSession::quick_answer() {
 bool ClientSession::send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server) {
     std::size_t written = 0;
     while (written < consumed) {
-        const auto n = ::send(to.native_handle(), from.filled().data() + written, consumed - written,
+        const auto n = send_direct(to.native_handle(), from.filled().data() + written, consumed - written,
                               MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n <= 0) {
             // Full, or failed: the coroutine path finishes the write, or meets the error.
