@@ -52,10 +52,9 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     // Declared before the io_contexts so it outlives them: destroying an io_context destroys
     // suspended session coroutines, and their destructors still use the context and pools.
     std::unique_ptr<ProxyContext> context_holder;
-    Workers threads(workers);
+    Workers threads(workers, spread_limits(config->worker_spread_above));
     asio::io_context& io = threads.control();
     context_holder = std::make_unique<ProxyContext>(threads, config);
-    threads.rebalance(spread_limits(config->worker_spread_above));  // all of them when it is 0
     ProxyContext& context = *context_holder;
     // Signals, acceptors, reload-by-watch and the drain run on the first worker's thread.
     auto control = io.get_executor();

@@ -47,7 +47,7 @@ config::PoolSettings settings_for(const Snapshot& snapshot, const config::Databa
 }  // namespace
 
 ProxyContext::ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config)
-    : workers_(workers), io_executor_(workers.control().get_executor()), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
+    : workers_(workers), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
 
 std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,
                                              const std::string& user) {
@@ -66,7 +66,7 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
         entry = &found->second;
     }
     auto pool = std::make_shared<Pool>(entry->name, user, target_for(*source, *entry, user),
-                                       settings_for(*source, *entry, user), io_executor_, server_ids_);
+                                       settings_for(*source, *entry, user), workers_.control().get_executor(), server_ids_);
     // max_db_connections and max_user_connections count across pools: one shared budget each.
     auto& database_budget = database_budgets_[database.name];
     if (!database_budget) database_budget = std::make_shared<ConnectionBudget>("database " + database.name);

@@ -42,11 +42,10 @@ struct Lifecycle {
 
 class ProxyContext {
 public:
-    // `workers` outlives the context; its first (control) worker runs the shared upkeep.
+    // `workers` outlives the context.
     ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config);
 
     std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
-    Executor io_executor() const { return io_executor_; }
     Workers& workers() { return workers_; }
     ClientRegistry& clients() { return clients_registry_; }
     Lifecycle& lifecycle() { return lifecycle_; }
@@ -112,7 +111,6 @@ public:
 
 private:
     Workers& workers_;
-    Executor io_executor_;
     std::shared_ptr<const Snapshot> snapshot_;
     Lifecycle lifecycle_;
     SettingsInterner settings_interner_;

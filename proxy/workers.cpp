@@ -3,10 +3,13 @@
 #include <time.h>
 
 #include <algorithm>
+#include <string>
 
 namespace pgsluice::proxy {
 
-Workers::Workers(unsigned count) : workers_(std::max(1u, count)) {
+Workers::Workers(unsigned count, const SpreadLimits& limits)
+    : workers_(std::max(1u, count)),
+      serving_(workers_to_serve({}, static_cast<unsigned>(workers_.size()), limits)) {
     for (auto& worker : workers_) {
         // Concurrency hint 1: exactly one thread runs this context.
         worker.context = std::make_unique<asio::io_context>(1);
@@ -57,17 +60,15 @@ double Workers::cpu_seconds(const Worker& worker) const {
 }
 
 bool Workers::rebalance(const SpreadLimits& limits) {
-    if (!clocks_known_) {  // before run(): no load to go by yet
-        const auto next = workers_to_serve(std::vector<double>(serving(), 0.0), static_cast<unsigned>(workers_.size()), limits);
-        return serving_.exchange(next, std::memory_order_relaxed) != next;
-    }
+    if (!clocks_known_) return false;  // not running yet: no load to go by
     const auto now = std::chrono::steady_clock::now();
     const double period = std::chrono::duration<double>(now - rebalanced_at_).count();
     rebalanced_at_ = now;
+    const auto serving = this->serving();
     std::vector<double> busy;
     for (auto& worker : workers_) {
         const double seen = cpu_seconds(worker);
-        if (busy.size() < serving()) busy.push_back(period > 0 ? (seen - worker.cpu_seen) / period : 0);
+        if (busy.size() < serving) busy.push_back(period > 0 ? (seen - worker.cpu_seen) / period : 0);
         worker.cpu_seen = seen;
     }
     const auto next = workers_to_serve(busy, static_cast<unsigned>(workers_.size()), limits);
@@ -76,7 +77,10 @@ bool Workers::rebalance(const SpreadLimits& limits) {
 
 void Workers::run() {
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < workers_.size(); ++i) threads.emplace_back([this, i] { workers_[i].context->run(); });
+    for (std::size_t i = 1; i < workers_.size(); ++i) {
+        threads.emplace_back([this, i] { workers_[i].context->run(); });
+        pthread_setname_np(threads.back().native_handle(), ("pgsluice-w" + std::to_string(i)).c_str());
+    }
     // Before the control worker runs, so that its rebalance finds every clock.
     pthread_getcpuclockid(pthread_self(), &workers_[0].cpu_clock);
     for (std::size_t i = 1; i < workers_.size(); ++i) pthread_getcpuclockid(threads[i - 1].native_handle(), &workers_[i].cpu_clock);

@@ -24,7 +24,9 @@ namespace pgsluice::proxy {
 
 class Workers {
 public:
-    explicit Workers(unsigned count);
+    // `limits` only says how many take clients at first: all of them when spreading is off,
+    // else one until rebalance() measures a load.
+    Workers(unsigned count, const SpreadLimits& limits);
     Workers(const Workers&) = delete;
     Workers& operator=(const Workers&) = delete;
     ~Workers();
@@ -56,7 +58,8 @@ public:
     // call decides how many serve next (workers_to_serve). Returns true when that changed.
     bool rebalance(const SpreadLimits& limits);
 
-    // Runs every worker; returns when all have stopped (stop()).
+    // Runs every worker; returns when all have stopped (stop()). The threads are named
+    // "pgsluice-wN" (N from 1; worker 0 is the process's main thread), for top -H and ps.
     void run();
     void stop();
 
@@ -76,7 +79,7 @@ private:
     std::atomic<std::size_t> next_{0};
     std::atomic<unsigned> serving_{1};
     std::atomic<std::uint64_t> moves_{0};
-    bool clocks_known_ = false;  // on the control worker only
+    bool clocks_known_ = false;  // set by run(), before the control worker runs
     std::chrono::steady_clock::time_point rebalanced_at_;
 };
 

@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <iterator>
+#include <sstream>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "harness/http.hpp"
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
+#include "harness/process.hpp"
 #include "harness/wait.hpp"
 
 using namespace harness;
@@ -36,6 +40,28 @@ double metric(const Pgsluice& proxy, const std::string& name, const std::vector<
 
 double clients_on(const Pgsluice& proxy, int worker) {
     return metric(proxy, "pgsluice_worker_clients", {"worker=\"" + std::to_string(worker) + "\""});
+}
+
+// CPU time, in clock ticks, of one pgsluice thread: what top -H shows a worker using.
+// Worker 0 is the main thread; the others are named pgsluice-w1, ...
+long worker_cpu_ticks(Pgsluice& proxy, int worker) {
+    const auto tasks = "/proc/" + std::to_string(proxy.process().pid()) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+        const bool wanted = worker == 0 ? task.path().filename() == std::to_string(proxy.process().pid())
+                                        : read_file(task.path() / "comm") == "pgsluice-w" + std::to_string(worker) + "\n";
+        if (!wanted) continue;
+        const auto stat = read_file(task.path() / "stat");
+        std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3 (state) on
+        std::vector<std::string> field(std::istream_iterator<std::string>(fields), {});
+        return std::stol(field.at(11)) + std::stol(field.at(12));  // utime, stime: fields 14 and 15
+    }
+    return -1;
+}
+
+// Runs transactions on every client, for long enough to show in the threads' CPU times.
+void keep_busy(std::vector<Connection>& clients) {
+    for (int round = 0; round < 100; ++round)
+        for (auto& client : clients) CHECK(client.scalar("select 1") == "1");
 }
 
 void switch_spread(Pgsluice& proxy, int percent, int pool_size) {
@@ -73,6 +99,13 @@ TEST_CASE("idle clients move to the workers that take clients, between transacti
         CHECK(clients[i].scalar("select current_setting('application_name')") == "client-" + std::to_string(i));
     CHECK(wait_until([&] { return clients_on(proxy, 0) == 8 && clients_on(proxy, 1) == 0; }));
     CHECK(metric(proxy, "pgsluice_worker_moves_total") == moves_before + 4);
+    // The work is all on the first worker now: the second one's thread stays idle.
+    {
+        const auto first = worker_cpu_ticks(proxy, 0), second = worker_cpu_ticks(proxy, 1);
+        keep_busy(clients);
+        CHECK(worker_cpu_ticks(proxy, 0) - first >= 5);
+        CHECK(worker_cpu_ticks(proxy, 1) - second <= 1);
+    }
     // Where they are now, they are the same sessions: their settings, their transactions.
     for (int i = 0; i < 8; ++i) {
         auto& client = clients[i];
@@ -90,6 +123,12 @@ TEST_CASE("idle clients move to the workers that take clients, between transacti
     for (auto& client : clients) CHECK(client.scalar("select 1") == "1");
     CHECK(wait_until([&] { return clients_on(proxy, 0) == 4 && clients_on(proxy, 1) == 4; }));
     CHECK(metric(proxy, "pgsluice_worker_moves_total") == moves_before + 8);
+    // And the second worker's thread does its share of the work again.
+    {
+        const auto second = worker_cpu_ticks(proxy, 1);
+        keep_busy(clients);
+        CHECK(worker_cpu_ticks(proxy, 1) - second >= 3);
+    }
     for (int i = 0; i < 8; ++i)
         CHECK(clients[i].scalar("select current_setting('application_name')") == "client-" + std::to_string(i));
 

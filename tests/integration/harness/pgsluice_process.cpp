@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 
 #include "harness/wait.hpp"
@@ -100,12 +101,16 @@ Pgsluice::Pgsluice(const PostgresServer& postgres, std::string yaml) {
     pg_socket_dir_ = postgres.socket_dir();
     config_path_ = dir_->path() + "/pgsluice.yaml";
     const std::string& config = config_path_;
+    const bool unix_socket = yaml.find("unix_socket_dir: {SOCKET_DIR}") != std::string::npos;
     write_file(config, fill_in(std::move(yaml)));
     process_ = std::make_unique<Process>(Process::Options{{PGSLUICE_BINARY, "run", "-c", config},
                                                          dir_->path() + "/pgsluice.log",
                                                          "",
                                                          {std::string("APP_PASSWORD=") + PostgresServer::kAppPassword}});
-    if (!wait_until([&] { return !process_->running() || accepts(port_); }) || !process_->running())
+    // The Unix socket is bound just after the TCP port: a test may use either at once.
+    const auto socket_file = dir_->path() + "/.s.PGSQL." + std::to_string(port_);
+    const auto listening = [&] { return accepts(port_) && (!unix_socket || std::filesystem::exists(socket_file)); };
+    if (!wait_until([&] { return !process_->running() || listening(); }) || !process_->running())
         throw std::runtime_error("pgsluice did not start listening:\n" + log());
 }
 

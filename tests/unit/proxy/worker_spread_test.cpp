@@ -35,6 +35,11 @@ TEST_CASE("between the two marks the count holds, so it does not flap", "[unit][
     CHECK(next({0.5, 0.45, 0.2}, 3) == 3);
 }
 
+TEST_CASE("with no load measured yet, one worker takes clients, or all when spreading is off", "[unit][spread]") {
+    CHECK(next({}, 4) == 1);
+    CHECK(next({}, 4, 0) == 4);
+}
+
 TEST_CASE("worker_spread_above 0 keeps every worker serving", "[unit][spread]") {
     CHECK(next({0.0}, 4, 0) == 4);
     CHECK(next({0.0, 0.0, 0.0, 0.0}, 4, 0) == 4);
