@@ -51,6 +51,27 @@ ssize_t send_direct(int fd, const void* data, std::size_t size, int flags) {
     return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
 }
 
+// Opens a connection to the server and sends it a CancelRequest for `target`'s backend.
+// Everything it uses is a parameter taken by value, so it lives in the coroutine's frame: the
+// query_timeout watchdog starts it detached, and the session may have moved on or ended
+// before it runs.
+awaitable<void> send_cancel(Executor executor, CancelTarget target, std::string who) {
+    try {
+        auto cancel = [&]() -> awaitable<void> {
+            ServerTarget address;
+            address.host = target.host;
+            address.port = target.port;
+            Socket server = co_await open_socket(executor, address);
+            co_await write_all(server, protocol::encode_cancel_request(target.server_key.process_id,
+                                                                       target.server_key.secret_key));
+        };
+        co_await with_deadline(cancel(), std::chrono::seconds(5));
+        spdlog::info("{}: cancel request sent to {}", who, target.host);
+    } catch (const std::exception& e) {
+        spdlog::warn("{}: could not send cancel request to {}: {}", who, target.host, e.what());
+    }
+}
+
 // What a client hears when the shutdown drain reaches it.
 ErrorFields shutting_down() { return fatal(sqlstate::kAdminShutdown, "pgsluice is shutting down"); }
 
@@ -91,7 +112,6 @@ private:
     awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> read_startup_packet();
     awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
     awaitable<void> forward_cancel(const protocol::CancelRequest& request);
-    awaitable<void> send_cancel(const CancelTarget& target);
     struct ForwardStep {
         bool transaction_done = false;  // the server went idle and may be released
         bool server_clean = false;      // the server may be reused by another client
@@ -233,25 +253,7 @@ awaitable<void> ClientSession::forward_cancel(const protocol::CancelRequest& req
         spdlog::info("{}: cancel request for no running query, ignored", who());
         co_return;
     }
-    co_await send_cancel(*target);
-}
-
-// Opens a connection to the server and sends it a CancelRequest for `target`'s backend.
-awaitable<void> ClientSession::send_cancel(const CancelTarget& target) {
-    try {
-        auto cancel = [&]() -> awaitable<void> {
-            ServerTarget address;
-            address.host = target.host;
-            address.port = target.port;
-            Socket server = co_await open_socket(client_.get_executor(), address);
-            co_await write_all(server, protocol::encode_cancel_request(target.server_key.process_id,
-                                                                       target.server_key.secret_key));
-        };
-        co_await with_deadline(cancel(), std::chrono::seconds(5));
-        spdlog::info("{}: cancel request sent to {}", who(), target.host);
-    } catch (const std::exception& e) {
-        spdlog::warn("{}: could not send cancel request to {}: {}", who(), target.host, e.what());
-    }
+    co_await send_cancel(client_.get_executor(), *target, who());
 }
 
 awaitable<void> ClientSession::start() {
@@ -951,7 +953,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 spdlog::info("{}: query_timeout ({} ms) passed, cancelling the query", who(),
                              limits.query_timeout.count());
                 if (auto target = cancel.get())
-                    asio::co_spawn(co_await asio::this_coro::executor, send_cancel(*target), asio::detached);
+                    asio::co_spawn(client_.get_executor(), send_cancel(client_.get_executor(), *target, who()),
+                                   asio::detached);
                 continue;
             }
             if (check.overrun != Overrun::none) {

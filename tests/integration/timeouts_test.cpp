@@ -70,3 +70,23 @@ TEST_CASE("query_timeout cancels a query that runs too long with 57014 and the s
     Connection next(proxy.conninfo());
     CHECK(next.scalar("select 'fast query'") == "fast query");
 }
+
+// The cancel that query_timeout sends runs detached from the session: it must own what it
+// needs. A backend reached through its Unix socket directory has an address long enough to
+// live on the heap, so AddressSanitizer sees the cancel read it after the session moved on.
+TEST_CASE("query_timeout cancels a query on a backend reached through its Unix socket", "[integration]") {
+    PostgresServer postgres;
+    const auto mode = GENERATE(as<std::string>{}, "transaction", "session");
+    Pgsluice proxy(postgres, Pgsluice::config_prelude("  pool_mode: " + mode +
+                                                      "\n  pool_size: 1\n  query_timeout: 500ms\n") +
+                                 "databases:\n"
+                                 "  app: {host: {PG_SOCKET_DIR}, port: {PG_PORT}}\n"
+                                 "users:\n"
+                                 "  app: {password: {env: APP_PASSWORD}}\n");
+    Connection client(proxy.conninfo());
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(error_of(client, "select pg_sleep(30)") == "57014");
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+    CHECK(client.scalar("select 'still connected'") == "still connected");
+    CHECK(proxy.wait_for_log("cancel request sent to"));
+}
