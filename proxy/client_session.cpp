@@ -2,6 +2,7 @@
 #include "proxy/client_session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -130,6 +131,9 @@ private:
     awaitable<void> send_error(const ErrorFields& fields);
     void park();
     bool move_to(asio::io_context& worker);
+    // Whether the client closed its side (FIN or reset) while its query waited for a server:
+    // what it sent must not run then. A poll with no wait, made only after a wait.
+    bool client_left();
     // The quick path (see quick_transaction in the .cpp). Each returns true when it has
     // taken the session on (it waits or parked), false when the coroutine path goes on
     // from traffic_.
@@ -319,6 +323,11 @@ void ClientSession::park() {
     }));
 }
 
+bool ClientSession::client_left() {
+    pollfd state{client_.native_handle(), POLLRDHUP, 0};
+    return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 // Moves the session, between two transactions, to `worker` (Workers::destination): its
 // socket leaves this worker's epoll set for that one's, and it parks there. Nothing is
 // pending on the socket or the idle timer here, so releasing them loses nothing. False when
@@ -459,6 +468,13 @@ bool ClientSession::begin_quick_transaction() {
 // to the coroutine path, which takes the outcome from traffic_.
 void ClientSession::on_wait_over(WaitOutcome outcome) {
     auto& traffic = *traffic_;  // kept while queued: nothing else runs for a queued session
+    if (client_left()) {
+        // Whatever the wait brought (a server, a slot, an error) goes back untouched.
+        outcome = WaitOutcome();
+        busy_.set(false);
+        finish(Ending{"client left while waiting for a server", false});
+        return;
+    }
     traffic.lease = pool_->take_waited_server(outcome, client_.get_executor());
     traffic.waited = std::move(outcome);
     if (traffic.lease) {
@@ -848,9 +864,17 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             }
         }
         if (!lease || settle) {
+            const auto asked = Clock::now();
             if (auto error = co_await take_server(lease)) {
                 co_await send_error(*error);
                 co_return Ending{"no server for " + pool_->database() + "/" + pool_->user() + ": " + error->message, true};
+            }
+            // A client that waited may have left meanwhile (a wait of under a millisecond is
+            // not worth the system call). Its server goes back untouched.
+            if ((settle || Clock::now() - asked > std::chrono::milliseconds(1)) && client_left()) {
+                lease.release_reusable();
+                busy_.set(false);
+                co_return Ending{"client left while waiting for a server", false};
             }
             // A client that had to wait for its server (or have it brought in line) is
             // served by the quick path from here on, as one that found a server idle.

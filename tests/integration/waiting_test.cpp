@@ -4,6 +4,8 @@
 // server it gets, 53300 at query_wait_timeout, and nothing lost for the other clients.
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+
 #include <future>
 
 #include "harness/pgsluice_process.hpp"
@@ -94,4 +96,34 @@ TEST_CASE("transaction mode: clients queued behind one server are each served on
     CHECK(setup.scalar("select count(*) from served") == "4");
     CHECK(setup.scalar("select count(distinct client) from served") == "4");
     CHECK(setup.scalar("select count(distinct txid) from served") == "4");  // none joined another's transaction
+}
+
+TEST_CASE("a client that leaves while it waits for a server never has its query run", "[integration]") {
+    PostgresServer postgres;
+    // Both ways of waiting: the quick path's (no timeout set) and the coroutine path's.
+    const auto extra = GENERATE(as<std::string>{}, "", "  query_timeout: 30s\n");
+    // Both ways of leaving: libpq's close (Terminate, then FIN), and a connection that drops.
+    const bool with_terminate = GENERATE(true, false);
+    Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1, "  query_wait_timeout: 30s\n" + extra));
+    Connection setup(proxy.conninfo());
+    setup.exec("create table orders (id int)");
+    auto leaver = std::make_unique<Connection>(proxy.conninfo());
+    Connection holder(proxy.conninfo());
+    holder.exec("begin");
+    holder.exec("select 1");  // the only server, held
+
+    const auto before = proxy.log_count("client waits");
+    REQUIRE(PQsendQuery(leaver->raw(), "insert into orders values (1)") == 1);
+    REQUIRE(PQflush(leaver->raw()) == 0);
+    REQUIRE(queued(proxy, before + 1));
+    if (!with_terminate) ::shutdown(PQsocket(leaver->raw()), SHUT_RDWR);
+    leaver.reset();
+    // pgsluice may only notice once the server frees up: it must drop the query then.
+    holder.exec("commit");
+    CHECK(proxy.wait_for_log("client left while waiting for a server"));
+    CHECK(setup.scalar("select count(*) from orders") == "0");
+    // The server went back untouched: the next client gets it at once.
+    Connection next(proxy.conninfo());
+    CHECK(next.scalar("select 'next'") == "next");
+    CHECK(setup.scalar("select count(*) from orders") == "0");
 }
