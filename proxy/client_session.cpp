@@ -594,7 +594,12 @@ bool ClientSession::quick_read(Step, bool read_first) {
         in_memory(traffic.read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
             auto& traffic = *self->traffic_;
             (kFromServer ? traffic.server_buffer : traffic.client_buffer).commit(n);
-            if (!ec && Step{}(*self)) return;  // a lambda without captures: made here, not held
+            if (!ec) {
+                if (Step{}(*self)) return;  // a lambda without captures: made here, not held
+                // (The step may have given the server back: no socket of its to name here.)
+                asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
+                return;
+            }
             self->resume_after_read(kFromServer ? traffic.lease->socket() : self->client_, ec);
         }));
     return true;
@@ -625,19 +630,29 @@ bool ClientSession::quick_answer() {
     ServerToClient to_client{server, settings_,          true,          false,    no_silence_limits(),
                              pool_->stats(), traffic.clock, busy_, context_};
     const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
+    if (result.status == protocol::FrameScanner::Status::stopped) {
+        // The transaction's last answer is read: the server goes back before the answer is
+        // written, so a client that reads slowly holds only its own socket.
+        const bool clean = to_client.released && result.consumed == buffer.filled().size() &&
+                           traffic.client_scanner.at_boundary() && traffic.server_scanner.at_boundary() &&
+                           server.state().idle();
+        if (clean) {
+            cancel.set(std::nullopt);
+            traffic.lease.release_reusable();
+            set_state(ClientState::idle);
+        }
+        // A write left unfinished goes on in the coroutine path, which then has no server.
+        if (!send_now(client_, buffer, result.consumed, false)) return false;
+        to_client.on_forwarded(result.consumed);
+        buffer.consume(result.consumed);
+        if (!clean) return false;
+        later([](ClientSession& session) { return session.next_transaction_or_park(); });
+        return true;
+    }
     if (result.consumed > 0) {
         if (!send_now(client_, buffer, result.consumed, false)) return false;
         to_client.on_forwarded(result.consumed);
         buffer.consume(result.consumed);
-    }
-    if (result.status == protocol::FrameScanner::Status::stopped) {
-        const bool clean = to_client.released && traffic.server_drained() && server.state().idle();
-        if (!clean) return false;
-        cancel.set(std::nullopt);
-        traffic.lease.release_reusable();
-        set_state(ClientState::idle);
-        later([](ClientSession& session) { return session.next_transaction_or_park(); });
-        return true;
     }
     if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
     if (server.state().awaiting_ready() > 0) return wait_for_server(false);
@@ -963,6 +978,35 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         if (watchdog_timer) watchdog_timer->cancel();
         co_return result;
     };
+    // At the ReadyForQuery that ends the transaction, with nothing else in flight either
+    // way, the server goes back before the answer is written to the client: a client that
+    // reads slowly keeps its own socket busy, not the server. Both directions stop then.
+    struct EarlyRelease {
+        ClientSession* session;
+        ServerLease* lease;
+        const bool* writing_to_server;
+        PumpControl* control;
+        bool done = false;
+    } early{this, &lease, &writing_to_server, &control};
+    if (mode_ != config::PoolMode::session) {
+        to_client.release_early_context = &early;
+        to_client.release_early = [](void* context, std::size_t unread) {
+            auto& e = *static_cast<EarlyRelease*>(context);
+            auto& session = *e.session;
+            const auto& traffic = *session.traffic_;
+            if (unread != 0 || *e.writing_to_server || !traffic.client_scanner.at_boundary() ||
+                !traffic.server_scanner.at_boundary() || !(*e.lease)->state().idle())
+                return;
+            session.cancel.set(std::nullopt);
+            e.lease->release_reusable();
+            session.set_state(ClientState::idle);
+            e.done = true;
+            // The client side must not touch the server's socket again: stop it now.
+            e.control->stop = true;
+            boost::system::error_code ignored;
+            session.client_.cancel(ignored);
+        };
+    }
     // Runs beside the two directions when a timeout is set. A query past query_timeout is
     // cancelled (PostgreSQL answers 57014 and the session goes on); anything else overdue
     // stops both directions and the caller closes the client. (Returns a value because
@@ -1010,7 +1054,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             std::tie(client_result, server_result, std::ignore) = co_await (client_side() && server_side() && watchdog());
         else
             std::tie(client_result, server_result) = co_await (client_side() && server_side());
-        if (overrun != Overrun::none) break;
+        if (overrun != Overrun::none || early.done) break;
         // The server may go to another client only if everything it was sent is complete
         // and answered, and we hold no unread bytes of its output.
         step.server_clean = !writing_to_server && traffic_->server_drained() && lease->state().idle();
@@ -1019,6 +1063,15 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         // sent its next transaction to this server: then keep serving it here.
         if (transaction_ended && !step.server_clean && !to_client.opened_transaction) continue;
         break;
+    }
+    if (early.done) {
+        // The server is back in the pool; what is left is the client's side of things.
+        step.server_clean = true;
+        if (server_result.end == PumpEnd::sink_failed)
+            step.ending = {"client connection lost: " + server_result.detail, false};
+        else
+            step.transaction_done = true;
+        co_return step;
     }
     if (overrun != Overrun::none) {
         step.server_clean = false;  // closing it rolls back whatever the client left open

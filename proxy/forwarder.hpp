@@ -94,7 +94,8 @@ struct PumpControl {
 // fails. `writing` is true exactly while a write to `to` is in progress, so a caller can
 // tell whether `to` may hold a partial message. Besides the scanner's visitor interface, the
 // visitor gets `on_forwarded(bytes)` after each write: one call per read, not per message,
-// so byte counters cost nothing per message.
+// so byte counters cost nothing per message; and, if it has one, `on_stopping(bytes after
+// the stop)` when it stopped the scan, before the write.
 template <class Visitor>
 awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& scanner, StreamBuffer& buffer,
                            Visitor& visitor, bool& writing, PumpControl& control) {
@@ -113,6 +114,11 @@ awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& sca
         }
         scan_first = false;
         auto result = scanner.scan(buffer.filled(), visitor);
+        // A visitor may act on where it stopped before the bytes up to there are written
+        // (the server's side gives its server back: the client may read slowly).
+        if constexpr (requires { visitor.on_stopping(std::size_t{}); })
+            if (result.status == protocol::FrameScanner::Status::stopped)
+                visitor.on_stopping(buffer.filled().size() - result.consumed);
         if (result.consumed > 0) {
             writing = true;
             auto [ec, n] = co_await asio::async_write(to, asio::buffer(buffer.filled().data(), result.consumed),

@@ -110,6 +110,11 @@ struct ServerToClient {
     BusyMark& busy;
     const ProxyContext& context;
     bool released = false;            // stopped at a ReadyForQuery to give the server back
+    // Set by the forwarder: gives the server back at that ReadyForQuery before the answer is
+    // written to the client, when nothing else is in flight (`unread` bytes follow it in the
+    // buffer). A plain function and its context: no allocation per transaction.
+    void (*release_early)(void* context, std::size_t unread) = nullptr;
+    void* release_early_context = nullptr;
     bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
     bool wants_client_data = false;   // CopyInResponse or CopyBothResponse: the server waits for the client
     bool inspects(char type) const {
@@ -152,6 +157,9 @@ struct ServerToClient {
         clock.in_transaction = server.state().awaiting_ready() > 0;
     }
     void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_sent, bytes); }
+    void on_stopping(std::size_t unread) {
+        if (released && release_early) release_early(release_early_context, unread);
+    }
 };
 
 // A session's traffic state while it is not parked: made when the client wakes up, dropped

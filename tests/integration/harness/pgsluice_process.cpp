@@ -107,9 +107,11 @@ Pgsluice::Pgsluice(const PostgresServer& postgres, std::string yaml) {
                                                          dir_->path() + "/pgsluice.log",
                                                          "",
                                                          {std::string("APP_PASSWORD=") + PostgresServer::kAppPassword}});
-    // The Unix socket is bound just after the TCP port: a test may use either at once.
-    const auto socket_file = dir_->path() + "/.s.PGSQL." + std::to_string(port_);
-    const auto listening = [&] { return accepts(port_) && (!unix_socket || std::filesystem::exists(socket_file)); };
+    // The Unix socket listens just after the TCP port (its file exists from bind(), a moment
+    // before listen()): a test may use either at once, so wait for the line that says both are up.
+    const auto listening = [&] {
+        return accepts(port_) && (!unix_socket || log().find("pgsluice ready") != std::string::npos);
+    };
     if (!wait_until([&] { return !process_->running() || listening(); }) || !process_->running())
         throw std::runtime_error("pgsluice did not start listening:\n" + log());
 }
