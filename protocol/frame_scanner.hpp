@@ -41,8 +41,9 @@ public:
     // Messages longer than this are a protocol violation (PostgreSQL's own limit is 1 GB).
     explicit FrameScanner(std::uint32_t max_length = 0x3fffffff) : max_length_(max_length) {}
 
-    // Visitor needs `bool inspects(char type)` (should the whole body be available?) and
-    // `Verdict on_message(const MessageView&)`. After `stopped`, call scan() again to go on.
+    // Visitor needs `bool inspects(char type, std::uint32_t length)` (should the whole body
+    // be available? `length` as on the wire, so a visitor can look only at short messages)
+    // and `Verdict on_message(const MessageView&)`. After `stopped`, call scan() again to go on.
     template <class Visitor>
     Result scan(Bytes input, Visitor& visitor);
 
@@ -92,7 +93,7 @@ FrameScanner::Result FrameScanner::scan(Bytes input, Visitor& visitor) {
                            " for message type 0x" + hex_byte(header[0]);
             return result;
         }
-        if (visitor.inspects(message.type)) {
+        if (visitor.inspects(message.type, message.length)) {
             if (input.size() - pos < message.size()) break;  // wait for the whole message
             message.body = input.subspan(pos + kHeaderSize, message.length - 4);
         }

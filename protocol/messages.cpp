@@ -124,6 +124,16 @@ std::optional<ParameterStatus> parse_parameter_status(Bytes body) {
     return ParameterStatus{std::string(*name), std::string(*value)};
 }
 
+std::optional<std::string_view> parse_query_text(Bytes body) { return BodyReader(body).cstring(); }
+
+std::optional<std::string_view> parse_parse_query_text(Bytes body) {
+    BodyReader reader(body);
+    if (!reader.cstring()) return std::nullopt;  // the statement's name
+    return reader.cstring();
+}
+
+std::optional<std::string_view> parse_command_tag(Bytes body) { return BodyReader(body).cstring(); }
+
 std::optional<BackendKeyData> parse_backend_key_data(Bytes body) {
     BodyReader reader(body);
     auto pid = reader.u32();

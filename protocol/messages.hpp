@@ -33,6 +33,7 @@ inline constexpr char kCopyBothResponse = 'W';
 namespace frontend {
 inline constexpr char kPasswordMessage = 'p';  // also SASLInitialResponse and SASLResponse
 inline constexpr char kQuery = 'Q';
+inline constexpr char kParse = 'P';
 inline constexpr char kTerminate = 'X';
 inline constexpr char kSync = 'S';
 inline constexpr char kFlush = 'H';
@@ -86,6 +87,11 @@ struct ParameterStatus {
     std::string value;
 };
 std::optional<ParameterStatus> parse_parameter_status(Bytes body);
+// The SQL text of a client's Query, or of a Parse (after its statement name).
+std::optional<std::string_view> parse_query_text(Bytes body);
+std::optional<std::string_view> parse_parse_query_text(Bytes body);
+// A CommandComplete's tag ("SELECT 1", "SET", ...).
+std::optional<std::string_view> parse_command_tag(Bytes body);
 
 struct BackendKeyData {
     std::uint32_t process_id = 0;

@@ -495,7 +495,7 @@ bool ClientSession::quick_request() {
     auto& buffer = traffic.client_buffer;
     const bool released = false;
     ClientToServer to_server{traffic.lease->state(), no_silence_limits(), pool_->stats(), traffic.clock, busy_,
-                             released};
+                             released, traffic.watch};
     const auto result = traffic.client_scanner.scan(buffer.filled(), to_server);
     if (result.consumed > 0) {
         if (!send_now(traffic.lease->socket(), buffer, result.consumed, true)) return false;
@@ -627,8 +627,8 @@ bool ClientSession::quick_answer() {
     auto& traffic = *traffic_;
     auto& server = *traffic.lease;
     auto& buffer = traffic.server_buffer;
-    ServerToClient to_client{server, settings_,          true,          false,    no_silence_limits(),
-                             pool_->stats(), traffic.clock, busy_, context_};
+    ServerToClient to_client{server,         settings_,     true,  false,    no_silence_limits(),
+                             pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
     const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
     if (result.status == protocol::FrameScanner::Status::stopped) {
         // The transaction's last answer is read: the server goes back before the answer is
@@ -941,8 +941,9 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     PoolStats& stats = pool_->stats();
     QueryClock& query_clock = traffic_->clock;
     ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
-                             mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_};
-    ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released};
+                             mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_,
+                             traffic_->watch};
+    ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released, traffic_->watch};
     auto& server_scanner = traffic_->server_scanner;
     auto& server_buffer = traffic_->server_buffer;
     bool writing_to_server = false;
@@ -1175,7 +1176,7 @@ awaitable<void> ClientSession::return_server(ServerLease& lease, bool clean) {
         try {
             auto error = co_await with_deadline(lease->run_simple_query(reset_query), kResetTimeout);
             reset_ok = !error && lease->state().idle();
-            lease->forget_applied();
+            lease->forget_all_applied();
         } catch (const std::exception&) {
             reset_ok = false;
         }

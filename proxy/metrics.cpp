@@ -171,6 +171,10 @@ private:
                  [](const PoolSample& p) { return load(p.pool->stats().client_logins); });
         per_pool(out, pools, "pgsluice_server_connects_total", "Server connections opened", counter,
                  [](const PoolSample& p) { return load(p.pool->stats().server_connects); });
+        per_pool(out, pools, "pgsluice_server_settings_restores_total",
+                 "Servers whose session settings a client changed untracked (SET in a transaction, DISCARD ALL), "
+                 "restored before their next client",
+                 counter, [](const PoolSample& p) { return load(p.pool->stats().settings_restores); });
 
         MetricFamily errors{"pgsluice_errors_total", "Errors by kind; database and user are empty for clients that reached no pool",
                             counter, {}};

@@ -53,6 +53,9 @@ struct PoolStats {
     Counter server_connect_failures{0};
     Counter servers_lost{0};     // a server died or broke the protocol under a client
     Counter client_timeouts{0};  // query_timeout, idle_transaction_timeout, client_idle_timeout
+    // A client changed a server's session settings in a way pgsluice does not follow: the
+    // server is restored (RESET ALL) before its next client.
+    Counter settings_restores{0};
 
     // Gauges.
     std::atomic<std::int64_t> clients{0};  // logged-in clients routed to this pool

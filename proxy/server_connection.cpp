@@ -40,10 +40,19 @@ bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) con
     });
 }
 
-const std::string* ServerConnection::parameter(const std::string& name) const {
-    if (auto it = parameters_.find(name); it != parameters_.end()) return &it->second;
-    if (auto it = applied_.find(name); it != applied_.end()) return &it->second;
-    return nullptr;
+const std::string* ServerConnection::reported(std::string_view name) const {
+    auto it = parameters_.find(name);
+    return it != parameters_.end() ? &it->second : nullptr;
+}
+
+const std::string* ServerConnection::login_parameter(std::string_view name) const {
+    auto it = login_parameters_.find(name);
+    return it != login_parameters_.end() ? &it->second : nullptr;
+}
+
+const ServerConnection::AppliedSetting* ServerConnection::applied(std::string_view name) const {
+    auto it = applied_.find(name);
+    return it != applied_.end() ? &it->second : nullptr;
 }
 
 std::string ServerTarget::address() const {

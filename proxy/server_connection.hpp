@@ -67,12 +67,36 @@ public:
         parameters_[name] = value;
         ++parameters_version_;
     }
-    // A parameter's current value: reported by the server, or set by pgsluice (for the
-    // parameters the server does not report). Null when unknown.
-    const std::string* parameter(const std::string& name) const;
-    void remember_applied(const std::string& name, const std::string& value) {
-        applied_[name] = value;
+    // A reported parameter's current value (null: the server does not report it).
+    const std::string* reported(std::string_view name) const;
+    const std::string* login_parameter(std::string_view name) const;
+    // What pgsluice set of the parameters the server does not report (so it cannot tell).
+    struct AppliedSetting {
+        std::string value;
+        bool sql = false;  // as ClientSetting::sql
+    };
+    using AppliedSettings = std::map<std::string, AppliedSetting, CaseInsensitiveLess>;
+    const AppliedSetting* applied(std::string_view name) const;
+    const AppliedSettings& applied_settings() const { return applied_; }
+    void remember_applied(const std::string& name, AppliedSetting value) {
+        applied_[name] = std::move(value);
         ++parameters_version_;
+    }
+    void forget_applied(std::string_view name) {
+        if (auto it = applied_.find(name); it != applied_.end()) applied_.erase(it);
+        ++parameters_version_;
+    }
+    // A client changed this server's session in a way pgsluice did not follow (a SET inside
+    // a transaction, DISCARD ALL, ...): the next client's settings start with a restore.
+    void mark_needs_restore() {
+        needs_restore_ = true;
+        ++parameters_version_;
+    }
+    bool needs_restore() const { return needs_restore_; }
+    // The restore ran: the session is as it was at login.
+    void restored() {
+        needs_restore_ = false;
+        forget_all_applied();
     }
     // Whether this server's parameters are known to match `values` (a client's shared
     // settings): it was brought in line with that very copy and reported no change since.
@@ -87,8 +111,11 @@ public:
     // The values the server reported at login, before anyone SET anything: what a client
     // that never set a parameter must see.
     const std::map<std::string, std::string, CaseInsensitiveLess>& login_parameters() const { return login_parameters_; }
-    // After a reset query (DISCARD ALL) the settings pgsluice applied are gone.
-    void forget_applied() { applied_.clear(); }
+    // After a reset query (DISCARD ALL, RESET ALL) the settings pgsluice applied are gone.
+    void forget_all_applied() {
+        applied_.clear();
+        ++parameters_version_;
+    }
     const protocol::BackendKeyData& backend_key() const { return backend_key_; }
     protocol::ServerState& state() { return state_; }
 
@@ -127,7 +154,8 @@ private:
     std::uint64_t id_;
     std::string address_;
     std::map<std::string, std::string, CaseInsensitiveLess> parameters_;
-    std::map<std::string, std::string, CaseInsensitiveLess> applied_;
+    AppliedSettings applied_;
+    bool needs_restore_ = false;
     std::map<std::string, std::string, CaseInsensitiveLess> login_parameters_;
     protocol::BackendKeyData backend_key_;
     protocol::ServerState state_;

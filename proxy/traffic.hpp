@@ -3,6 +3,8 @@
 // and scanners that carry a transaction from the quick path to the full forwarder.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include "protocol/frame_scanner.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/server_state.hpp"
+#include "protocol/set_statement.hpp"
 #include "proxy/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/pool.hpp"
@@ -57,6 +60,44 @@ private:
     bool busy_ = false;
 };
 
+// What the two directions of a transaction tell each other about session settings: a
+// client's standalone SET or RESET waiting for the server's word, and how many "SET" tags
+// are due to SET LOCAL / SET TRANSACTION, which end with their transaction. Any other
+// SET, RESET or DISCARD tag marks the server for a restore.
+struct SettingsWatch {
+    // Queries and Parses longer than this are not looked at: a SET is short.
+    static constexpr std::uint32_t kMaxInspected = 1024;
+    std::optional<protocol::SetStatement> standalone;
+    bool standalone_done = false;  // its command tag came
+    std::uint32_t transaction_scoped = 0;
+
+    void on_client_statement(std::optional<std::string_view> text, bool starts_transaction) {
+        if (!text) return;
+        auto statement = protocol::parse_set_statement(*text);
+        if (!statement) return;
+        if (statement->kind == protocol::SetStatement::Kind::transaction) {
+            ++transaction_scoped;
+        } else if (starts_transaction) {
+            standalone = std::move(*statement);
+            standalone_done = false;
+        }
+    }
+    // A CommandComplete's tag; true when it changed the session in a way nobody follows.
+    bool untracked_change(std::string_view tag) {
+        const bool set = tag == "SET";
+        if (!set && tag != "RESET" && !tag.starts_with("DISCARD")) return false;
+        if (standalone && !standalone_done) {
+            standalone_done = true;
+            return false;
+        }
+        if (set && transaction_scoped > 0) {
+            --transaction_scoped;
+            return false;
+        }
+        return true;
+    }
+};
+
 // Client to server: counts queries, marks the session busy, and stops at Terminate or at
 // a message that must wait for the next server.
 struct ClientToServer {
@@ -66,9 +107,13 @@ struct ClientToServer {
     QueryClock& clock;
     BusyMark& busy;
     const bool& server_released;  // ServerToClient passed the ReadyForQuery that releases the server
+    SettingsWatch& watch;
     bool held_back = false;       // a message arrived after that: it waits for the next server
     char last_type = 0;           // of the last message forwarded
-    bool inspects(char) const { return false; }
+    bool inspects(char type, std::uint32_t length) const {
+        return (type == protocol::frontend::kQuery || type == protocol::frontend::kParse) &&
+               length <= SettingsWatch::kMaxInspected;
+    }
     protocol::Verdict on_message(const protocol::MessageView& message) {
         if (message.type == protocol::frontend::kTerminate) return protocol::Verdict::stop_before;
         // The client's next transaction, read before the release stopped this side: it
@@ -79,6 +124,16 @@ struct ClientToServer {
             return protocol::Verdict::stop_before;
         }
         busy.set(true);
+        if (!message.body.empty()) {
+            if (message.type == protocol::frontend::kQuery) {
+                watch.on_client_statement(protocol::parse_query_text(message.body),
+                                          state.transaction_status() == 'I' && state.awaiting_ready() == 0);
+            } else {
+                // A statement prepared now may run later, many times: only SET LOCAL is
+                // counted (once); any other SET's tag marks the server.
+                watch.on_client_statement(protocol::parse_parse_query_text(message.body), false);
+            }
+        }
         if (silence.enabled()) silence.on_client_message(state, Clock::now());
         if (message.type == protocol::frontend::kQuery || message.type == protocol::frontend::kSync) {
             PoolStats::add(stats.queries);
@@ -109,6 +164,7 @@ struct ServerToClient {
     QueryClock& clock;
     BusyMark& busy;
     const ProxyContext& context;
+    SettingsWatch& watch;
     bool released = false;            // stopped at a ReadyForQuery to give the server back
     // Set by the forwarder: gives the server back at that ReadyForQuery before the answer is
     // written to the client, when nothing else is in flight (`unread` bytes follow it in the
@@ -117,11 +173,13 @@ struct ServerToClient {
     void* release_early_context = nullptr;
     bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
     bool wants_client_data = false;   // CopyInResponse or CopyBothResponse: the server waits for the client
-    bool inspects(char type) const {
-        return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus;
+    bool inspects(char type, std::uint32_t length) const {
+        return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus ||
+               (type == protocol::backend::kCommandComplete && length <= 64);
     }
     protocol::Verdict on_message(const protocol::MessageView& message) {
         if (message.type == protocol::backend::kReadyForQuery) {
+            if (watch.standalone) settle_standalone(protocol::parse_ready_for_query(message.body).value_or('E'));
             if (silence.enabled()) silence.on_ready_for_query(Clock::now());
             const bool answers_query = server.state().awaiting_ready() > 0;
             server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
@@ -136,6 +194,14 @@ struct ServerToClient {
                 opened_transaction = true;
                 return protocol::Verdict::stop_after;
             }
+        } else if (message.type == protocol::backend::kCommandComplete) {
+            const auto tag = protocol::parse_command_tag(message.body);
+            if (tag && !server.needs_restore() && watch.untracked_change(*tag)) {
+                spdlog::debug("server {}: a client changed its session settings untracked ({}): restored before its next client",
+                              server.id(), *tag);
+                server.mark_needs_restore();
+                PoolStats::add(stats.settings_restores);
+            }
         } else if (message.type == 'G' || message.type == 'W') {
             wants_client_data = true;
         } else if (message.type == protocol::backend::kParameterStatus) {
@@ -145,6 +211,12 @@ struct ServerToClient {
             }
         }
         return protocol::Verdict::forward;
+    }
+    // The ReadyForQuery after a client's standalone SET or RESET: when the server took it
+    // (its tag came, and no transaction is open), it becomes part of the client's settings.
+    void settle_standalone(char status) {
+        if (watch.standalone_done && status == 'I') settle_session_change(*watch.standalone, settings, server);
+        watch.standalone.reset();
     }
     void count_ready_for_query() {
         const auto now = Clock::now();
@@ -178,6 +250,7 @@ struct Traffic {
     StreamBuffer client_buffer;
     StreamBuffer server_buffer;
     QueryClock clock;
+    SettingsWatch watch;
     // A write the quick path began without finishing (the socket was full): bytes
     // [written, consumed) of `from` still go to `to` before anything else.
     struct PendingWrite {
@@ -197,6 +270,7 @@ struct Traffic {
         client_buffer.shrink_to_initial();
         server_buffer.shrink_to_initial();
         clock = QueryClock();
+        watch = SettingsWatch();
         pending.reset();
         settings_due = false;
     }

@@ -22,7 +22,7 @@ struct Recorder {
     std::vector<std::string> seen;  // "type:length" or "type:length:body"
     char stop_before = 0;
     char stop_after = 0;
-    bool inspects(char type) const { return type == 'Z' || type == 'S'; }
+    bool inspects(char type, std::uint32_t = 0) const { return type == 'Z' || type == 'S'; }
     Verdict on_message(const MessageView& m) {
         // Appended piece by piece: GCC 12 at -O2 misreads `std::string + const char*` as an
         // overlapping memcpy (-Wrestrict, GCC bug 105329).
