@@ -47,6 +47,10 @@ struct Metrics {
 
 struct Limits {
     std::uint32_t max_client_conn = 5000;
+    // A client that has not finished its login (startup packet, SSL negotiation, the whole
+    // authentication exchange) within this is closed: it holds a place in max_client_conn.
+    // 0: no limit. PgBouncer's name and default.
+    Duration client_login_timeout = std::chrono::seconds(60);
 };
 
 // Pool settings every database inherits from `defaults:` and may override.

@@ -122,6 +122,7 @@ std::vector<Change> diff_configs(const Config& a, const Config& b) {
     d.value("auth_type", a.auth_type, b.auth_type);
     d.text("admin.users", show_list(a.admin.users), show_list(b.admin.users));
     d.value("limits.max_client_conn", a.limits.max_client_conn, b.limits.max_client_conn);
+    d.value("limits.client_login_timeout", a.limits.client_login_timeout, b.limits.client_login_timeout);
     d.value("log_level", a.log_level, b.log_level);
     d.value("worker_spread_above", a.worker_spread_above, b.worker_spread_above);
     d.value("shutdown_timeout", a.shutdown_timeout, b.shutdown_timeout);

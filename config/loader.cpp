@@ -22,7 +22,7 @@ const std::vector<std::string> kTopKeys = {"listen",     "workers",          "wo
 const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir"};
 const std::vector<std::string> kAdminKeys = {"users"};
 const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
-const std::vector<std::string> kLimitsKeys = {"max_client_conn"};
+const std::vector<std::string> kLimitsKeys = {"max_client_conn", "client_login_timeout"};
 const std::vector<std::string> kPoolKeys = {
     "pool_mode",          "pool_size",           "min_pool_size",          "reserve_pool_size",
     "reserve_pool_timeout", "max_db_connections", "max_user_connections",   "server_connect_timeout",
@@ -173,6 +173,7 @@ private:
         if (auto limits = root["limits"]; limits && reader_.is_map(limits, "limits")) {
             reader_.check_keys(limits, "limits", kLimitsKeys);
             read(limits, "max_client_conn", "limits", config_.limits.max_client_conn, number(1, 1'000'000));
+            read(limits, "client_login_timeout", "limits", config_.limits.client_login_timeout, duration());
         }
         read(root, "log_level", "", config_.log_level, choice(kLogLevels));
         read(root, "log_format", "", config_.log_format, choice(kLogFormats));

@@ -30,9 +30,6 @@ namespace {
 namespace sqlstate = protocol::sqlstate;
 using protocol::ErrorFields;
 
-// How long a client may take from connecting to finishing authentication (PgBouncer's
-// client_login_timeout default).
-constexpr Duration kLoginTimeout = std::chrono::seconds(60);
 constexpr Duration kErrorWriteTimeout = std::chrono::seconds(5);
 constexpr Duration kResetTimeout = std::chrono::seconds(10);
 // SSLRequest and GSSENCRequest may each come once before the StartupMessage.
@@ -120,7 +117,10 @@ private:
     };
 
     // Authenticates and routes; nothing when the client is logged in, else why it is not.
-    awaitable<std::optional<Ending>> login(const protocol::StartupMessage& startup, ServerLease& lease);
+    // `login_deadline` bounds the authentication exchange (client_login_timeout; none when
+    // the limit is off).
+    awaitable<std::optional<Ending>> login(const protocol::StartupMessage& startup, ServerLease& lease,
+                                           std::optional<Clock::time_point> login_deadline);
     awaitable<std::optional<ErrorFields>> take_server(ServerLease& lease);
     // Transactions until the session ends (an Ending) or, without a server and with nothing
     // pending from the client, until it may park (nothing).
@@ -265,14 +265,20 @@ awaitable<void> ClientSession::start() {
     std::optional<ErrorFields> error_to_send;  // sent after the catch: no co_await in a handler
     ServerLease lease;                         // session mode: held to the end
     std::optional<protocol::StartupMessage> startup;
+    // client_login_timeout: from the connection to the end of authentication. A client
+    // silent after connecting, or stopping in the middle of SCRAM, holds a max_client_conn
+    // place only that long.
+    const auto login_timeout = context_.snapshot()->config->limits.client_login_timeout;
+    std::optional<Clock::time_point> login_deadline;
+    if (login_timeout.count() > 0) login_deadline = Clock::now() + login_timeout;
     try {
-        startup = co_await with_deadline(negotiate_startup(), kLoginTimeout);
+        startup = co_await with_deadline(negotiate_startup(), login_timeout);
         if (!startup) co_return;
-        ending = co_await login(*startup, lease);
+        ending = co_await login(*startup, lease, login_deadline);
         startup.reset();
         if (!ending && mode_ == config::PoolMode::session) ending = co_await serve_queries(lease);
     } catch (const DeadlineExpired&) {
-        ending = {"client_login_timeout: no login within " + std::to_string(kLoginTimeout.count() / 1000) + " s", true};
+        ending = {"client_login_timeout: no login within " + std::to_string(login_timeout.count()) + " ms", true};
         error_to_send = fatal(sqlstate::kProtocolViolation, "client_login_timeout");
     } catch (const ProtocolViolation& e) {
         ending = {std::string("protocol violation: ") + e.what(), true};
@@ -716,7 +722,8 @@ void ClientSession::finish(const Ending& ending) {
     client_.close(ignored);
 }
 
-awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMessage& startup, ServerLease& lease) {
+awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMessage& startup, ServerLease& lease,
+                                                      std::optional<Clock::time_point> login_deadline) {
     const std::string user = startup.user();
     const std::string database = startup.database();
     std::string refusal;
@@ -734,7 +741,12 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     const auto snapshot = context_.snapshot();
     const auto& config = *snapshot->config;
     const auto* credentials = snapshot->credentials.find(user);
-    auto auth = co_await authenticate_client(client_, user, credentials, config.auth_type);
+    // What is left of client_login_timeout (at least a moment: zero would mean no limit).
+    Duration auth_timeout = Duration::zero();
+    if (login_deadline)
+        auth_timeout = std::max<Duration>(std::chrono::duration_cast<Duration>(*login_deadline - Clock::now()),
+                                          std::chrono::milliseconds(1));
+    auto auth = co_await with_deadline(authenticate_client(client_, user, credentials, config.auth_type), auth_timeout);
     if (!auth.ok) {
         // Counted on the pool if it exists; a login never creates one.
         auto existing = context_.find_pool(database, user);

@@ -65,6 +65,7 @@ TEST_CASE("a minimal config gets the documented defaults", "[config]") {
     CHECK(config.listen.address == "127.0.0.1");
     CHECK(config.auth_type == AuthType::scram_sha_256);
     CHECK(config.limits.max_client_conn == 5000);
+    CHECK(config.limits.client_login_timeout == std::chrono::seconds(60));
     CHECK(config.worker_spread_above == 70);
     const auto& app = config.databases.at("app");
     CHECK(app.dbname == "app");
