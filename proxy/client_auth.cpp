@@ -1,6 +1,8 @@
 // Client authentication exchanges.
 #include "proxy/client_auth.hpp"
 
+#include "proxy/crypto_thread.hpp"
+
 #include <openssl/rand.h>
 
 #include "protocol/auth/md5.hpp"
@@ -114,7 +116,9 @@ awaitable<ClientAuthResult> authenticate_cleartext(Socket& socket, const std::st
             co_return failed(user, "password did not match");
     } else if (credentials->verifier) {
         auto& v = *credentials->verifier;
-        auto derived = protocol::scram::Verifier::from_password(*response, v.salt, v.iterations);
+        const std::string_view password = *response;
+        auto derived = co_await off_worker(
+            [&] { return protocol::scram::Verifier::from_password(password, v.salt, v.iterations); });
         if (!protocol::md5::equal_constant_time(
                 std::string_view(reinterpret_cast<const char*>(derived.stored_key.data()), derived.stored_key.size()),
                 std::string_view(reinterpret_cast<const char*>(v.stored_key.data()), v.stored_key.size())))

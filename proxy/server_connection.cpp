@@ -1,6 +1,8 @@
 // Connecting and logging in to PostgreSQL.
 #include "proxy/server_connection.hpp"
 
+#include "proxy/crypto_thread.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -174,7 +176,11 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                     }
                     case protocol::AuthCode::sasl_continue: {
                         if (!scram) fail("unexpected SASLContinue from server", sqlstate::kProtocolViolation);
-                        auto step = scram->handle_server_first(auth->data);
+                        // PBKDF2 with the server's iteration count, which a broken or hostile
+                        // server may set to millions: not on the worker that serves clients.
+                        auto& client = *scram;
+                        const std::string_view server_first = auth->data;
+                        auto step = co_await off_worker([&] { return client.handle_server_first(server_first); });
                         if (!step.ok) fail("SCRAM exchange with server failed: " + step.error);
                         protocol::append_sasl_response(out, step.message);
                         break;
