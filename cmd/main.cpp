@@ -8,7 +8,7 @@
 
 #include <iostream>
 
-#include "config/connection_budget.hpp"
+#include "config/backend_demand.hpp"
 #include "config/diff.hpp"
 #include "config/loader.hpp"
 #include "proxy/backend_probe.hpp"

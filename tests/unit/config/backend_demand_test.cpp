@@ -1,7 +1,7 @@
 // Worst-case server connections per backend server, as `check --connect` computes them.
 #include <catch2/catch.hpp>
 
-#include "config/connection_budget.hpp"
+#include "config/backend_demand.hpp"
 #include "config/loader.hpp"
 
 using namespace pgsluice::config;

@@ -1,5 +1,5 @@
 // Worst-case server connections of a config, with the arithmetic spelled out for people.
-#include "config/connection_budget.hpp"
+#include "config/backend_demand.hpp"
 
 namespace pgsluice::config {
 
