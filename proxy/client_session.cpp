@@ -18,6 +18,7 @@
 #include "proxy/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/message_io.hpp"
+#include "proxy/quick_deadlines.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/silence_clock.hpp"
 #include "proxy/slab.hpp"
@@ -138,6 +139,10 @@ private:
     // taken the session on (it waits or parked), false when the coroutine path goes on
     // from traffic_.
     bool quick_allowed() const;
+    // Puts the quick path's transaction under its pool's timeouts (the worker's list).
+    void watch_deadlines();
+    void on_deadline(Clock::time_point now);
+    SilenceLimits transaction_limits() const;
     bool quick_transaction();
     bool begin_quick_transaction();
     void on_wait_over(WaitOutcome outcome) override;
@@ -375,6 +380,7 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
         ending = Ending{"client connection lost: " + ec.message(), false};
     } else {
         std::optional<ErrorFields> error_to_send;
+        if (traffic_) QuickDeadlines::forget(traffic_->deadline_hook);
         if (!traffic_) traffic_ = TrafficCache::take();
         ServerLease& lease = traffic_->lease;  // held already when the quick path handed over
         try {
@@ -420,9 +426,48 @@ SilenceClock& no_silence_limits() {
 }
 }  // namespace
 
-bool ClientSession::quick_allowed() const {
-    // With a timeout set the watchdog runs beside the coroutine path.
-    return mode_ == config::PoolMode::transaction && !pool_->traffic_limits().any();
+bool ClientSession::quick_allowed() const { return mode_ == config::PoolMode::transaction; }
+
+// The limits that watch a transaction (client_idle_timeout watches a parked client instead).
+SilenceLimits ClientSession::transaction_limits() const {
+    auto limits = pool_->traffic_limits();
+    if (mode_ != config::PoolMode::session) limits.client_idle_timeout = Duration::zero();
+    return limits;
+}
+
+void ClientSession::watch_deadlines() {
+    const auto limits = transaction_limits();
+    if (!limits.any()) return;
+    auto& traffic = *traffic_;
+    if (!traffic.silence) traffic.silence.emplace(limits, Clock::now());
+    QuickDeadlines::watch(
+        traffic.deadline_hook, client_.get_executor(),
+        [](void* owner, Clock::time_point now) { static_cast<ClientSession*>(owner)->on_deadline(now); }, this);
+}
+
+// The worker's look at a quick-path transaction under a limit. A query past query_timeout is
+// cancelled here (PostgreSQL answers 57014 and the transaction goes on); anything else the
+// coroutine forwarder finishes, from the same clock: the session's pending read is cancelled
+// and it resumes there.
+void ClientSession::on_deadline(Clock::time_point now) {
+    auto& traffic = *traffic_;
+    if (!traffic.lease || !traffic.silence || traffic.overrun_due) return;
+    const auto check = traffic.silence->check(traffic.lease->state(), now);
+    if (check.overrun == Overrun::none) return;
+    if (check.overrun == Overrun::query_timeout) {
+        traffic.silence->on_cancel_sent(now);
+        PoolStats::add(pool_->stats().client_timeouts);
+        spdlog::info("{}: query_timeout ({} ms) passed, cancelling the query", who(),
+                     pool_->traffic_limits().query_timeout.count());
+        if (auto target = cancel.get())
+            asio::co_spawn(client_.get_executor(), send_cancel(client_.get_executor(), *target, who()), asio::detached);
+        return;
+    }
+    traffic.overrun_due = true;
+    QuickDeadlines::forget(traffic.deadline_hook);
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+    traffic.lease->socket().cancel(ignored);
 }
 
 bool ClientSession::quick_transaction() {
@@ -465,6 +510,7 @@ bool ClientSession::begin_quick_transaction() {
     }
     set_state(ClientState::active, traffic.lease->id());
     cancel.set(traffic.lease->backend_key());
+    watch_deadlines();
     return quick_request();
 }
 
@@ -487,6 +533,7 @@ void ClientSession::on_wait_over(WaitOutcome outcome) {
         if (traffic.lease->in_sync_with(settings_.shared_values())) {
             set_state(ClientState::active, traffic.lease->id());
             cancel.set(traffic.lease->backend_key());
+            watch_deadlines();
             if (quick_request()) return;
         } else {
             traffic.settings_due = true;
@@ -500,7 +547,8 @@ bool ClientSession::quick_request() {
     auto& traffic = *traffic_;
     auto& buffer = traffic.client_buffer;
     const bool released = false;
-    ClientToServer to_server{traffic.lease->state(), no_silence_limits(), pool_->stats(), traffic.clock, busy_,
+    SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
+    ClientToServer to_server{traffic.lease->state(), silence, pool_->stats(), traffic.clock, busy_,
                              released, traffic.watch};
     const auto result = traffic.client_scanner.scan(buffer.filled(), to_server);
     if (result.consumed > 0) {
@@ -531,7 +579,9 @@ void ClientSession::later(Step step) {
     const auto executor = asio::prefer(client_.get_executor(), asio::execution::blocking.never,
                                        asio::execution::allocator(HandlerAllocator<void, HandlerMemory>(wait_memory_)));
     executor.execute([self = self(), step] {
-        if (!step(*self)) asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
+        const bool overrun = self->traffic_ && self->traffic_->overrun_due;
+        if (overrun || !step(*self))
+            asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
     });
 }
 
@@ -633,7 +683,8 @@ bool ClientSession::quick_answer() {
     auto& traffic = *traffic_;
     auto& server = *traffic.lease;
     auto& buffer = traffic.server_buffer;
-    ServerToClient to_client{server,         settings_,     true,  false,    no_silence_limits(),
+    SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
+    ServerToClient to_client{server,         settings_,     true,  false,    silence,
                              pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
     const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
     if (result.status == protocol::FrameScanner::Status::stopped) {
@@ -644,6 +695,8 @@ bool ClientSession::quick_answer() {
                            server.state().idle();
         if (clean) {
             cancel.set(std::nullopt);
+            QuickDeadlines::forget(traffic.deadline_hook);
+            traffic.silence.reset();
             traffic.lease.release_reusable();
             set_state(ClientState::idle);
         }
@@ -907,6 +960,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             // served by the quick path from here on, as one that found a server idle.
             if (&lease == &traffic_->lease && quick_allowed()) {
                 cancel.set(lease->backend_key());
+                watch_deadlines();
                 if (quick_request()) {
                     handed_over_ = true;
                     co_return std::nullopt;
@@ -919,6 +973,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
         auto step = co_await forward(lease, client_scanner, client_buffer);
         cancel.set(std::nullopt);
         if (step.transaction_done) {
+            traffic_->silence.reset();  // the next transaction's clock starts with it
             if (mode_ == config::PoolMode::session)
                 co_await return_server(lease, true);  // only when draining: reset and give it back
             else
@@ -947,9 +1002,10 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                                                              StreamBuffer& client_buffer) {
     using namespace asio::experimental::awaitable_operators;
 
-    auto limits = pool_->traffic_limits();
-    if (mode_ != config::PoolMode::session) limits.client_idle_timeout = Duration::zero();
-    SilenceClock silence(limits, Clock::now());
+    const auto limits = transaction_limits();
+    // The quick path's clock when it began the transaction: its timeouts run on.
+    if (!traffic_->silence) traffic_->silence.emplace(limits, Clock::now());
+    SilenceClock& silence = *traffic_->silence;
     PoolStats& stats = pool_->stats();
     QueryClock& query_clock = traffic_->clock;
     ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,

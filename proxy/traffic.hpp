@@ -21,6 +21,7 @@
 #include "proxy/pool.hpp"
 #include "proxy/pool_stats.hpp"
 #include "proxy/proxy_context.hpp"
+#include "proxy/quick_deadlines.hpp"
 #include "proxy/server_connection.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/silence_clock.hpp"
@@ -251,6 +252,11 @@ struct Traffic {
     StreamBuffer server_buffer;
     QueryClock clock;
     SettingsWatch watch;
+    // Under query_timeout or idle_transaction_timeout: the transaction's clock, kept from the
+    // quick path into the coroutine forwarder, and the worker's list that watches it.
+    std::optional<SilenceClock> silence;
+    QuickDeadlines::Hook deadline_hook;
+    bool overrun_due = false;  // a limit passed that the coroutine forwarder acts on
     // A write the quick path began without finishing (the socket was full): bytes
     // [written, consumed) of `from` still go to `to` before anything else.
     struct PendingWrite {
@@ -271,6 +277,9 @@ struct Traffic {
         server_buffer.shrink_to_initial();
         clock = QueryClock();
         watch = SettingsWatch();
+        silence.reset();
+        QuickDeadlines::forget(deadline_hook);
+        overrun_due = false;
         pending.reset();
         settings_due = false;
     }

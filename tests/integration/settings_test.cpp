@@ -42,7 +42,7 @@ TEST_CASE("startup options follow their client and are gone for the next client 
 TEST_CASE("a client's own SET and RESET between transactions follow it and never reach another client",
           "[integration]") {
     PostgresServer postgres;
-    const auto extra = GENERATE(as<std::string>{}, "", "  query_timeout: 30s\n");  // quick and coroutine paths
+    const auto extra = GENERATE(as<std::string>{}, "", "  query_timeout: 30s\n");  // with a limit to watch, and without
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1, extra));
     Connection mine(proxy.conninfo() + " options='-c work_mem=8MB'");
     Connection other(proxy.conninfo());

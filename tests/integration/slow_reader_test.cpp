@@ -47,9 +47,11 @@ int unread_bytes(int fd) {
 
 TEST_CASE("a client that stops reading its answers does not keep the server", "[integration]") {
     PostgresServer postgres;
-    // Both forwarders: the quick path (no timeout set) and the coroutine path.
+    // Both forwarders: the quick path (transaction mode, with and without a timeout to watch)
+    // and the coroutine forwarder (statement mode).
+    const auto mode = GENERATE(as<std::string>{}, "transaction", "statement");
     const auto extra = GENERATE(as<std::string>{}, "", "  query_timeout: 30s\n");
-    Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1, "  query_wait_timeout: 5s\n" + extra));
+    Pgsluice proxy(postgres, Pgsluice::basic_config(mode, 1, "  query_wait_timeout: 5s\n" + extra));
     // Over the Unix socket, whose buffers do not grow: they fill after some 100 answers.
     std::string conninfo = proxy.conninfo();
     conninfo.replace(conninfo.find("host=127.0.0.1"), 14, "host=" + proxy.socket_dir());

@@ -100,17 +100,28 @@ TEST_CASE("transaction mode: clients queued behind one server are each served on
 
 TEST_CASE("a client that leaves while it waits for a server never has its query run", "[integration]") {
     PostgresServer postgres;
-    // Both ways of waiting: the quick path's (no timeout set) and the coroutine path's.
-    const auto extra = GENERATE(as<std::string>{}, "", "  query_timeout: 30s\n");
+    // Both ways of waiting: the quick path's (transaction mode) and the coroutine path's
+    // (statement mode).
+    const auto mode = GENERATE(as<std::string>{}, "transaction", "statement");
     // Both ways of leaving: libpq's close (Terminate, then FIN), and a connection that drops.
     const bool with_terminate = GENERATE(true, false);
-    Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1, "  query_wait_timeout: 30s\n" + extra));
+    Pgsluice proxy(postgres, Pgsluice::basic_config(mode, 1, "  query_wait_timeout: 30s\n"));
     Connection setup(proxy.conninfo());
     setup.exec("create table orders (id int)");
     auto leaver = std::make_unique<Connection>(proxy.conninfo());
+    // The only server, held: by an open transaction, or (statement mode) a long statement.
     Connection holder(proxy.conninfo());
-    holder.exec("begin");
-    holder.exec("select 1");  // the only server, held
+    std::future<void> held;
+    if (mode == "transaction") {
+        holder.exec("begin");
+        holder.exec("select 1");
+    } else {
+        held = std::async(std::launch::async, [&] { holder.exec("select pg_sleep(1.5)"); });
+        Connection monitor(postgres.superuser_conninfo());
+        REQUIRE(wait_until([&] {
+            return monitor.scalar("select count(*) from pg_stat_activity where query = 'select pg_sleep(1.5)'") == "1";
+        }));
+    }
 
     const auto before = proxy.log_count("client waits");
     REQUIRE(PQsendQuery(leaver->raw(), "insert into orders values (1)") == 1);
@@ -119,7 +130,10 @@ TEST_CASE("a client that leaves while it waits for a server never has its query 
     if (!with_terminate) ::shutdown(PQsocket(leaver->raw()), SHUT_RDWR);
     leaver.reset();
     // pgsluice may only notice once the server frees up: it must drop the query then.
-    holder.exec("commit");
+    if (mode == "transaction")
+        holder.exec("commit");
+    else
+        held.get();
     CHECK(proxy.wait_for_log("client left while waiting for a server"));
     CHECK(setup.scalar("select count(*) from orders") == "0");
     // The server went back untouched: the next client gets it at once.
