@@ -12,13 +12,29 @@ Workers::Workers(unsigned count, const SpreadLimits& limits)
       serving_(workers_to_serve({}, static_cast<unsigned>(workers_.size()), limits)) {
     for (auto& worker : workers_) {
         // Concurrency hint 1: exactly one thread runs this context.
-        worker.context = std::make_unique<asio::io_context>(1);
+        worker.context = std::make_unique<Context>(1);
         // A worker with no client yet must not return from run().
         keep_running_.push_back(asio::make_work_guard(*worker.context));
     }
 }
 
-Workers::~Workers() { stop(); }
+Workers::~Workers() {
+    stop();
+    join();
+    // No thread runs a worker now. Every context is shut down before the first is destroyed,
+    // twice: what the first round's destroyed handlers posted to a worker already shut down
+    // is destroyed by the second (a session's end waking a waiter elsewhere, one step deep).
+    keep_running_.clear();
+    for (int round = 0; round < 2; ++round)
+        for (auto& worker : workers_) worker.context->shutdown();
+    workers_.clear();
+}
+
+void Workers::join() {
+    for (auto& thread : threads_)
+        if (thread.joinable()) thread.join();
+    threads_.clear();
+}
 
 asio::io_context& Workers::next() {
     return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % serving()].context;
@@ -76,7 +92,7 @@ bool Workers::rebalance(const SpreadLimits& limits) {
 }
 
 void Workers::run() {
-    std::vector<std::thread> threads;
+    auto& threads = threads_;
     for (std::size_t i = 1; i < workers_.size(); ++i) {
         threads.emplace_back([this, i] { workers_[i].context->run(); });
         pthread_setname_np(threads.back().native_handle(), ("pgsluice-w" + std::to_string(i)).c_str());
@@ -87,8 +103,15 @@ void Workers::run() {
     for (auto& worker : workers_) worker.cpu_seen = cpu_seconds(worker);
     rebalanced_at_ = std::chrono::steady_clock::now();
     clocks_known_ = true;
-    workers_.front().context->run();
-    for (auto& thread : threads) thread.join();
+    try {
+        workers_.front().context->run();
+    } catch (...) {
+        // A handler threw out of the control worker: the others stop too before it goes on.
+        stop();
+        join();
+        throw;
+    }
+    join();
 }
 
 void Workers::stop() {
