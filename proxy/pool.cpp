@@ -962,6 +962,10 @@ void Pool::close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>&
 }
 
 awaitable<void> Pool::wait_while_paused() {
+    // Outside the lock: no co_await may run while mutex_ is held, since a coroutine may
+    // resume on another thread than the one that locked (and a suspension under the lock
+    // would block every worker that touches this pool).
+    const auto executor = worker_executor(co_await asio::this_coro::executor);
     std::shared_ptr<Waiter> waiter;
     while (true) {
         {
@@ -979,7 +983,7 @@ awaitable<void> Pool::wait_while_paused() {
             }
             if (!paused_) co_return;
             const auto since = waiter ? waiter->since : Clock::now();
-            waiter = std::make_shared<Waiter>(worker_executor(co_await asio::this_coro::executor));
+            waiter = std::make_shared<Waiter>(executor);
             waiter->timer.emplace(waiter->executor);
             if (settings_.query_wait_timeout.count() > 0)
                 waiter->timer->expires_at(since + settings_.query_wait_timeout);
