@@ -6,6 +6,7 @@
 #include <atomic>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
@@ -333,4 +334,50 @@ TEST_CASE("RELOAD answers and SHUTDOWN stops the process with exit 0", "[integra
     CHECK(wait_until([&] { return !proxy.running(); }));
     INFO(proxy.log());
     CHECK(proxy.process().exit_code() == 0);
+}
+
+TEST_CASE("SHOW SERVERS answers again and again while clients on both workers run transactions on its servers",
+          "[integration][admin][threads]") {
+    PostgresServer postgres;
+    // Clients on both workers, so servers on lease move between them (and their sockets
+    // with them) while the console, on one of them, lists every server; with a check query
+    // before each reuse, the session holding a server also stamps its release time.
+    auto config = admin_config();
+    config.insert(config.find("metrics:"), "worker_spread_above: 0\n");
+    config.insert(config.find("databases:"), "  server_check_delay: 0s\n  server_check_query: select 1\n");
+    Pgsluice proxy(postgres, config);
+    constexpr int kClients = 4;
+    constexpr int kTransactions = 150;
+    std::atomic<int> done{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kClients; ++i)
+        clients.emplace_back([&] {
+            try {
+                Connection app(proxy.conninfo());
+                for (int t = 0; t < kTransactions; ++t)
+                    if (app.scalar("select 1") != "1") ++failed;
+            } catch (const PgError&) {
+                ++failed;
+            }
+            ++done;
+        });
+    int listings = 0;
+    bool well_formed = true;
+    {
+        auto admin = admin_connection(proxy);
+        while (done < kClients) {
+            for (const auto& row : admin.query("SHOW SERVERS")) {
+                // type, user, database, replication, state, addr, port, local_addr, local_port, ...
+                well_formed = well_formed && row.size() > 8 && row[0] == "S" && row[7] == "127.0.0.1" &&
+                              row[8] != "0" && !row[8].empty();
+            }
+            ++listings;
+        }
+    }
+    for (auto& client : clients) client.join();
+    CHECK(failed == 0);
+    CHECK(listings > 0);
+    CHECK(well_formed);
+    CHECK(proxy.running());
 }
