@@ -22,12 +22,15 @@ Workers::~Workers() {
     stop();
     join();
     // No thread runs a worker now. Every context is shut down before the first is destroyed,
-    // twice: what the first round's destroyed handlers posted to a worker already shut down
-    // is destroyed by the second (a session's end waking a waiter elsewhere, one step deep).
+    // in a few rounds: what a round's destroyed handlers post to a worker shut down already
+    // (a session's end waking a waiter elsewhere, whose session then gives back a server
+    // whose retirement is spawned on a third) is destroyed by the next.
     keep_running_.clear();
-    for (int round = 0; round < 2; ++round)
+    for (int round = 0; round < 4; ++round)
         for (auto& worker : workers_) worker.context->shutdown();
-    workers_.clear();
+    // One by one, in place: a handler dropped by a context's destructor still finds the
+    // list whole (a session's destructor counts itself out on its worker).
+    for (auto& worker : workers_) worker.context.reset();
 }
 
 void Workers::join() {
