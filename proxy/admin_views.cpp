@@ -199,7 +199,7 @@ ResultTable show_servers(ProxyContext& context) {
             auto holder = holders.find(s.id);
             const bool linked = std::string_view(s.state) == "active" && holder != holders.end();
             t.rows.push_back({"S", login_user, pool->database(), "none", std::string(s.state),
-                              database ? database->host : std::string(), num(database ? database->port : std::uint16_t{0}),
+                              s.host_port->host, num(s.host_port->port),
                               s.local_addr, num(s.local_port), timestamp(to_wall(s.created_at)),
                               timestamp(to_wall(s.released_at)), "0", "0", num(std::uint32_t{s.close_needed}),
                               linked ? std::optional<std::string>(num(holder->second.id)) : std::nullopt, num(s.remote_pid),

@@ -22,14 +22,6 @@ struct CancelTarget {
     protocol::BackendKeyData server_key;
 };
 
-// Where a cancel for a client's server goes: the client's database's address. Alike for
-// every client of a database, so sessions share one copy.
-struct CancelAddress {
-    std::string host;
-    std::uint16_t port = 0;
-    bool operator==(const CancelAddress&) const = default;
-};
-
 // A key as one word, to store and compare. A server's process id is never 0, and pgsluice
 // issues none with 0, so no real key packs to 0.
 inline std::uint64_t pack_cancel_key(const protocol::BackendKeyData& key) {
@@ -37,25 +29,44 @@ inline std::uint64_t pack_cancel_key(const protocol::BackendKeyData& key) {
 }
 
 // One per client session (inside its ClientEntry); the session updates it as it takes and
-// returns servers, a cancel request reads it from any thread. The address is set once at
-// login, before the slot is published; the server's key is one atomic word (0: no server),
-// so an idle client's slot costs a few bytes and no lock.
+// returns servers, a cancel request reads it from any thread. It holds the server's key and
+// the address that server was opened to (ServerConnection::cancel_address), never the
+// client's database's address of the moment: after a reload that moved the database, a
+// client still on an old server must cancel there. No lock, so that an idle client's slot
+// costs a few words: the pair is written as a sequence lock (one writer, the session) and a
+// reader retries until it saw both halves of one write. Every field is an atomic, so a
+// reader racing a writer reads old or new values, never torn ones, and retries.
 class CancelSlot {
 public:
-    // `address` outlives the slot (the session's interned names hold it).
-    void set_address(const CancelAddress* address) { address_ = address; }
-    void set(std::optional<protocol::BackendKeyData> server_key) {
-        key_.store(server_key ? pack_cancel_key(*server_key) : 0, std::memory_order_release);
-    }
+    void set(const ServerConnection& server) { write(&server.cancel_address(), pack_cancel_key(server.backend_key())); }
+    void set(std::nullopt_t) { write(nullptr, 0); }
     std::optional<CancelTarget> get() const {
-        const auto packed = key_.load(std::memory_order_acquire);
-        if (packed == 0 || !address_) return std::nullopt;
-        return CancelTarget{address_->host, address_->port,
-                            {static_cast<std::uint32_t>(packed >> 32), static_cast<std::uint32_t>(packed)}};
+        while (true) {
+            const auto before = sequence_.load(std::memory_order_acquire);
+            const auto packed = key_.load(std::memory_order_acquire);
+            const auto* address = address_.load(std::memory_order_acquire);
+            // After the acquire loads above: a reader that saw a write's halves sees its
+            // sequence number moved.
+            if ((before & 1) != 0 || sequence_.load(std::memory_order_relaxed) != before) continue;
+            if (packed == 0 || !address) return std::nullopt;
+            return CancelTarget{address->host, address->port,
+                                {static_cast<std::uint32_t>(packed >> 32), static_cast<std::uint32_t>(packed)}};
+        }
     }
 
 private:
-    const CancelAddress* address_ = nullptr;
+    void write(const CancelAddress* address, std::uint64_t packed) {
+        const auto sequence = sequence_.load(std::memory_order_relaxed);
+        sequence_.store(sequence + 1, std::memory_order_relaxed);  // odd: a write in progress
+        // Release stores: a reader that sees either half sees the odd number before it.
+        key_.store(packed, std::memory_order_release);
+        address_.store(address, std::memory_order_release);
+        sequence_.store(sequence + 2, std::memory_order_release);
+    }
+
+    std::atomic<std::uint32_t> sequence_{0};
+    // Addresses are interned for the life of the process (intern_cancel_address).
+    std::atomic<const CancelAddress*> address_{nullptr};
     std::atomic<std::uint64_t> key_{0};
 };
 

@@ -24,13 +24,12 @@ const char* to_string(ClientState state);
 
 using WallClock = std::chrono::system_clock;
 
-// Who a client is, as SHOW CLIENTS and KILL see it, and where a cancel of its query goes:
-// alike for most clients of one application, so they share one copy (Interner).
+// Who a client is, as SHOW CLIENTS and KILL see it: alike for most clients of one
+// application, so they share one copy (Interner).
 struct ClientNames {
     std::string user;
     std::string database;
     std::string application_name;
-    CancelAddress cancel_address;  // empty on the admin console
     bool operator==(const ClientNames&) const = default;
 };
 

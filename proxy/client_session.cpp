@@ -166,7 +166,7 @@ private:
     void finish(const Ending& ending);
     std::string who() const { return "client " + std::to_string(id) + " " + peer; }
     std::shared_ptr<ClientSession> self() { return std::static_pointer_cast<ClientSession>(shared_from_this()); }
-    void register_client(const protocol::StartupMessage& startup, ClientState state, CancelAddress cancel_address = {});
+    void register_client(const protocol::StartupMessage& startup, ClientState state);
 
     // Every idle client holds one of these: the small members sit together so that no
     // padding is paid for each.
@@ -192,17 +192,12 @@ private:
     bool drain_ended() const { return context_.drain_ended(); }
 };
 
-void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state,
-                                    CancelAddress cancel_address) {
+void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
     auto names = std::make_shared<ClientNames>();
     names->user = startup.user();
     names->database = startup.database();
     if (const auto* name = startup.find("application_name")) names->application_name = *name;
-    names->cancel_address = std::move(cancel_address);
     this->names = context_.names_interner().intern(std::move(names));
-    // Before the cancel key is issued (login). `names` keeps the address alive as long as
-    // the session, and a cancel holds the session while it reads it.
-    cancel.set_address(&this->names->cancel_address);
     set_state(state);
     context_.clients().add(*this);
 }
@@ -509,7 +504,7 @@ bool ClientSession::begin_quick_transaction() {
         return false;
     }
     set_state(ClientState::active, traffic.lease->id());
-    cancel.set(traffic.lease->backend_key());
+    cancel.set(*traffic.lease);
     watch_deadlines();
     return quick_request();
 }
@@ -532,7 +527,7 @@ void ClientSession::on_wait_over(WaitOutcome outcome) {
     if (traffic.lease) {
         if (traffic.lease->in_sync_with(settings_.shared_values())) {
             set_state(ClientState::active, traffic.lease->id());
-            cancel.set(traffic.lease->backend_key());
+            cancel.set(*traffic.lease);
             watch_deadlines();
             if (quick_request()) return;
         } else {
@@ -845,7 +840,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     // The pool's `clients` gauge: routed here from now until the session ends (waiting for
     // its first server included, so clients_active = clients - waiting); see ~ClientSession.
     pool_->stats().clients.fetch_add(1, std::memory_order_relaxed);
-    register_client(startup, ClientState::waiting, {route->second.host, route->second.port});
+    register_client(startup, ClientState::waiting);
 
     // Login takes a server even in transaction mode: it proves the database is reachable,
     // checks the client's startup parameters, and tells us what ParameterStatus to report.
@@ -959,7 +954,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
             // A client that had to wait for its server (or have it brought in line) is
             // served by the quick path from here on, as one that found a server idle.
             if (&lease == &traffic_->lease && quick_allowed()) {
-                cancel.set(lease->backend_key());
+                cancel.set(*lease);
                 watch_deadlines();
                 if (quick_request()) {
                     handed_over_ = true;
@@ -969,7 +964,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
                     if (auto ending = co_await finish_pending_write()) co_return ending;
             }
         }
-        cancel.set(lease->backend_key());
+        cancel.set(*lease);
         auto step = co_await forward(lease, client_scanner, client_buffer);
         cancel.set(std::nullopt);
         if (step.transaction_done) {

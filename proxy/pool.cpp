@@ -962,6 +962,10 @@ void Pool::close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>&
 }
 
 awaitable<void> Pool::wait_while_paused() {
+    // Outside the lock: no co_await may run while mutex_ is held, since a coroutine may
+    // resume on another thread than the one that locked (and a suspension under the lock
+    // would block every worker that touches this pool).
+    const auto executor = worker_executor(co_await asio::this_coro::executor);
     std::shared_ptr<Waiter> waiter;
     while (true) {
         {
@@ -979,7 +983,7 @@ awaitable<void> Pool::wait_while_paused() {
             }
             if (!paused_) co_return;
             const auto since = waiter ? waiter->since : Clock::now();
-            waiter = std::make_shared<Waiter>(worker_executor(co_await asio::this_coro::executor));
+            waiter = std::make_shared<Waiter>(executor);
             waiter->timer.emplace(waiter->executor);
             if (settings_.query_wait_timeout.count() > 0)
                 waiter->timer->expires_at(since + settings_.query_wait_timeout);
@@ -1010,25 +1014,15 @@ Pool::View Pool::view(bool with_servers) {
         info.id = server.id();
         info.state = state;
         info.address = server.address();
+        info.host_port = &server.cancel_address();
         info.created_at = server.created_at();
         info.released_at = server.released_at();
         info.remote_pid = server.backend_key().process_id;
         info.close_needed = close_needed;
-        // Only reads the descriptor: the session that holds the server never closes it
-        // before giving it back, which takes mutex_.
-        boost::system::error_code ec;
-        auto local = server.socket().local_endpoint(ec);
-        if (!ec && local.protocol().family() != AF_UNIX) {
-            asio::ip::tcp::endpoint tcp;
-            if (local.size() <= tcp.capacity()) {
-                std::memcpy(tcp.data(), local.data(), local.size());
-                tcp.resize(local.size());
-                info.local_addr = tcp.address().to_string();
-                info.local_port = tcp.port();
-            }
-        } else if (!ec) {
-            info.local_addr = "unix";
-        }
+        // What was read at connect: a leased server's socket belongs to the session that
+        // holds it (on another worker, which may be moving it: ServerConnection::move_to).
+        info.local_addr = server.local_addr();
+        info.local_port = server.local_port();
         view.servers.push_back(std::move(info));
     };
     for (auto& server : idle_) {

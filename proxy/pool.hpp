@@ -161,6 +161,7 @@ public:
         std::uint64_t id = 0;
         const char* state = "idle";  // active | idle | used (idle past server_check_delay)
         std::string address;
+        const CancelAddress* host_port = nullptr;  // where it was opened to (a reload may have moved its pool since)
         std::string local_addr;
         std::uint16_t local_port = 0;
         Clock::time_point created_at{};

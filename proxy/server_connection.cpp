@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
+#include <deque>
+#include <mutex>
 
 #include "protocol/auth/md5.hpp"
 #include "protocol/sqlstate.hpp"
@@ -57,6 +60,15 @@ const ServerConnection::AppliedSetting* ServerConnection::applied(std::string_vi
     return it != applied_.end() ? &it->second : nullptr;
 }
 
+const CancelAddress& intern_cancel_address(const CancelAddress& address) {
+    static std::mutex mutex;
+    static std::deque<CancelAddress> known;  // a deque: its elements never move
+    std::lock_guard lock(mutex);
+    for (const auto& entry : known)
+        if (entry == address) return entry;
+    return known.emplace_back(address);
+}
+
 std::string ServerTarget::address() const {
     if (host.starts_with('/')) return host + "/.s.PGSQL." + std::to_string(port);
     return host + ":" + std::to_string(port);
@@ -85,11 +97,26 @@ awaitable<Socket> open_socket(Executor io_executor, const ServerTarget& target) 
     throw boost::system::system_error(last_error);
 }
 
-ServerConnection::ServerConnection(Socket socket, std::uint64_t id, std::string address)
-    : socket_(std::move(socket)), id_(id), address_(std::move(address)) {
+ServerConnection::ServerConnection(Socket socket, std::uint64_t id, const ServerTarget& target)
+    : socket_(std::move(socket)),
+      id_(id),
+      address_(target.address()),
+      cancel_address_(&intern_cancel_address({target.host, target.port})) {
     boost::system::error_code ec;
     const auto local = socket_.local_endpoint(ec);
-    if (!ec) protocol_ = local.protocol();
+    if (ec) return;
+    protocol_ = local.protocol();
+    if (local.protocol().family() == AF_UNIX) {
+        local_addr_ = "unix";
+        return;
+    }
+    asio::ip::tcp::endpoint tcp;
+    if (local.size() <= tcp.capacity()) {
+        std::memcpy(tcp.data(), local.data(), local.size());
+        tcp.resize(local.size());
+        local_addr_ = tcp.address().to_string();
+        local_port_ = tcp.port();
+    }
 }
 
 void ServerConnection::move_to(const Executor& executor) {
@@ -109,7 +136,7 @@ awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor 
     std::unique_ptr<ServerConnection> server;
     auto attempt = [&]() -> awaitable<void> {
         Socket socket = co_await open_socket(io_executor, target);
-        server.reset(new ServerConnection(std::move(socket), id, target.address()));
+        server.reset(new ServerConnection(std::move(socket), id, target));
         co_await server->login(target);
     };
     try {

@@ -3,6 +3,7 @@
 // BackendKeyData). Owned by one pool slot at a time; used by one session at a time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,6 +25,17 @@ struct CaseInsensitiveLess {
     using is_transparent = void;
     bool operator()(std::string_view a, std::string_view b) const;
 };
+
+// Where a CancelRequest for a server goes (a cancel carries no credentials).
+struct CancelAddress {
+    std::string host;  // hostname, IP, or a Unix socket directory (starts with '/')
+    std::uint16_t port = 0;
+    bool operator==(const CancelAddress&) const = default;
+};
+// The one copy of `address`, kept to the end of the process, so that a cancel may read it
+// from any thread while the server it came from closes. One per distinct (host, port) ever
+// connected to: as many as the configs loaded name.
+const CancelAddress& intern_cancel_address(const CancelAddress& address);
 
 // Where and as whom to log in. Secrets live here only in memory; never log this struct.
 struct ServerTarget {
@@ -61,6 +73,14 @@ public:
     void move_to(const Executor& executor);
     std::uint64_t id() const { return id_; }
     const std::string& address() const { return address_; }
+    // Where a CancelRequest for this server's backend goes: the host and port it was opened
+    // to, whatever a reload has made of its pool's target since.
+    const CancelAddress& cancel_address() const { return *cancel_address_; }
+    // This end of the connection as SHOW SERVERS shows it ("unix" for a Unix socket, empty
+    // when unknown); read once at connect, so the console never touches a socket that the
+    // session holding the server is using (or moving to its worker).
+    const std::string& local_addr() const { return local_addr_; }
+    std::uint16_t local_port() const { return local_port_; }
     // What the server reported with ParameterStatus (names as the server spells them).
     const std::map<std::string, std::string, CaseInsensitiveLess>& parameters() const { return parameters_; }
     void set_parameter(const std::string& name, const std::string& value) {
@@ -120,8 +140,12 @@ public:
     protocol::ServerState& state() { return state_; }
 
     Clock::time_point created_at() const { return created_at_; }
-    Clock::time_point released_at() const { return released_at_; }
-    void mark_released() { released_at_ = Clock::now(); }
+    // Written by the session holding the server (or the pool), read by the console's
+    // SHOW SERVERS from another worker: an atomic.
+    Clock::time_point released_at() const {
+        return Clock::time_point(Clock::duration(released_at_.load(std::memory_order_relaxed)));
+    }
+    void mark_released() { released_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
     // Which pool target (Pool::retarget) this server was opened for.
     std::uint64_t generation() const { return generation_; }
     void set_generation(std::uint64_t generation) { generation_ = generation; }
@@ -146,21 +170,24 @@ private:
     std::shared_ptr<const void> in_sync_with_;
     std::uint64_t parameters_version_ = 0;
     std::uint64_t synced_version_ = 0;
-    ServerConnection(Socket socket, std::uint64_t id, std::string address);
+    ServerConnection(Socket socket, std::uint64_t id, const ServerTarget& target);
     awaitable<void> login(const ServerTarget& target);
 
     Socket socket_;
     asio::generic::stream_protocol protocol_{AF_INET, SOCK_STREAM};  // for move_to
     std::uint64_t id_;
     std::string address_;
+    const CancelAddress* cancel_address_;
+    std::string local_addr_;
+    std::uint16_t local_port_ = 0;
     std::map<std::string, std::string, CaseInsensitiveLess> parameters_;
     AppliedSettings applied_;
     bool needs_restore_ = false;
     std::map<std::string, std::string, CaseInsensitiveLess> login_parameters_;
     protocol::BackendKeyData backend_key_;
     protocol::ServerState state_;
-    Clock::time_point created_at_ = Clock::now();
-    Clock::time_point released_at_ = created_at_;  // equal until the first release
+    const Clock::time_point created_at_ = Clock::now();
+    std::atomic<Clock::rep> released_at_{created_at_.time_since_epoch().count()};  // equal until the first release
     std::uint64_t generation_ = 0;
 };
 

@@ -12,13 +12,32 @@ Workers::Workers(unsigned count, const SpreadLimits& limits)
       serving_(workers_to_serve({}, static_cast<unsigned>(workers_.size()), limits)) {
     for (auto& worker : workers_) {
         // Concurrency hint 1: exactly one thread runs this context.
-        worker.context = std::make_unique<asio::io_context>(1);
+        worker.context = std::make_unique<Context>(1);
         // A worker with no client yet must not return from run().
         keep_running_.push_back(asio::make_work_guard(*worker.context));
     }
 }
 
-Workers::~Workers() { stop(); }
+Workers::~Workers() {
+    stop();
+    join();
+    // No thread runs a worker now. Every context is shut down before the first is destroyed,
+    // in a few rounds: what a round's destroyed handlers post to a worker shut down already
+    // (a session's end waking a waiter elsewhere, whose session then gives back a server
+    // whose retirement is spawned on a third) is destroyed by the next.
+    keep_running_.clear();
+    for (int round = 0; round < 4; ++round)
+        for (auto& worker : workers_) worker.context->shutdown();
+    // One by one, in place: a handler dropped by a context's destructor still finds the
+    // list whole (a session's destructor counts itself out on its worker).
+    for (auto& worker : workers_) worker.context.reset();
+}
+
+void Workers::join() {
+    for (auto& thread : threads_)
+        if (thread.joinable()) thread.join();
+    threads_.clear();
+}
 
 asio::io_context& Workers::next() {
     return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % serving()].context;
@@ -76,7 +95,7 @@ bool Workers::rebalance(const SpreadLimits& limits) {
 }
 
 void Workers::run() {
-    std::vector<std::thread> threads;
+    auto& threads = threads_;
     for (std::size_t i = 1; i < workers_.size(); ++i) {
         threads.emplace_back([this, i] { workers_[i].context->run(); });
         pthread_setname_np(threads.back().native_handle(), ("pgsluice-w" + std::to_string(i)).c_str());
@@ -87,8 +106,15 @@ void Workers::run() {
     for (auto& worker : workers_) worker.cpu_seen = cpu_seconds(worker);
     rebalanced_at_ = std::chrono::steady_clock::now();
     clocks_known_ = true;
-    workers_.front().context->run();
-    for (auto& thread : threads) thread.join();
+    try {
+        workers_.front().context->run();
+    } catch (...) {
+        // A handler threw out of the control worker: the others stop too before it goes on.
+        stop();
+        join();
+        throw;
+    }
+    join();
 }
 
 void Workers::stop() {

@@ -29,7 +29,6 @@ public:
     Workers(unsigned count, const SpreadLimits& limits);
     Workers(const Workers&) = delete;
     Workers& operator=(const Workers&) = delete;
-    ~Workers();
 
     std::size_t size() const { return workers_.size(); }
     // The first worker also runs the daemon's control work (signals, accept, reload, drain).
@@ -58,14 +57,27 @@ public:
     // call decides how many serve next (workers_to_serve). Returns true when that changed.
     bool rebalance(const SpreadLimits& limits);
 
-    // Runs every worker; returns when all have stopped (stop()). The threads are named
-    // "pgsluice-wN" (N from 1; worker 0 is the process's main thread), for top -H and ps.
+    // Runs every worker; returns when all have stopped (stop()) and their threads have
+    // ended. The threads are named "pgsluice-wN" (N from 1; worker 0 is the process's main
+    // thread), for top -H and ps.
     void run();
+    // Stops every worker (from any thread); run() then returns.
     void stop();
 
+    // Destruction stops every worker, joins every thread, then shuts every io_context down
+    // before any is destroyed: shutting one down destroys its pending handlers (suspended
+    // sessions), whose destructors may still post to another worker (a pool waking a
+    // waiter), which must then still exist.
+    ~Workers();
+
 private:
+    // An io_context whose shutdown (protected in Asio) the destructor can call by itself.
+    struct Context : asio::io_context {
+        using asio::io_context::io_context;
+        using asio::execution_context::shutdown;
+    };
     struct Worker {
-        std::unique_ptr<asio::io_context> context;
+        std::unique_ptr<Context> context;
         std::atomic<long> sessions{0};
         clockid_t cpu_clock{};  // the thread's CPU clock, known once run() started it
         double cpu_seen = 0;    // seconds, at the last rebalance
@@ -74,8 +86,11 @@ private:
     std::size_t index_of(const Executor& where) const;
     double cpu_seconds(const Worker& worker) const;
 
+    void join();
+
     std::vector<Worker> workers_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
+    std::vector<std::thread> threads_;  // workers 1..N-1, while run() runs them
     std::atomic<std::size_t> next_{0};
     std::atomic<unsigned> serving_{1};
     std::atomic<std::uint64_t> moves_{0};

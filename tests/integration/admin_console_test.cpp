@@ -6,6 +6,7 @@
 #include <atomic>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
@@ -333,4 +334,58 @@ TEST_CASE("RELOAD answers and SHUTDOWN stops the process with exit 0", "[integra
     CHECK(wait_until([&] { return !proxy.running(); }));
     INFO(proxy.log());
     CHECK(proxy.process().exit_code() == 0);
+}
+
+TEST_CASE("SHOW SERVERS answers again and again while clients on both workers run transactions on its servers",
+          "[integration][admin][threads]") {
+    PostgresServer postgres;
+    // Clients on both workers, so servers on lease move between them (and their sockets
+    // with them) while the console, on one of them, lists every server; with a check query
+    // before each reuse, the session holding a server also stamps its release time.
+    auto config = admin_config();
+    config.insert(config.find("metrics:"), "worker_spread_above: 0\n");
+    config.insert(config.find("databases:"), "  server_check_delay: 0s\n  server_check_query: select 1\n");
+    Pgsluice proxy(postgres, config);
+    // Four clients on two servers: the servers are on lease (and change workers) most of
+    // the time the console looks at them. The clients go on until the console has listed
+    // the servers 1,000 times.
+    constexpr int kClients = 4;
+    constexpr int kListings = 1000;
+    std::atomic<bool> stop{false};
+    std::atomic<int> transactions{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kClients; ++i)
+        clients.emplace_back([&] {
+            try {
+                Connection app(proxy.conninfo());
+                while (!stop) {
+                    if (app.scalar("select 1") != "1") ++failed;
+                    ++transactions;
+                }
+            } catch (const PgError&) {
+                ++failed;
+            }
+        });
+    int listings = 0;
+    bool well_formed = true;
+    try {
+        auto admin = admin_connection(proxy);
+        for (; listings < kListings; ++listings) {
+            for (const auto& row : admin.query("SHOW SERVERS")) {
+                // type, user, database, replication, state, addr, port, local_addr, local_port, ...
+                well_formed = well_formed && row.size() > 8 && row[0] == "S" && row[7] == "127.0.0.1" &&
+                              row[8] != "0" && !row[8].empty();
+            }
+        }
+    } catch (const PgError& e) {
+        FAIL_CHECK("SHOW SERVERS failed: " << e.what());
+    }
+    stop = true;
+    for (auto& client : clients) client.join();
+    CHECK(failed == 0);
+    CHECK(transactions > kClients);
+    CHECK(listings == kListings);
+    CHECK(well_formed);
+    CHECK(proxy.running());
 }

@@ -1,6 +1,8 @@
 // A cancel reaches the query of the client that sent it, and no other.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <string>
 #include <thread>
 
 #include "harness/pgsluice_process.hpp"
@@ -9,7 +11,7 @@
 
 using namespace harness;
 
-TEST_CASE("a cancel request stops that client's query and not a concurrent client's", "[integration]") {
+TEST_CASE("a cancel request stops that client's query and not a concurrent client's", "[integration][threads]") {
     PostgresServer postgres;
     const auto mode = GENERATE(as<std::string>{}, "session", "transaction");
     Pgsluice proxy(postgres, Pgsluice::basic_config(mode, 2));
@@ -39,4 +41,102 @@ TEST_CASE("a cancel request stops that client's query and not a concurrent clien
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
     CHECK(bystander_result == "done");
     CHECK(victim.scalar("select 'usable after cancel'") == "usable after cancel");
+}
+
+namespace {
+
+// The config with database "app" on `postgres` (for a reload that moves it there).
+std::string config_on(const PostgresServer& postgres, const std::string& mode) {
+    return Pgsluice::config_prelude("  pool_mode: " + mode + "\n  pool_size: 2\n") +
+           "databases:\n"
+           "  app: {host: 127.0.0.1, port: " + std::to_string(postgres.port()) + "}\n"
+           "users:\n"
+           "  app: {password: {env: APP_PASSWORD}}\n";
+}
+
+// Starts a long sleep on `client`, waits until `runs_on` shows it running, sends a cancel
+// for it through pgsluice (PQcancel with the key pgsluice gave the client), and returns the
+// SQLSTATE the sleep ended with. A sleep the cancel missed is ended by the superuser after
+// 10 s, so that the test ends either way; it then ends with "missed: " and its SQLSTATE.
+std::string cancel_sleep(Connection& client, const PostgresServer& runs_on) {
+    std::string state = "not ended";
+    std::thread sleeper([&] {
+        try {
+            client.exec("select pg_sleep(60)");
+            state = "finished";
+        } catch (const PgError& e) {
+            state = e.sqlstate;
+        }
+    });
+    Connection monitor(runs_on.superuser_conninfo());
+    const std::string running =
+        "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'";
+    const bool started = harness::wait_until([&] { return monitor.scalar(running) == "1"; });
+    PGcancel* cancel = PQgetCancel(client.raw());
+    char error[256];
+    const bool sent = PQcancel(cancel, error, sizeof error) == 1;
+    PQfreeCancel(cancel);
+    const bool stopped = started && sent && harness::wait_until([&] { return monitor.scalar(running) == "0"; });
+    if (!stopped)  // the cancel went elsewhere: end the sleep here, or the thread waits a minute
+        monitor.exec("select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(60)'");
+    sleeper.join();
+    if (!started) return "never started: " + state;
+    return stopped ? state : "missed: " + state;
+}
+
+}  // namespace
+
+TEST_CASE("after a reload moves the database, a cancel goes to the server the client holds, on the old host",
+          "[integration][reload][threads]") {
+    PostgresServer old_host;
+    PostgresServer new_host;
+    const auto mode = GENERATE(as<std::string>{}, "session", "transaction");
+    Pgsluice proxy(old_host, config_on(old_host, mode));
+    Connection client(proxy.conninfo());
+    // The sleep starts on the old host; the reload comes while it runs.
+    std::string state = "not ended";
+    std::thread sleeper([&] {
+        try {
+            client.exec("select pg_sleep(60)");
+            state = "finished";
+        } catch (const PgError& e) {
+            state = e.sqlstate;
+        }
+    });
+    Connection monitor(old_host.superuser_conninfo());
+    const std::string running =
+        "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'";
+    REQUIRE(harness::wait_until([&] { return monitor.scalar(running) == "1"; }));
+    proxy.write_config(config_on(new_host, mode));
+    CHECK(proxy.reload());
+    // New clients go to the new host now.
+    {
+        Connection newcomer(proxy.conninfo());
+        CHECK(newcomer.scalar("select inet_server_port()") == std::to_string(new_host.port()));
+    }
+    const auto cancelled_at = std::chrono::steady_clock::now();
+    PGcancel* cancel = PQgetCancel(client.raw());
+    char error[256];
+    CHECK(PQcancel(cancel, error, sizeof error) == 1);
+    PQfreeCancel(cancel);
+    const bool stopped = harness::wait_until([&] { return monitor.scalar(running) == "0"; });
+    if (!stopped) monitor.exec("select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(60)'");
+    sleeper.join();
+    CHECK(stopped);
+    CHECK(state == "57014");
+    CHECK(std::chrono::steady_clock::now() - cancelled_at < std::chrono::seconds(10));
+}
+
+TEST_CASE("a client that logged in before a reload moved the database has its query on the new host cancelled",
+          "[integration][reload][threads]") {
+    PostgresServer old_host;
+    PostgresServer new_host;
+    Pgsluice proxy(old_host, config_on(old_host, "transaction"));
+    Connection client(proxy.conninfo());  // logs in on the old host
+    CHECK(client.scalar("select inet_server_port()") == std::to_string(old_host.port()));
+    proxy.write_config(config_on(new_host, "transaction"));
+    REQUIRE(proxy.reload());
+    // Its next transaction runs on the new host; the cancel must go there too.
+    CHECK(cancel_sleep(client, new_host) == "57014");
+    CHECK(client.scalar("select inet_server_port()") == std::to_string(new_host.port()));
 }

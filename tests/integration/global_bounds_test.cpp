@@ -68,7 +68,7 @@ TEST_CASE("max_db_connections caps the servers of one database across its users'
     CHECK(most <= 4);
 }
 
-TEST_CASE("a pool held back by max_db_connections gets a server another user's pool left idle", "[integration]") {
+TEST_CASE("a pool held back by max_db_connections gets a server another user's pool left idle", "[integration][threads]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::config_prelude("  pool_mode: transaction\n  pool_size: 2\n  query_wait_timeout: 5s\n") +
                                  "databases:\n  app: {host: 127.0.0.1, port: {PG_PORT}, max_db_connections: 2}\n" +
@@ -177,7 +177,7 @@ TEST_CASE("pgbench with 200 clients x 20 transactions over pool size 5 never ope
     CHECK(most <= 5);
 }
 
-TEST_CASE("under max_db_connections a busy user's pool does not starve another user's pool", "[integration]") {
+TEST_CASE("under max_db_connections a busy user's pool does not starve another user's pool", "[integration][threads]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::config_prelude("  pool_mode: transaction\n  pool_size: 2\n  query_wait_timeout: 4s\n") +
                                  "databases:\n  app: {host: 127.0.0.1, port: {PG_PORT}, max_db_connections: 2}\n" +

@@ -18,7 +18,7 @@ int app_backends(Connection& monitor) {
 }
 }  // namespace
 
-TEST_CASE("with pool size 2, ten concurrent clients all finish over at most 2 server connections", "[integration]") {
+TEST_CASE("with pool size 2, ten concurrent clients all finish over at most 2 server connections", "[integration][threads]") {
     PostgresServer postgres;
     const auto mode = GENERATE(as<std::string>{}, "session", "transaction");
     Pgsluice proxy(postgres, Pgsluice::basic_config(mode, 2, "  query_wait_timeout: 60s\n"));
@@ -62,7 +62,7 @@ TEST_CASE("with pool size 2, ten concurrent clients all finish over at most 2 se
     CHECK(app_backends(monitor) <= 2);
 }
 
-TEST_CASE("a client beyond the bound waits and gets 53300 when query_wait_timeout passes", "[integration]") {
+TEST_CASE("a client beyond the bound waits and gets 53300 when query_wait_timeout passes", "[integration][threads]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("session", 1, "  query_wait_timeout: 1s\n"));
     Connection holder(proxy.conninfo());
@@ -78,7 +78,7 @@ TEST_CASE("a client beyond the bound waits and gets 53300 when query_wait_timeou
     CHECK(holder.scalar("select 2") == "2");
 }
 
-TEST_CASE("waiting clients are served in arrival order as servers free up", "[integration]") {
+TEST_CASE("waiting clients are served in arrival order as servers free up", "[integration][threads]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("session", 1, "  query_wait_timeout: 30s\n"));
     auto holder = std::make_unique<Connection>(proxy.conninfo());

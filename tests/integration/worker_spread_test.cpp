@@ -72,7 +72,7 @@ void switch_spread(Pgsluice& proxy, int percent, int pool_size) {
 }  // namespace
 
 TEST_CASE("idle clients move to the workers that take clients, between transactions, keeping their settings",
-          "[integration]") {
+          "[integration][threads]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, spread_config(0, 2));
     // Over TCP and over the Unix socket: a socket moves with its own kind of address.
@@ -138,7 +138,7 @@ TEST_CASE("idle clients move to the workers that take clients, between transacti
 }
 
 TEST_CASE("sessions moving between workers under load lose no transaction and never exceed the pool size",
-          "[integration]") {
+          "[integration][threads]") {
     PostgresServer postgres;
     {
         Connection setup(postgres.superuser_conninfo("app"));

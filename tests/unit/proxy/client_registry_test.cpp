@@ -22,7 +22,7 @@ struct Pair {
     std::shared_ptr<ClientEntry> entry(std::uint64_t id, std::string database, std::string peer,
                                        std::string application_name = "") {
         auto e = std::make_shared<ClientEntry>(id, std::move(peer), proxy_side, io.get_executor());
-        e->names = std::make_shared<ClientNames>(ClientNames{"app", std::move(database), std::move(application_name), {}});
+        e->names = std::make_shared<ClientNames>(ClientNames{"app", std::move(database), std::move(application_name)});
         return e;
     }
     std::string read_all() {
