@@ -390,7 +390,7 @@ std::size_t end_of_deeper_lines(const std::string& text, std::size_t pos) {
     while (end != std::string::npos) {
         const auto next = end + 1;
         const auto first = text.find_first_not_of(' ', next);
-        if (first == std::string::npos) return text.size();
+        if (first == std::string::npos) return end;  // only spaces after: not part of it
         if (text[first] != '\n' && first - next <= indent) break;
         end = text.find('\n', next);
     }
