@@ -272,7 +272,7 @@ TEST_CASE("startup packets with lengths negative, below 8 and near 2^31 get 08P0
     bystander_is_served(proxy, bystander);
 }
 
-TEST_CASE("messages with lengths negative, below 4 or past 1 GB get 08P01 and a close; a 1 GB one streams in bounded memory",
+TEST_CASE("messages with lengths negative, below 4 or past 1 GB get 08P01 and a close, and a 1 GB one streams in bounded memory",
           "[integration][hostile]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, trust_config());
