@@ -10,9 +10,11 @@
 
 #include "config/backend_demand.hpp"
 #include "config/diff.hpp"
+#include "config/fd_budget.hpp"
 #include "config/loader.hpp"
 #include "proxy/backend_probe.hpp"
 #include "proxy/daemon.hpp"
+#include "proxy/fd_limit.hpp"
 #include "proxy/logging.hpp"
 #include "version.hpp"
 
@@ -75,6 +77,10 @@ int check_capacity(const pgsluice::config::Config& config, unsigned instances) {
 int check(const std::string& path, bool connect, unsigned instances) {
     auto config = load_checked(path);
     if (!config) return 1;
+    // A warning, not an error: the service may run with another limit than this shell.
+    if (auto problem = pgsluice::config::fd_budget_problem(pgsluice::config::fd_budget(*config),
+                                                           pgsluice::proxy::reachable_fd_limit()))
+        std::cout << path << ": warning: " << *problem << " (the limit of this process; pgsluice run raises its soft limit to its hard one)\n";
     std::cout << path << ": OK\n";
     return connect ? check_capacity(*config, instances) : 0;
 }
@@ -106,6 +112,13 @@ int run(const std::string& path) {
     auto config = std::make_shared<const pgsluice::config::Config>(std::move(*result.config));
     pgsluice::proxy::setup_logging(config->log_level, config->log_format);
     spdlog::info("pgsluice {} starting with {}", pgsluice::kVersion, path);
+    const auto fds = pgsluice::proxy::raise_fd_limit();
+    if (!fds.error.empty())
+        spdlog::warn("could not raise the open file limit from {} to {}: {}", fds.before, fds.hard, fds.error);
+    else if (fds.soft != fds.before)
+        spdlog::info("open file limit raised from {} to {}", fds.before, fds.soft);
+    if (auto problem = pgsluice::config::fd_budget_problem(pgsluice::config::fd_budget(*config), fds.soft))
+        spdlog::warn("{}", *problem);
     pgsluice::proxy::DaemonHooks hooks;
     hooks.on_ready = [] { sd_notify(0, "READY=1"); };
     hooks.on_reloading = [] {

@@ -3,6 +3,12 @@
 
 namespace pgsluice::config {
 
+std::string mode_string(unsigned mode) {
+    std::string out = "0";
+    for (int shift = 6; shift >= 0; shift -= 3) out += static_cast<char>('0' + ((mode >> shift) & 7));
+    return out;
+}
+
 const char* to_string(PoolMode mode) {
     switch (mode) {
         case PoolMode::session: return "session";

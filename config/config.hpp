@@ -33,6 +33,7 @@ struct Listen {
     std::string address = "127.0.0.1";
     std::uint16_t port = 6432;
     std::optional<std::string> unix_socket_dir;  // socket file is <dir>/.s.PGSQL.<port>
+    unsigned unix_socket_mode = 0777;            // permissions of the socket file (PgBouncer's default)
 };
 
 struct Admin {
@@ -123,5 +124,7 @@ struct Config {
 
 const char* to_string(PoolMode mode);
 const char* to_string(AuthType type);
+// A file mode as written in a config: "0777".
+std::string mode_string(unsigned mode);
 
 }  // namespace pgsluice::config

@@ -113,6 +113,7 @@ std::vector<Change> diff_configs(const Config& a, const Config& b) {
     d.value("listen.address", a.listen.address, b.listen.address, true);
     d.value("listen.port", a.listen.port, b.listen.port, true);
     d.value("listen.unix_socket_dir", a.listen.unix_socket_dir, b.listen.unix_socket_dir, true);
+    d.text("listen.unix_socket_mode", mode_string(a.listen.unix_socket_mode), mode_string(b.listen.unix_socket_mode), true);
     d.text("workers", show_workers(a.workers), show_workers(b.workers), true);
     d.value("metrics.enabled", a.metrics.enabled, b.metrics.enabled, true);
     d.value("metrics.address", a.metrics.address, b.metrics.address, true);

@@ -2,6 +2,7 @@
 // checks across fields. Everything wrong is reported, in file order, before anything runs.
 #include "config/loader.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -19,7 +20,7 @@ const std::vector<std::string> kTopKeys = {"listen",     "workers",          "wo
                                            "admin",      "metrics",          "limits",              "log_level",
                                            "log_format", "shutdown_timeout", "stats_period",        "watch_config",
                                            "defaults",   "databases",        "users"};
-const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir"};
+const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir", "unix_socket_mode"};
 const std::vector<std::string> kAdminKeys = {"users"};
 const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
 const std::vector<std::string> kLimitsKeys = {"max_client_conn", "client_login_timeout"};
@@ -125,6 +126,29 @@ private:
         return [this, &choices](const YAML::Node& n, const std::string& p) { return reader_.choice(n, p, choices); };
     }
 
+    // Octal, as chmod takes it: "0770", 0770 or 770 (YAML sees digits; they are read as octal).
+    void read_socket_mode(const YAML::Node& node) {
+        auto text = reader_.string(node, "listen.unix_socket_mode");
+        if (!text) return;
+        std::string_view digits = *text;
+        if (digits.starts_with("0o")) digits.remove_prefix(2);
+        unsigned mode = 0;
+        bool valid = !digits.empty() && digits.size() <= 4;
+        for (char c : digits) {
+            if (c < '0' || c > '7') valid = false;
+            else mode = mode * 8 + unsigned(c - '0');
+        }
+        if (!valid || mode > 0777) {
+            reader_.error(node, "listen.unix_socket_mode must be an octal file mode from 0000 to 0777, like 0770 (got '" +
+                                    *text + "')");
+            return;
+        }
+        if ((mode & 0600) != 0600)
+            reader_.warning(node, "listen.unix_socket_mode " + mode_string(mode) +
+                                      " does not let pgsluice's own user read and write the socket");
+        config_.listen.unix_socket_mode = mode;
+    }
+
     void read_top(const YAML::Node& root) {
         if (auto listen = root["listen"]; listen && reader_.is_map(listen, "listen")) {
             reader_.check_keys(listen, "listen", kListenKeys);
@@ -132,6 +156,7 @@ private:
             read(listen, "port", "listen", config_.listen.port, number(1, 65535));
             if (auto dir = listen["unix_socket_dir"])
                 if (auto value = reader_.string(dir, "listen.unix_socket_dir")) config_.listen.unix_socket_dir = *value;
+            if (auto mode = listen["unix_socket_mode"]) read_socket_mode(mode);
         }
         if (auto workers = root["workers"]) {
             if (workers.IsScalar() && workers.Scalar() == "auto")
@@ -285,6 +310,7 @@ private:
         if (node.IsScalar()) {
             secret.value = node.Scalar();
             secret.source = "inline";
+            inline_secrets_.push_back({node.Mark().pos, secret.value});
             if (!secret.value.starts_with(kVerifierPrefix))
                 reader_.warning(node, path + " is written in the config file; prefer {env: NAME}, {file: PATH} or a SCRAM verifier");
         } else if (node.IsMap() && node.size() == 1 && (node["env"] || node["file"])) {
@@ -328,12 +354,89 @@ private:
             reader_.warning(root["databases"], "no users are defined: nobody can log in");
     }
 
+public:
+    // Where each secret written in the file starts (byte offset) and what it is.
+    struct InlineSecret {
+        int pos;
+        std::string value;
+    };
+    const std::vector<InlineSecret>& inline_secrets() const { return inline_secrets_; }
+
+private:
     YamlReader reader_;
     const SecretResolver& secrets_;
     Config config_;
+    std::vector<InlineSecret> inline_secrets_;
 };
 
+std::string sha256_hex(std::string_view text, unsigned bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < bytes && i < length; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 15];
+    }
+    return out;
+}
+
+// The end of the lines after the one holding `pos` that are indented deeper than it (a block
+// scalar's lines, or a plain scalar folded over several lines).
+std::size_t end_of_deeper_lines(const std::string& text, std::size_t pos) {
+    const auto line_start = text.rfind('\n', pos) == std::string::npos ? 0 : text.rfind('\n', pos) + 1;
+    const auto indent = text.find_first_not_of(' ', line_start) - line_start;
+    auto end = text.find('\n', pos);
+    while (end != std::string::npos) {
+        const auto next = end + 1;
+        const auto first = text.find_first_not_of(' ', next);
+        if (first == std::string::npos) return end;  // only spaces after: not part of it
+        if (text[first] != '\n' && first - next <= indent) break;
+        end = text.find('\n', next);
+    }
+    return end == std::string::npos ? text.size() : end;
+}
+
+// How many bytes from `pos` the scalar written there takes: quotes and escapes included.
+std::size_t scalar_extent(const std::string& text, std::size_t pos, const std::string& value) {
+    const char open = text[pos];
+    if (open == '"' || open == '\'') {
+        for (std::size_t i = pos + 1; i < text.size(); ++i) {
+            if (open == '"' && text[i] == '\\') {
+                ++i;
+            } else if (text[i] == open) {
+                if (open == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+                    ++i;
+                    continue;
+                }
+                return i + 1 - pos;
+            }
+        }
+        return text.size() - pos;
+    }
+    if (open != '|' && open != '>' && text.compare(pos, value.size(), value) == 0) return value.size();
+    return end_of_deeper_lines(text, pos) - pos;
+}
+
 }  // namespace
+
+// Short enough to read in a dashboard, long enough that two configs never share one. A
+// secret written in the file is hashed as a digest of it, never in the clear: the hash is
+// public (a metric label), and a hash over a known file with one weak password in it would
+// let anyone who can guess the rest try passwords offline against it.
+static std::string config_hash(std::string text, std::vector<Loader::InlineSecret> secrets) {
+    std::sort(secrets.begin(), secrets.end(), [](const auto& a, const auto& b) { return a.pos > b.pos; });
+    std::size_t replaced_from = text.size();  // spans are replaced from the end; never overlap
+    for (const auto& secret : secrets) {
+        if (secret.pos < 0 || std::size_t(secret.pos) >= replaced_from) continue;
+        const auto pos = std::size_t(secret.pos);
+        const auto length = std::min(scalar_extent(text, pos, secret.value), replaced_from - pos);
+        text.replace(pos, length, "<secret sha256:" + sha256_hex(secret.value, 32) + ">");
+        replaced_from = pos;
+    }
+    return sha256_hex(text, 8);
+}
 
 std::string Diagnostic::format() const {
     return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
@@ -359,25 +462,12 @@ SecretResolver SecretResolver::from_process() {
     return resolver;
 }
 
-// Short enough to read in a dashboard, long enough that two configs never share one.
-static std::string config_hash(const std::string& text) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < 8 && i < length; ++i) {
-        out += kHex[digest[i] >> 4];
-        out += kHex[digest[i] & 15];
-    }
-    return out;
-}
 
 LoadResult load_config(const std::string& yaml_text, const std::string& file_name, const SecretResolver& secrets) {
     Loader loader(file_name, secrets);
     loader.set_file(file_name);
     auto result = loader.load(yaml_text);
-    if (result.config) result.config->hash = config_hash(yaml_text);
+    if (result.config) result.config->hash = config_hash(yaml_text, loader.inline_secrets());
     return result;
 }
 

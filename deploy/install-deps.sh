@@ -11,6 +11,9 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(catch2 libpq-dev postgresql-15 postgresql-client-15 pgbouncer)
+elif [[ "${1:-}" == "--fuzz" ]]; then
+  # tests/fuzz/run.sh: clang and its libFuzzer runtime (the default test run needs neither)
+  packages+=(clang-14 libclang-rt-14-dev)
 elif [[ "${1:-}" == "--quickstart" ]]; then
   packages+=(postgresql-15 postgresql-client-15)
 fi

@@ -6,13 +6,24 @@
 namespace pgsluice::protocol {
 
 namespace {
+// Five digits or upper-case letters, as every SQLSTATE.
+bool valid_sqlstate(std::string_view code) {
+    if (code.size() != 5) return false;
+    for (char c : code)
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'))) return false;
+    return true;
+}
+
 void append_fields(std::string& out, char type, const ErrorFields& fields) {
     MessageWriter writer(out);
     writer.begin(type);
+    // What a client sees always has a severity and a real SQLSTATE, even when the fields
+    // came from a server that sent an ErrorResponse without them (XX000: internal_error).
+    const std::string_view severity = fields.severity.empty() ? std::string_view("ERROR") : fields.severity;
     // 'S' is localized in PostgreSQL; 'V' is the untranslated severity (since 9.6).
-    writer.u8('S').cstring(fields.severity);
-    writer.u8('V').cstring(fields.severity);
-    writer.u8('C').cstring(fields.sqlstate);
+    writer.u8('S').cstring(severity);
+    writer.u8('V').cstring(severity);
+    writer.u8('C').cstring(valid_sqlstate(fields.sqlstate) ? std::string_view(fields.sqlstate) : "XX000");
     writer.u8('M').cstring(fields.message);
     if (!fields.detail.empty()) writer.u8('D').cstring(fields.detail);
     if (!fields.hint.empty()) writer.u8('H').cstring(fields.hint);

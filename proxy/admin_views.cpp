@@ -269,6 +269,7 @@ ResultTable show_config(ProxyContext& context) {
     add("listen.address", c.listen.address, d.listen.address, false);
     add("listen.port", num(c.listen.port), num(d.listen.port), false);
     add("listen.unix_socket_dir", c.listen.unix_socket_dir.value_or(""), "", false);
+    add("listen.unix_socket_mode", config::mode_string(c.listen.unix_socket_mode), config::mode_string(d.listen.unix_socket_mode), false);
     add("workers", c.workers ? num(c.workers) : "auto", "auto", false);
     add("worker_spread_above", num(c.worker_spread_above), num(d.worker_spread_above), true);
     add("auth_type", config::to_string(c.auth_type), config::to_string(d.auth_type), true);

@@ -3,11 +3,14 @@
 
 #include <openssl/rand.h>
 
+#include <stdexcept>
+
 namespace pgsluice::proxy {
 
 protocol::BackendKeyData random_cancel_key() {
     std::uint32_t random[2];
-    RAND_bytes(reinterpret_cast<unsigned char*>(random), sizeof random);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(random), sizeof random) != 1)
+        throw std::runtime_error("RAND_bytes failed: no cancel key");
     return {(random[0] & 0x7fffffffu) | 1u, random[1]};
 }
 

@@ -5,6 +5,8 @@
 
 #include <openssl/rand.h>
 
+#include <stdexcept>
+
 #include "protocol/auth/md5.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/sqlstate.hpp"
@@ -41,7 +43,7 @@ awaitable<std::optional<Message>> read_password_message(Socket& socket) {
 protocol::scram::Verifier made_up_verifier() {
     protocol::scram::Verifier verifier;
     unsigned char random[80];
-    RAND_bytes(random, sizeof random);
+    if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("RAND_bytes failed");
     verifier.salt.assign(reinterpret_cast<const char*>(random), 16);
     std::copy(random + 16, random + 48, verifier.stored_key.begin());
     std::copy(random + 48, random + 80, verifier.server_key.begin());
@@ -86,7 +88,7 @@ awaitable<ClientAuthResult> authenticate_scram(Socket& socket, const std::string
 awaitable<ClientAuthResult> authenticate_md5(Socket& socket, const std::string& user,
                                              const UserCredentials* credentials) {
     protocol::md5::Salt salt;
-    RAND_bytes(salt.data(), static_cast<int>(salt.size()));
+    if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1) throw std::runtime_error("RAND_bytes failed");
     std::string out;
     protocol::append_authentication_md5_password(out, salt);
     co_await write_all(socket, out);

@@ -285,6 +285,9 @@ awaitable<void> ClientSession::start() {
         error_to_send = fatal(sqlstate::kProtocolViolation, e.what());
     } catch (const boost::system::system_error& e) {
         ending = {"client connection lost: " + e.code().message(), false};
+    } catch (const std::exception& e) {  // e.g. no random bytes for a nonce: end this client only
+        ending = {std::string("internal error: ") + e.what(), true};
+        error_to_send = fatal(sqlstate::kInternalError, e.what());
     }
     if (error_to_send) co_await send_error(*error_to_send);
     if (ending) {

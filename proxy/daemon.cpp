@@ -72,7 +72,8 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         spdlog::info("listening on {}:{}", config->listen.address, config->listen.port);
         if (config->listen.unix_socket_dir) {
             acceptors.push_back(
-                std::make_unique<Acceptor>(listen_unix(io, *config->listen.unix_socket_dir, config->listen.port)));
+                std::make_unique<Acceptor>(listen_unix(io, *config->listen.unix_socket_dir, config->listen.port,
+                                                     config->listen.unix_socket_mode)));
             spdlog::info("listening on {}", unix_socket_path);
         }
     } catch (const std::exception& e) {

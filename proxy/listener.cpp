@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <unistd.h>
 
 #include "proxy/client_session.hpp"
@@ -45,14 +48,16 @@ Acceptor listen_tcp(asio::io_context& io, const std::string& address, std::uint1
     return open_acceptor(io, asio::ip::tcp::endpoint(ip, port), true, address + ":" + std::to_string(port));
 }
 
-Acceptor listen_unix(asio::io_context& io, const std::string& directory, std::uint16_t port) {
+Acceptor listen_unix(asio::io_context& io, const std::string& directory, std::uint16_t port, unsigned mode) {
     const std::string path = directory + "/.s.PGSQL." + std::to_string(port);
     // A socket file left by a previous run blocks bind; the TCP port (bound first) already
     // proves no other pgsluice serves this port.
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
     auto acceptor = open_acceptor(io, asio::local::stream_protocol::endpoint(path), false, path);
-    ::chmod(path.c_str(), 0777);  // as PostgreSQL's default unix_socket_permissions
+    // listen.unix_socket_mode: 0777 by default, as PostgreSQL's unix_socket_permissions.
+    if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0)
+        throw std::runtime_error("cannot set the mode of " + path + ": " + std::strerror(errno));
     return acceptor;
 }
 

@@ -17,7 +17,7 @@ using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
 // Binds and listens; throws std::runtime_error naming the address on failure.
 Acceptor listen_tcp(asio::io_context& io, const std::string& address, std::uint16_t port);
-Acceptor listen_unix(asio::io_context& io, const std::string& directory, std::uint16_t port);
+Acceptor listen_unix(asio::io_context& io, const std::string& directory, std::uint16_t port, unsigned mode = 0777);
 
 awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::string name, Workers& workers);
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/json_escape.hpp"
+#include "proxy/log_escape.hpp"
 
 namespace pgsluice::proxy {
 
@@ -22,6 +23,22 @@ public:
     std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
 };
 
+// %* in the text pattern: the message with its control characters escaped (log_escape.hpp).
+class TextMessage : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        const std::string_view payload(msg.payload.data(), msg.payload.size());
+        if (!needs_log_escape(payload)) {
+            dest.append(payload.data(), payload.data() + payload.size());
+            return;
+        }
+        std::string escaped;
+        append_log_escaped(escaped, payload);
+        dest.append(escaped.data(), escaped.data() + escaped.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<TextMessage>(); }
+};
+
 }  // namespace
 
 void setup_logging(const std::string& level, const std::string& format) {
@@ -31,7 +48,9 @@ void setup_logging(const std::string& level, const std::string& format) {
         formatter->add_flag<JsonMessage>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
         logger->set_formatter(std::move(formatter));
     } else {
-        logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
+        auto formatter = std::make_unique<spdlog::pattern_formatter>();
+        formatter->add_flag<TextMessage>('*').set_pattern("%Y-%m-%d %H:%M:%S.%e %l %*");
+        logger->set_formatter(std::move(formatter));
     }
     logger->set_level(spdlog::level::from_str(level));
     logger->flush_on(spdlog::level::trace);

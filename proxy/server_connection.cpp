@@ -153,6 +153,8 @@ awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor 
     } catch (const ProtocolViolation& e) {
         fail("server " + target.address() + " broke the protocol during login: " + e.what(),
              sqlstate::kProtocolViolation);
+    } catch (const std::exception& e) {  // e.g. RAND_bytes failed: no nonce
+        fail("could not log in to server " + target.address() + ": " + e.what(), sqlstate::kInternalError);
     }
     co_return server;
 }
@@ -162,9 +164,19 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
     const std::string startup = protocol::encode_startup_message({{"user", target.user}, {"database", target.dbname}});
     co_await write_all(socket_, startup);
     std::optional<protocol::scram::Client> scram;
+    // A server that skips authentication, or SCRAM's last step that proves it knows the
+    // password, is refused: only a man in the middle or a broken server does that.
+    bool authenticated = false;
+    bool scram_verified = false;
     std::string out;
     while (true) {
         Message message = co_await read_message(socket_, kMaxLoginMessage);
+        if (!authenticated && message.type != protocol::backend::kAuthentication &&
+            message.type != protocol::backend::kErrorResponse && message.type != protocol::backend::kNoticeResponse &&
+            message.type != protocol::backend::kNegotiateProtocolVersion)
+            fail(std::string("server sent message type '") + (std::isprint(static_cast<unsigned char>(message.type)) ? message.type : '?') +
+                     "' before authentication completed",
+                 sqlstate::kProtocolViolation);
         out.clear();
         switch (message.type) {
             case protocol::backend::kAuthentication: {
@@ -172,6 +184,10 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                 if (!auth) fail("malformed authentication request from server", sqlstate::kProtocolViolation);
                 switch (auth->code) {
                     case protocol::AuthCode::ok:
+                        if (scram && !scram_verified)
+                            fail("server sent AuthenticationOk before the SCRAM exchange completed",
+                                 sqlstate::kProtocolViolation);
+                        authenticated = true;
                         break;
                     case protocol::AuthCode::cleartext_password:
                         if (!target.password) fail(needs_password(target, "cleartext"));
@@ -216,6 +232,7 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                         if (!scram) fail("unexpected SASLFinal from server", sqlstate::kProtocolViolation);
                         auto step = scram->handle_server_final(auth->data);
                         if (!step.ok) fail("server's SCRAM signature did not verify: " + step.error);
+                        scram_verified = true;
                         break;
                     }
                     default:

@@ -219,6 +219,9 @@ Step Client::handle_server_first(std::string_view server_first) {
     auto iterations = parse_iterations((*attrs)[2].second);
     if (!salt || salt->empty()) return fail("malformed salt in server-first-message");
     if (!iterations) return fail("bad iteration count in server-first-message");
+    if (*iterations > kMaxServerIterations)
+        return fail("server asks for " + std::to_string(*iterations) + " SCRAM iterations, more than " +
+                    std::to_string(kMaxServerIterations));
 
     Key client_key{}, server_key{};
     if (password_) {

@@ -191,3 +191,22 @@ TEST_CASE("worker_spread_above is a percent of one core, 0 to 100", "[config]") 
     REQUIRE_FALSE(bad.ok());
     CHECK(has(bad, "test.yaml:1:22: error: worker_spread_above"));
 }
+
+TEST_CASE("listen.unix_socket_mode is an octal mode, 0777 by default, and bad ones are refused", "[config]") {
+    CHECK(load(kMinimal).config->listen.unix_socket_mode == 0777);
+    for (const std::string written : {"0770", "770", "'0770'", "0o770"}) {
+        INFO(written);
+        auto result = load("listen: {unix_socket_mode: " + written + "}\n" + kMinimal);
+        REQUIRE(result.ok());
+        CHECK(result.config->listen.unix_socket_mode == 0770);
+    }
+    for (const std::string written : {"0778", "01777", "rw", "''", "-1", "[1]"}) {
+        INFO(written);
+        auto result = load("listen: {unix_socket_mode: " + written + "}\n" + kMinimal);
+        CHECK_FALSE(result.ok());
+        CHECK(has(result, "test.yaml:1:28: error: listen.unix_socket_mode"));
+    }
+    auto unreadable = load("listen: {unix_socket_mode: 0070}\n" + kMinimal);
+    REQUIRE(unreadable.ok());
+    CHECK(has(unreadable, "warning: listen.unix_socket_mode 0070 does not let pgsluice's own user read and write"));
+}

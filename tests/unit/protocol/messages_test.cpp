@@ -43,6 +43,25 @@ TEST_CASE("ErrorResponse carries severity, SQLSTATE and message and parses back"
     CHECK(fields->hint == "try again");
 }
 
+TEST_CASE("an ErrorResponse pgsluice sends has a severity and a real SQLSTATE even when a server's had none", "[protocol][messages]") {
+    // A server's ErrorResponse without SQLSTATE or severity, as a malicious one may send it.
+    static const char kBody[] = "SERROR\0Mno code\0";  // the literal's own NUL ends the fields
+    const std::string from_server(kBody, sizeof kBody);
+    auto fields = parse_error_response(Bytes(reinterpret_cast<const std::uint8_t*>(from_server.data()), from_server.size()));
+    REQUIRE(fields);
+    CHECK(fields->sqlstate.empty());
+    const auto sqlstate = GENERATE(as<std::string>{}, "", "1234", "28p01", "123456", std::string("28\0P1", 5));
+    fields->sqlstate = sqlstate;
+    fields->severity = "";
+    std::string out;
+    append_error_response(out, *fields);
+    auto again = parse_error_response(body_of(out));
+    REQUIRE(again);
+    CHECK(again->sqlstate == "XX000");
+    CHECK(again->severity == "ERROR");
+    CHECK(again->message == "no code");
+}
+
 TEST_CASE("SASLInitialResponse parses, and every truncation is refused", "[protocol][messages]") {
     std::string out;
     append_sasl_initial_response(out, "SCRAM-SHA-256", "n,,n=,r=abc");

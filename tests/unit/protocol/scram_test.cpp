@@ -1,6 +1,8 @@
 // SCRAM-SHA-256 against RFC 7677's example exchange, both sides, and against bad input.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+
 #include "protocol/auth/scram.hpp"
 #include "protocol/base64.hpp"
 
@@ -116,6 +118,20 @@ TEST_CASE("SCRAM client refuses a server that does not extend its nonce or sends
                               "r=rOprNGfwEbeRWgbNEkqOxx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999");
     auto client = Client::with_password("pencil", kClientNonce);
     CHECK_FALSE(client.handle_server_first(bad).ok);
+}
+
+TEST_CASE("SCRAM client refuses an absurd iteration count at once, without deriving the key", "[protocol][scram]") {
+    // 10,000,000 rounds of PBKDF2 would stall a worker for seconds; the cap answers at once.
+    auto client = Client::with_password("pencil", kClientNonce);
+    const auto started = std::chrono::steady_clock::now();
+    auto step = client.handle_server_first("r=rOprNGfwEbeRWgbNEkqOxx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=10000000");
+    CHECK_FALSE(step.ok);
+    CHECK(step.error.find("10000000 SCRAM iterations") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(50));
+    auto at_cap = Client::with_password("pencil", kClientNonce);
+    CHECK(at_cap.handle_server_first("r=rOprNGfwEbeRWgbNEkqOxx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=" +
+                                     std::to_string(kMaxServerIterations))
+              .ok);
 }
 
 TEST_CASE("SCRAM verifiers round trip and bad ones are refused", "[protocol][scram]") {
