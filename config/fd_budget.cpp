@@ -1,7 +1,7 @@
 // The file descriptor budget of a config (see fd_budget.hpp).
 #include "config/fd_budget.hpp"
 
-#include "config/connection_budget.hpp"
+#include "config/backend_demand.hpp"
 
 namespace pgsluice::config {
 
