@@ -58,6 +58,7 @@ TEST_CASE("the metrics listener answers healthz and ready, and a 404 elsewhere",
     const auto text = scrape(proxy);
     CHECK(text.find("# TYPE pgsluice_transactions_total counter") != std::string::npos);
     CHECK(sample(text, "pgsluice_config_info").value_or(0) == 1);
+    CHECK(sample(text, "pgsluice_max_client_connections").value_or(0) == 5000);
     CHECK(text.find("pgsluice_config_info{hash=\"") != std::string::npos);
     CHECK(value(text, "process_resident_memory_bytes", {}) > 0);
     CHECK(value(text, "process_open_fds", {}) > 0);
