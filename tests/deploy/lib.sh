@@ -25,6 +25,8 @@ free_port() {
 # stop_postgres stops it; call it from the caller's EXIT trap.
 start_postgres() {
   PG_DIR=$1
+  # The postgres user must reach it: mktemp -d makes directories only root can enter.
+  chmod 755 "$(dirname "$PG_DIR")"
   PG_PORT=$(free_port)
   mkdir -p "$PG_DIR"
   chown postgres "$PG_DIR"
