@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # The one command that runs every test: installs what is missing, builds with
-# AddressSanitizer and UndefinedBehaviorSanitizer, and runs the unit and integration tests
-# through ctest. Integration tests start their own PostgreSQL; nothing needs to be running.
+# AddressSanitizer and UndefinedBehaviorSanitizer, and runs the unit, integration and deploy
+# tests through ctest. Integration tests start their own PostgreSQL; nothing needs to be running.
+#   --no-image   skip the container image test (podman build and run: the longest test);
+#                ctest reports it as skipped
 set -euo pipefail
+
+for argument in "$@"; do
+  case $argument in
+    --no-image) export PGSLUICE_SKIP_IMAGE_TEST=1 ;;
+    -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $argument (try --help)" >&2; exit 64 ;;
+  esac
+done
 
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh --test

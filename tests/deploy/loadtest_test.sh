@@ -4,7 +4,7 @@
 # shows TPS, latency percentiles, peak saturation 1 and waits, and the script exits 0; a
 # script whose transactions fail makes it exit 1.
 # Usage: loadtest_test.sh REPO_DIR PGSLUICE_BINARY
-set -euo pipefail
+set -Eeuo pipefail
 
 repo=$(cd "$1" && pwd)
 binary=$(realpath "$2")
