@@ -31,7 +31,7 @@ if [[ ! -s $tarball ]]; then
   trap 'rm -rf "$root"' EXIT
   url=$(mirror)
   echo "debian-base: debootstrap --variant=minbase bookworm from $url (cached in $tarball)"
-  debootstrap --variant=minbase bookworm "$root" "$url" >"$cache/debootstrap.log" 2>&1 ||
+  timeout 900 debootstrap --variant=minbase bookworm "$root" "$url" >"$cache/debootstrap.log" 2>&1 ||
     { tail -n 20 "$cache/debootstrap.log" >&2; exit 1; }
   # What an official image does too: no apt caches in the image.
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin

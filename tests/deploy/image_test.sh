@@ -26,7 +26,8 @@ if ! command -v podman >/dev/null || ! podman info >/tmp/pgsluice-podman-info.$$
 fi
 rm -f /tmp/pgsluice-podman-info.$$
 
-image=localhost/pgsluice:test
+# One tag per checkout, so two worktrees testing at once do not race for one name.
+image=localhost/pgsluice:test-$(printf '%s' "$repo" | sha256sum | cut -c1-8)
 name=pgsluice-image-test-$$
 work=$(mktemp -d /tmp/pgsluice-image-test-XXXXXX)
 cleanup() {
@@ -52,7 +53,7 @@ echo "base ready after $((SECONDS - started)) s"
 # --format docker keeps HEALTHCHECK and STOPSIGNAL (the OCI format drops HEALTHCHECK);
 # --pull=never: nothing comes from a registry; the host network reaches the apt mirror.
 build_started=$SECONDS
-if ! nice podman build --format docker --pull=never --network host -t "$image" "$repo" >"$work/build.log" 2>&1; then
+if ! timeout 1200 nice podman build --format docker --pull=never --network host -t "$image" "$repo" >"$work/build.log" 2>&1; then
   tail -n 40 "$work/build.log"
   fail "podman build"
 fi
