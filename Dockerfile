@@ -2,12 +2,14 @@
 # pgsluice container image (see the README, "Container image"):
 #   docker build -t pgsluice .
 #   docker run -p 6432:6432 -p 9632:9632 -e PGSLUICE_DB_HOST=db -e PGSLUICE_PASSWORD pgsluice
-# Build stage: the same dependency script as the tests (deploy/install-deps.sh), Release build.
-FROM debian:bookworm AS build
+# Build stages: the packages, with the same dependency script as the tests
+# (deploy/install-deps.sh), cached until the script changes; then a Release build.
+FROM debian:bookworm AS deps
 WORKDIR /src
-# Only the script first, so the package layer is cached until the script changes.
 COPY deploy/install-deps.sh deploy/install-deps.sh
 RUN ./deploy/install-deps.sh && rm -rf /var/lib/apt/lists/*
+
+FROM deps AS build
 COPY . .
 # ccache's directory is a build cache mount: a rebuild after a source change recompiles
 # only what changed.

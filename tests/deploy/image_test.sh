@@ -53,10 +53,15 @@ echo "base ready after $((SECONDS - started)) s"
 # --format docker keeps HEALTHCHECK and STOPSIGNAL (the OCI format drops HEALTHCHECK);
 # --pull=never: nothing comes from a registry; the host network reaches the apt mirror.
 build_started=$SECONDS
-if ! timeout 1200 nice podman build --format docker --pull=never --network host -t "$image" "$repo" >"$work/build.log" 2>&1; then
-  tail -n 40 "$work/build.log"
-  fail "podman build"
-fi
+build() {
+  timeout 1200 nice podman build --format docker --pull=never --network host "$@" "$repo" >>"$work/build.log" 2>&1 ||
+    { tail -n 40 "$work/build.log"; fail "podman build $*"; }
+}
+# The package stage under a name of its own, so that pruning the dangling leftovers of
+# earlier builds below keeps it (and reruns skip apt).
+build --target deps -t localhost/pgsluice-build-deps:bookworm
+build -t "$image"
+podman image prune -f >/dev/null
 echo "image built in $((SECONDS - build_started)) s ($(podman image inspect --format '{{.Size}}' "$image") bytes)"
 
 # What the image says about itself.
