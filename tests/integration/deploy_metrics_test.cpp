@@ -19,7 +19,7 @@ using namespace harness;
 
 namespace {
 
-std::string read_file(const std::string& path) {
+std::string read_repo_file(const std::string& path) {
     std::ifstream in(std::string(PGSLUICE_SOURCE_DIR) + "/" + path);
     REQUIRE(in.good());
     std::stringstream text;
@@ -65,7 +65,7 @@ TEST_CASE("every metric the alert rules and the dashboard use is in a real scrap
     }));
     const auto available = exposed(scrape.body);
     for (const auto* file : {"deploy/prometheus/alerts.yml", "deploy/grafana/pgsluice.json"}) {
-        const auto used = metric_names_in(read_file(file));
+        const auto used = metric_names_in(read_repo_file(file));
         CHECK(used.size() > 5);
         for (const auto& name : used) {
             INFO(file << " uses " << name);
