@@ -8,7 +8,10 @@ set -euo pipefail
 
 for argument in "$@"; do
   case $argument in
-    --no-image) export PGSLUICE_SKIP_IMAGE_TEST=1 ;;
+    --no-image)
+      export PGSLUICE_SKIP_IMAGE_TEST=1
+      echo "run.sh: --no-image: the container image test will be reported as skipped"
+      ;;
     -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $argument (try --help)" >&2; exit 64 ;;
   esac
