@@ -2,7 +2,8 @@
 # deploy/docker/entrypoint.sh outside a container: from the documented environment variables
 # it renders a config that `pgsluice check` accepts, listening on 0.0.0.0 with the password
 # left in the environment; a missing PGSLUICE_DB_HOST or a value that would inject YAML is
-# refused with a clear message; a mounted config is used as it is.
+# refused with a clear message; a mounted config is used as it is; the compose example
+# sets only variables the entrypoint reads.
 # Usage: entrypoint_test.sh REPO_DIR PGSLUICE_BINARY
 set -euo pipefail
 
@@ -45,3 +46,18 @@ env -i PATH="$PATH" PGSLUICE_BIN="$work/fake-pgsluice" PGSLUICE_CONFIG="$work/mo
 env -i PATH="$PATH" PGSLUICE_BIN="$work/fake-pgsluice" "$repo/deploy/docker/entrypoint.sh" health --ready
 [[ $(cat "$work/args") == "health --ready" ]] || fail "other verbs do not pass through"
 echo "ok:   a mounted config runs as it is; other verbs pass through"
+
+# deploy/docker/compose.yaml sets only variables the entrypoint reads, and waits for
+# PostgreSQL to be healthy; its stop grace period outlasts the default drain (8 s).
+/usr/bin/python3 - "$repo" <<'PY' || fail "deploy/docker/compose.yaml"
+import re, sys, yaml
+repo = sys.argv[1]
+compose = yaml.safe_load(open(f"{repo}/deploy/docker/compose.yaml"))
+known = set(re.findall(r"PGSLUICE_[A-Z_]+", open(f"{repo}/deploy/docker/entrypoint.sh").read()))
+pgsluice = compose["services"]["pgsluice"]
+unknown = set(pgsluice["environment"]) - known
+assert not unknown, f"unknown variables {unknown}"
+assert pgsluice["depends_on"]["postgres"]["condition"] == "service_healthy"
+assert int(pgsluice["stop_grace_period"].rstrip("s")) > 8
+PY
+echo "ok:   the compose example uses the entrypoint's variables"
