@@ -33,7 +33,7 @@ work=$(mktemp -d /tmp/pgsluice-image-test-XXXXXX)
 cleanup() {
   podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
   stop_postgres
-  rm -rf "$work"
+  rm -rf "$work" "$repo/build-context-probe"
 }
 trap cleanup EXIT
 # podman without systemd also logs "unable to get systemd connection" for the HEALTHCHECK
@@ -59,6 +59,17 @@ build() {
 }
 # The package stage under a name of its own, so that pruning the dangling leftovers of
 # earlier builds below keeps it (and reruns skip apt).
+# .dockerignore keeps git history and build trees out of the context: a throwaway image of
+# the context as the Dockerfile's COPY sees it (make sure there is a build tree to leave out).
+mkdir -p "$repo/build-context-probe" && touch "$repo/build-context-probe/x"
+printf 'FROM debian:bookworm\nCOPY . /context\nRUN test ! -e /context/.git && test ! -e /context/build-context-probe && test -e /context/CMakeLists.txt\n' >"$work/Dockerfile.context"
+if ! timeout 300 podman build --pull=never --network none -f "$work/Dockerfile.context" -t localhost/pgsluice-context-probe "$repo" >"$work/context.log" 2>&1; then
+  rm -rf "$repo/build-context-probe"
+  tail -n 20 "$work/context.log"
+  fail ".dockerignore lets .git or a build tree into the context"
+fi
+rm -rf "$repo/build-context-probe"
+podman rmi -f localhost/pgsluice-context-probe >/dev/null 2>&1 || true
 build --target deps -t localhost/pgsluice-build-deps:bookworm
 build -t "$image"
 podman image prune -f >/dev/null
