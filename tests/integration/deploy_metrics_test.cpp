@@ -50,11 +50,7 @@ std::set<std::string> exposed(const std::string& exposition) {
 
 TEST_CASE("every metric the alert rules and the dashboard use is in a real scrape", "[integration][deploy]") {
     PostgresServer postgres;
-    auto yaml = Pgsluice::basic_config("transaction", 2);
-    const std::string off = "metrics: {enabled: false}\n";
-    REQUIRE(yaml.find(off) != std::string::npos);
-    yaml.replace(yaml.find(off), off.size(), "metrics: {enabled: true, address: 127.0.0.1, port: {METRICS_PORT}}\n");
-    Pgsluice proxy(postgres, yaml);
+    Pgsluice proxy(postgres, Pgsluice::with_metrics(Pgsluice::basic_config("transaction", 2)));
     Connection app(proxy.conninfo());
     REQUIRE(app.scalar("select 1") == "1");
 

@@ -12,11 +12,7 @@ using namespace harness;
 
 TEST_CASE("pgsluice health asks /healthz and /ready and fails clearly when nothing answers", "[integration]") {
     PostgresServer postgres;
-    auto yaml = Pgsluice::basic_config("transaction", 2);
-    const std::string off = "metrics: {enabled: false}\n";
-    REQUIRE(yaml.find(off) != std::string::npos);
-    yaml.replace(yaml.find(off), off.size(), "metrics: {enabled: true, address: 127.0.0.1, port: {METRICS_PORT}}\n");
-    Pgsluice proxy(postgres, yaml);
+    Pgsluice proxy(postgres, Pgsluice::with_metrics(Pgsluice::basic_config("transaction", 2)));
     const auto port = std::to_string(proxy.metrics_port());
     REQUIRE(wait_until([&] { return http_get(proxy.metrics_port(), "/healthz").status == 200; }));
 
