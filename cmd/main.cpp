@@ -1,5 +1,6 @@
-// pgsluice's command line: `run` (the default) and `check` (validate; --diff, --connect). Parsing with CLI11, readiness
-// with libsystemd's sd_notify; everything else lives in proxy/ and config/.
+// pgsluice's command line: `run` (the default), `check` (validate; --diff, --connect) and `health` (ask a running
+// pgsluice's /healthz or /ready). Parsing with CLI11, readiness with libsystemd's sd_notify; everything else lives
+// in proxy/ and config/.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -12,6 +13,7 @@
 #include "config/diff.hpp"
 #include "config/fd_budget.hpp"
 #include "config/loader.hpp"
+#include "health.hpp"
 #include "proxy/backend_probe.hpp"
 #include "proxy/daemon.hpp"
 #include "proxy/fd_limit.hpp"
@@ -154,12 +156,28 @@ int main(int argc, char** argv) {
     unsigned instances = 1;
     check_command->add_option("--instances", instances, "pgsluice instances sharing the backends (with --connect)")
         ->check(CLI::Range(1u, 10000u));
+    auto* health_command =
+        app.add_subcommand("health", "ask a running pgsluice's metrics listener for /healthz; exit 0 when it answers 200");
+    pgsluice::cmd::HealthProbe probe;
+    health_command->add_option("--address", probe.address, "the metrics listener's address (0.0.0.0: loopback)")
+        ->envname("PGSLUICE_METRICS_ADDRESS")
+        ->capture_default_str();
+    health_command->add_option("--port", probe.port, "the metrics listener's port")
+        ->envname("PGSLUICE_METRICS_PORT")
+        ->check(CLI::Range(1u, 65535u))
+        ->capture_default_str();
+    bool ready = false;
+    health_command->add_flag("--ready", ready, "ask /ready instead (200 once the listeners accept clients)");
     app.require_subcommand(0, 1);
 
     CLI11_PARSE(app, argc, argv);
     try {
         if (*check_command && !diff_paths.empty()) return check_diff(diff_paths[0], diff_paths[1]);
         if (*check_command) return check(config_path, connect, instances);
+        if (*health_command) {
+            if (ready) probe.path = "/ready";
+            return pgsluice::cmd::check_health(probe);
+        }
         return run(config_path);
     } catch (const std::exception& e) {
         std::cerr << "pgsluice: fatal: " << e.what() << '\n';

@@ -261,7 +261,16 @@ private:
             read(node, "dbname", path, database.dbname, string());
             if (auto user = node["user"])
                 if (auto value = reader_.string(user, path + ".user")) database.user = *value;
-            if (auto password = node["password"]) database.password = secret(password, path + ".password");
+            if (auto password = node["password"]) {
+                database.password = secret(password, path + ".password");
+                // pgsluice logs in to the server with this password itself; a verifier holds no
+                // key to log in with (a user's verifier works only by borrowing the client's proof).
+                if (database.password && database.password->kind == Secret::Kind::scram_verifier) {
+                    reader_.error(password, path + ".password (" + database.password->source +
+                                                ") is a SCRAM verifier; the forced user's server login needs the plaintext password");
+                    database.password.reset();
+                }
+            }
             if (node["host"] && database.host.empty()) reader_.error(node["host"], path + ".host is empty");
             read_pool(node, path, database.pool);
             if (database.pool.max_db_connections > 0 && database.pool.pool_size > database.pool.max_db_connections)

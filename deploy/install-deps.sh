@@ -11,6 +11,11 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(catch2 libpq-dev postgresql-15 postgresql-client-15 pgbouncer)
+  # The deploy tests (tests/deploy): the tools that consume each artefact, and podman,
+  # buildah, runc and debootstrap to build and run the image without a registry.
+  packages+=(shellcheck python3-yaml prometheus ansible ansible-lint systemd
+    podman buildah runc debootstrap netavark aardvark-dns containernetworking-plugins
+    uidmap slirp4netns fuse-overlayfs)
 elif [[ "${1:-}" == "--fuzz" ]]; then
   # tests/fuzz/run.sh: clang and its libFuzzer runtime (the default test run needs neither)
   packages+=(clang-14 libclang-rt-14-dev)

@@ -283,6 +283,7 @@ ResultTable show_config(ProxyContext& context) {
     add("log_format", c.log_format, d.log_format, false);
     add("shutdown_timeout", duration(c.shutdown_timeout), duration(d.shutdown_timeout), true);
     add("stats_period", duration(c.stats_period), duration(d.stats_period), true);
+    add("watch_config", c.watch_config ? "true" : "false", d.watch_config ? "true" : "false", true);
     const auto& p = c.defaults;
     const auto& q = d.defaults;
     add("pool_mode", config::to_string(p.pool_mode), config::to_string(q.pool_mode), true);

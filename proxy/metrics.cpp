@@ -221,6 +221,9 @@ private:
         add_sample(reloads, double(context_.reloads_ok.load(std::memory_order_relaxed)), {{"result", "success"}});
         add_sample(reloads, double(context_.reloads_failed.load(std::memory_order_relaxed)), {{"result", "failure"}});
         out.push_back(std::move(reloads));
+        // With the sum of pgsluice_worker_clients, what an alert on clients near the limit needs.
+        out.push_back(single("pgsluice_max_client_connections", "Configured limits.max_client_conn", MetricType::Gauge,
+                             double(snapshot->config->limits.max_client_conn)));
     }
 
     void collect_workers(std::vector<MetricFamily>& out) const {

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # The one command that runs every test: installs what is missing, builds with
-# AddressSanitizer and UndefinedBehaviorSanitizer, and runs the unit and integration tests
-# through ctest. Integration tests start their own PostgreSQL; nothing needs to be running.
-#
-# ./tests/run.sh --tsan builds with ThreadSanitizer instead (into build-tsan) and runs the
-# unit tests and the integration tests that make pgsluice's threads meet (the admin console,
-# pools, reload, sessions moving between workers, the drain). Slower; not part of the
-# default run.
+# AddressSanitizer and UndefinedBehaviorSanitizer, and runs the unit, integration, fuzz-corpus
+# and deploy tests through ctest. Integration tests start their own PostgreSQL; nothing needs
+# to be running.
+#   --no-image   skip the container image test (podman build and run: the longest test);
+#                ctest reports it as skipped
+#   --tsan       build with ThreadSanitizer instead (into build-tsan) and run the unit tests
+#                and the integration tests where pgsluice's threads meet (admin console,
+#                pools, reload, sessions moving between workers, the drain). Slower; not
+#                part of the default run.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
 tsan=0
-if [[ "${1:-}" == "--tsan" ]]; then
-  tsan=1
-elif [[ $# -gt 0 ]]; then
-  echo "usage: $0 [--tsan]" >&2
-  exit 2
-fi
+for argument in "$@"; do
+  case $argument in
+    --no-image)
+      export PGSLUICE_SKIP_IMAGE_TEST=1
+      echo "run.sh: --no-image: the container image test will be reported as skipped"
+      ;;
+    --tsan) tsan=1 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $argument (try --help)" >&2; exit 64 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh --test
 
 if ((tsan)); then

@@ -164,6 +164,7 @@ TEST_CASE("every SHOW command answers in PgBouncer's shape and SHOW CONFIG hides
     CHECK(config.lines[0] == std::vector<std::string>{"key", "value", "default", "changeable"});
     CHECK(cell(config, {"max_client_conn"}, "value") == "5000");
     CHECK(cell(config, {"pool_size"}, "value") == "2");
+    CHECK(cell(config, {"watch_config"}, "value") == "false");
     CHECK(config.out.find(kAdminPassword) == std::string::npos);
     CHECK(config.out.find(PostgresServer::kAppPassword) == std::string::npos);
 

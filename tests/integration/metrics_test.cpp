@@ -21,12 +21,6 @@ namespace {
 
 const std::vector<std::string> kAppPool = {"database=\"app\"", "user=\"app\""};
 
-std::string with_metrics(std::string yaml) {
-    const std::string off = "metrics: {enabled: false}\n";
-    yaml.replace(yaml.find(off), off.size(), "metrics: {enabled: true, address: 127.0.0.1, port: {METRICS_PORT}}\n");
-    return yaml;
-}
-
 // The metrics listener starts just after the client listeners: wait for it.
 std::string scrape(const Pgsluice& proxy) {
     HttpResponse response;
@@ -46,7 +40,7 @@ double value(const std::string& exposition, const std::string& name, const std::
 
 TEST_CASE("the metrics listener answers healthz and ready, and a 404 elsewhere", "[integration]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, with_metrics(Pgsluice::basic_config("transaction", 2)));
+    Pgsluice proxy(postgres, Pgsluice::with_metrics(Pgsluice::basic_config("transaction", 2)));
     HttpResponse health;
     CHECK(wait_until([&] {
         health = http_get(proxy.metrics_port(), "/healthz");
@@ -58,6 +52,7 @@ TEST_CASE("the metrics listener answers healthz and ready, and a 404 elsewhere",
     const auto text = scrape(proxy);
     CHECK(text.find("# TYPE pgsluice_transactions_total counter") != std::string::npos);
     CHECK(sample(text, "pgsluice_config_info").value_or(0) == 1);
+    CHECK(sample(text, "pgsluice_max_client_connections").value_or(0) == 5000);
     CHECK(text.find("pgsluice_config_info{hash=\"") != std::string::npos);
     CHECK(value(text, "process_resident_memory_bytes", {}) > 0);
     CHECK(value(text, "process_open_fds", {}) > 0);
@@ -70,7 +65,7 @@ TEST_CASE("the metrics listener answers healthz and ready, and a 404 elsewhere",
 TEST_CASE("queries and transactions through pgsluice move their counters by exactly what was sent", "[integration]") {
     PostgresServer postgres;
     const auto mode = GENERATE(as<std::string>{}, "transaction", "session");
-    Pgsluice proxy(postgres, with_metrics(Pgsluice::basic_config(mode, 2)));
+    Pgsluice proxy(postgres, Pgsluice::with_metrics(Pgsluice::basic_config(mode, 2)));
     Connection client(proxy.conninfo());
     CHECK(client.scalar("select 1") == "1");
     const auto before = scrape(proxy);
@@ -102,7 +97,8 @@ TEST_CASE("queries and transactions through pgsluice move their counters by exac
 
 TEST_CASE("a client waiting behind an open transaction shows as waiting, and the pool as saturated", "[integration]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, with_metrics(Pgsluice::basic_config("transaction", 1, "  query_wait_timeout: 30s\n")));
+    Pgsluice proxy(postgres,
+                   Pgsluice::with_metrics(Pgsluice::basic_config("transaction", 1, "  query_wait_timeout: 30s\n")));
     Connection holder(proxy.conninfo());
     holder.exec("begin");
     holder.exec("select 1");
@@ -140,7 +136,7 @@ TEST_CASE("a client waiting behind an open transaction shows as waiting, and the
 
 TEST_CASE("a wrong password counts as login_failed and no password appears in the metrics", "[integration]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, with_metrics(Pgsluice::basic_config("transaction", 2)));
+    Pgsluice proxy(postgres, Pgsluice::with_metrics(Pgsluice::basic_config("transaction", 2)));
     const std::string wrong_password = "not-the-app-secret-xyzzy";
     // Before any pool exists the failure is counted without a pool; after, on the pool.
     CHECK(login_error_sqlstate(proxy.port(), "app", wrong_password, "app") == "28P01");
@@ -201,7 +197,7 @@ TEST_CASE("a metrics port already in use stops startup with a clear error and ex
 
 TEST_CASE("a wait timeout, a lost server and an idle transaction each count under their kind of error", "[integration]") {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, with_metrics(Pgsluice::basic_config(
+    Pgsluice proxy(postgres, Pgsluice::with_metrics(Pgsluice::basic_config(
                                  "session", 1, "  query_wait_timeout: 1s\n  idle_transaction_timeout: 500ms\n")));
     auto errors = [&](const char* kind) {
         return value(scrape(proxy), "pgsluice_errors_total",

@@ -6,11 +6,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <stdexcept>
 
 #include "harness/wait.hpp"
@@ -35,6 +35,19 @@ bool accepts(int port) {
     return ok;
 }
 
+// The socket file appears at bind(), before listen(): only a connection that succeeds says
+// that it accepts.
+bool accepts_unix(const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long: " + path);
+    path.copy(addr.sun_path, path.size());
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+}
+
 }  // namespace
 
 std::string Pgsluice::config_prelude(const std::string& defaults) {
@@ -47,6 +60,13 @@ std::string Pgsluice::config_prelude(const std::string& defaults) {
            "log_level: debug\n"
            "defaults:\n" +
            defaults;
+}
+
+std::string Pgsluice::with_metrics(std::string yaml) {
+    const std::string off = "metrics: {enabled: false}\n";
+    const auto at = yaml.find(off);
+    if (at == std::string::npos) throw std::runtime_error("with_metrics: the config has no 'metrics: {enabled: false}' line");
+    return yaml.replace(at, off.size(), "metrics: {enabled: true, address: 127.0.0.1, port: {METRICS_PORT}}\n");
 }
 
 std::string Pgsluice::basic_config(const std::string& pool_mode, int pool_size, const std::string& extra_defaults) {
@@ -109,11 +129,9 @@ Pgsluice::Pgsluice(const PostgresServer& postgres, std::string yaml) {
                                                          dir_->path() + "/pgsluice.log",
                                                          "",
                                                          {std::string("APP_PASSWORD=") + PostgresServer::kAppPassword}});
-    // The Unix socket listens just after the TCP port (its file exists from bind(), a moment
-    // before listen()): a test may use either at once, so wait for the line that says both are up.
-    const auto listening = [&] {
-        return accepts(port_) && (!unix_socket || log().find("pgsluice ready") != std::string::npos);
-    };
+    // The Unix socket is bound just after the TCP port: a test may use either at once.
+    const auto socket_file = dir_->path() + "/.s.PGSQL." + std::to_string(port_);
+    const auto listening = [&] { return accepts(port_) && (!unix_socket || accepts_unix(socket_file)); };
     if (!wait_until([&] { return !process_->running() || listening(); }) || !process_->running())
         throw std::runtime_error("pgsluice did not start listening:\n" + log());
 }

@@ -43,6 +43,9 @@ public:
     // What basic_config starts with: listeners, 2 workers, no metrics, debug logs, and
     // `defaults` (indented pool keys) under `defaults:`; the caller adds databases and users.
     static std::string config_prelude(const std::string& defaults);
+    // `yaml` from basic_config or config_prelude with the metrics endpoint on, at
+    // 127.0.0.1:{METRICS_PORT}.
+    static std::string with_metrics(std::string yaml);
 
 private:
     std::string fill_in(std::string yaml) const;

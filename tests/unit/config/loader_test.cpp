@@ -165,6 +165,12 @@ TEST_CASE("secrets resolve from env and files, and never appear in a diagnostic"
         REQUIRE(result.ok());
         CHECK(result.config->users.at("app").password->kind == Secret::Kind::scram_verifier);
     }
+    SECTION("a forced user's password given as a SCRAM verifier is an error, not ignored") {
+        auto result = load("databases:\n  app: {user: reporting, password: {env: VERIFIER}}\nusers:\n  app: {password: {env: APP_PASSWORD}}\n");
+        REQUIRE_FALSE(result.ok());
+        CHECK(has(result, "test.yaml:2:36: error: databases.app.password (env VERIFIER) is a SCRAM verifier"));
+        CHECK_FALSE(has(result, "c2FsdHNhbHQ="));
+    }
     SECTION("a malformed verifier is an error that does not echo it") {
         auto result = load("databases: {app: {}}\nusers:\n  app: {password: 'SCRAM-SHA-256$abc:zzz-secret-part'}\n");
         REQUIRE_FALSE(result.ok());
