@@ -42,7 +42,7 @@ struct Outcome {
 struct Visitor {
     std::uint8_t inspected_mask;
     Outcome& outcome;
-    bool inspects(char type) const {
+    bool inspects(char type, std::uint32_t = 0) const {
         switch (type) {
             case 'Z': return inspected_mask & 1;
             case 'S': return inspected_mask & 2;

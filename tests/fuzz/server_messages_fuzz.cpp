@@ -32,7 +32,7 @@ bool valid_sqlstate(const std::string& code) {
 
 struct Inspector {
     ServerState state;
-    bool inspects(char type) const {
+    bool inspects(char type, std::uint32_t = 0) const {
         switch (type) {
             case 'R': case 'S': case 'E': case 'N': case 'K': case 'Z': case 'p': case 'C': return true;
             default: return false;
