@@ -89,6 +89,10 @@ class Postgres:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# --timeouts: the production timeouts the data-path issue measures, the same on both poolers.
+TIMEOUTS = False
+
+
 def start_pgbouncer(work, pg_port, max_clients, suffix=""):
     d = os.path.join(work, "pgbouncer" + suffix)
     os.makedirs(d)
@@ -107,7 +111,7 @@ default_pool_size = {POOL_SIZE}
 max_client_conn = {max_clients + 100}
 logfile = {d}/pgbouncer.log
 user = postgres
-""")
+""" + ("query_timeout = 30\nidle_transaction_timeout = 60\n" if TIMEOUTS else ""))
     shutil.chown(d, "postgres")
     for f in os.listdir(d):
         shutil.chown(os.path.join(d, f), "postgres")
@@ -126,7 +130,7 @@ def start_pgsluice(work, binary, pg_port, max_clients, suffix=""):
 metrics: {{enabled: false}}
 log_level: warn
 limits: {{max_client_conn: {max_clients + 100}}}
-defaults: {{pool_mode: transaction, pool_size: {POOL_SIZE}}}
+defaults: {{pool_mode: transaction, pool_size: {POOL_SIZE}{", query_timeout: 30s, idle_transaction_timeout: 60s" if TIMEOUTS else ""}}}
 databases:
   bench: {{host: 127.0.0.1, port: {pg_port}, dbname: postgres}}
 users:
@@ -204,7 +208,11 @@ def main():
     parser.add_argument("--no-logins", action="store_true", help="skip the login measurement")
     parser.add_argument("--no-memory", action="store_true", help="skip the idle-memory measurement")
     parser.add_argument("--no-direct", action="store_true", help="skip pgbench straight to PostgreSQL")
+    parser.add_argument("--timeouts", action="store_true",
+                        help="query_timeout 30s and idle_transaction_timeout 60s on both poolers")
     args = parser.parse_args()
+    global TIMEOUTS
+    TIMEOUTS = args.timeouts
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     binary = os.path.join(repo, args.build, "cmd", "pgsluice")
     if not os.path.exists(binary):
