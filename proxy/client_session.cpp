@@ -695,6 +695,7 @@ bool ClientSession::quick_answer() {
             cancel.set(std::nullopt);
             QuickDeadlines::forget(traffic.deadline_hook);
             traffic.silence.reset();
+            traffic.overrun_due = false;
             traffic.lease.release_reusable();
             set_state(ClientState::idle);
         }
@@ -972,6 +973,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
         cancel.set(std::nullopt);
         if (step.transaction_done) {
             traffic_->silence.reset();  // the next transaction's clock starts with it
+            traffic_->overrun_due = false;
             if (mode_ == config::PoolMode::session)
                 co_await return_server(lease, true);  // only when draining: reset and give it back
             else
@@ -1242,7 +1244,12 @@ awaitable<void> ClientSession::return_server(ServerLease& lease, bool clean) {
         try {
             auto error = co_await with_deadline(lease->run_simple_query(reset_query), kResetTimeout);
             reset_ok = !error && lease->state().idle();
-            lease->forget_all_applied();
+            // DISCARD ALL (the default) undoes whatever the client did to the session;
+            // another reset query may not, so only it clears a restore that is due.
+            if (iequals(reset_query, "DISCARD ALL"))
+                lease->restored();
+            else
+                lease->forget_all_applied();
         } catch (const std::exception&) {
             reset_ok = false;
         }
