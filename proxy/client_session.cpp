@@ -688,9 +688,8 @@ bool ClientSession::quick_answer() {
     if (result.status == protocol::FrameScanner::Status::stopped) {
         // The transaction's last answer is read: the server goes back before the answer is
         // written, so a client that reads slowly holds only its own socket.
-        const bool clean = to_client.released && result.consumed == buffer.filled().size() &&
-                           traffic.client_scanner.at_boundary() && traffic.server_scanner.at_boundary() &&
-                           server.state().idle();
+        const bool clean = to_client.released &&
+                           traffic.may_release_before_answer(buffer.filled().size() - result.consumed, server.state());
         if (clean) {
             cancel.set(std::nullopt);
             QuickDeadlines::forget(traffic.deadline_hook);
@@ -1063,9 +1062,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             auto& e = *static_cast<EarlyRelease*>(context);
             auto& session = *e.session;
             const auto& traffic = *session.traffic_;
-            if (unread != 0 || *e.writing_to_server || !traffic.client_scanner.at_boundary() ||
-                !traffic.server_scanner.at_boundary() || !(*e.lease)->state().idle())
-                return;
+            if (*e.writing_to_server || !traffic.may_release_before_answer(unread, (*e.lease)->state())) return;
             session.cancel.set(std::nullopt);
             e.lease->release_reusable();
             session.set_state(ClientState::idle);

@@ -99,30 +99,17 @@ ClientSettings ClientSettings::from_startup(const protocol::StartupMessage& star
     return settings;
 }
 
-void ClientSettings::observe(const std::string& name, const std::string& value) {
-    if (const auto* have = find(name); have && !have->sql && have->value == value) return;  // nothing to copy
+void ClientSettings::assign(const std::string& name, const std::string& value, bool sql) {
+    if (const auto* have = find(name); have && have->sql == sql && have->value == value) return;  // nothing to copy
     auto& values = writable();
     for (auto& setting : values) {
         if (iequals(setting.name, name)) {
             setting.value = value;
-            setting.sql = false;
+            setting.sql = sql;
             return;
         }
     }
-    values.push_back({name, value, false, std::nullopt});
-}
-
-void ClientSettings::set_sql(const std::string& name, const std::string& value_sql) {
-    if (const auto* have = find(name); have && have->sql && have->value == value_sql) return;
-    auto& values = writable();
-    for (auto& setting : values) {
-        if (iequals(setting.name, name)) {
-            setting.value = value_sql;
-            setting.sql = true;
-            return;
-        }
-    }
-    values.push_back({name, value_sql, true, std::nullopt});
+    values.push_back({name, value, sql, std::nullopt});
 }
 
 void ClientSettings::reset(std::string_view name) {

@@ -52,10 +52,10 @@ public:
     const std::shared_ptr<const Values>& shared_values() const { return values_; }
 
     // The client's own SET changed a reported parameter (seen in its ParameterStatus).
-    void observe(const std::string& name, const std::string& value);
+    void observe(const std::string& name, const std::string& value) { assign(name, value, false); }
     // The client's own SET, RESET or RESET ALL of parameters the server does not report,
     // which the server accepted.
-    void set_sql(const std::string& name, const std::string& value_sql);
+    void set_sql(const std::string& name, const std::string& value_sql) { assign(name, value_sql, true); }
     void reset(std::string_view name);
     void reset_all_unreported(const ServerConnection& server);
     // Every reported parameter the client did not set gets the server's login default, so
@@ -71,6 +71,7 @@ public:
 private:
     static const Values kNone;
     Values& writable();  // the values, copied first if other clients share them
+    void assign(const std::string& name, const std::string& value, bool sql);
 
     std::shared_ptr<const Values> values_;
     bool defaults_filled_ = false;

@@ -284,6 +284,14 @@ struct Traffic {
         settings_due = false;
     }
 
+    // At the ReadyForQuery that ends a transaction, before the answer is written to the
+    // client: nothing half-sent to the server, nothing after that ReadyForQuery (`unread`
+    // bytes of the server's buffer) and the server idle. Then the server may go back first,
+    // so that a client that reads slowly holds only its own socket.
+    bool may_release_before_answer(std::size_t unread, const protocol::ServerState& state) const {
+        return unread == 0 && client_scanner.at_boundary() && server_scanner.at_boundary() && state.idle();
+    }
+
     // Nothing half-sent to the server and nothing of its output unread: with the server idle
     // too, it may go to another client.
     bool server_drained() const {

@@ -10,20 +10,15 @@
 
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
+#include "harness/raw_socket.hpp"
 
 using namespace harness;
 
 namespace {
 
-int connect_raw(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    timeval timeout{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+int connect_raw_or_fail(int port) {
+    const int fd = connect_loopback(port);
+    REQUIRE(fd >= 0);
     return fd;
 }
 
@@ -51,7 +46,7 @@ TEST_CASE("an oversized startup packet gets 08P01 and a close while others are s
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     Connection bystander(proxy.conninfo());
-    int fd = connect_raw(proxy.port());
+    int fd = connect_raw_or_fail(proxy.port());
     std::string packet(4, '\0');
     const std::uint32_t length = htonl(20000);
     std::memcpy(packet.data(), &length, 4);
@@ -70,7 +65,7 @@ TEST_CASE("garbage bytes instead of a startup packet get an error and a close", 
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     for (const std::string& garbage : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string("\x00\x00\x00\x08\x00\x00\x00\x00", 8),
                                       std::string("\x00\x00\x00\x10\x00\x03\x00\x00user\0app\0", 16)}) {
-        int fd = connect_raw(proxy.port());
+        int fd = connect_raw_or_fail(proxy.port());
         send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL);
         auto reply = read_until_close(fd);
         close(fd);
@@ -99,7 +94,7 @@ TEST_CASE("a client that never sends its startup packet does not block anyone", 
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     std::vector<int> silent;
-    for (int i = 0; i < 20; ++i) silent.push_back(connect_raw(proxy.port()));
+    for (int i = 0; i < 20; ++i) silent.push_back(connect_raw_or_fail(proxy.port()));
     Connection client(proxy.conninfo());
     CHECK(client.scalar("select 'still serving'") == "still serving");
     for (int fd : silent) close(fd);

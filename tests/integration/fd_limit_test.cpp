@@ -18,6 +18,7 @@
 
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
+#include "harness/raw_socket.hpp"
 #include "harness/wait.hpp"
 
 using namespace harness;
@@ -60,19 +61,6 @@ int open_fds(pid_t pid) {
         ++n;
     }
     return n;
-}
-
-int connect_raw(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 }  // namespace
@@ -135,7 +123,7 @@ TEST_CASE("out of file descriptors, pgsluice backs off without spinning and serv
     REQUIRE(prlimit(pid, RLIMIT_NOFILE, &tight, nullptr) == 0);
     std::vector<int> clients;
     for (int i = 0; i < 120; ++i)
-        if (int fd = connect_raw(proxy.port()); fd >= 0) clients.push_back(fd);
+        if (int fd = connect_loopback(proxy.port()); fd >= 0) clients.push_back(fd);
     REQUIRE(proxy.wait_for_log("Too many open files"));
     // Every accepted client holds a descriptor and the rest wait in the listen queue: over
     // two seconds pgsluice does almost nothing (a spinning accept loop would take a core).

@@ -18,35 +18,18 @@
 
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
+#include "harness/raw_socket.hpp"
 #include "harness/wait.hpp"
+#include "protocol/startup.hpp"
 
 using namespace harness;
 using namespace std::chrono_literals;
 
 namespace {
 
-int connect_tcp(int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 // A StartupMessage for user and database "app": pgsluice answers with a SCRAM challenge.
 void send_startup(int fd) {
-    const std::string parameters = std::string("user\0app\0database\0app\0\0", 23);
-    const auto length = static_cast<std::uint32_t>(8 + parameters.size());
-    std::string packet;
-    for (std::uint32_t v : {length, 196608u})
-        for (int shift = 24; shift >= 0; shift -= 8) packet.push_back(static_cast<char>((v >> shift) & 0xff));
-    packet += parameters;
-    REQUIRE(::send(fd, packet.data(), packet.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(packet.size()));
+    send_all(fd, pgsluice::protocol::encode_startup_message({{"user", "app"}, {"database", "app"}}));
 }
 
 // Reads whatever comes until the peer closes; true when it closed within `timeout`.
@@ -95,7 +78,7 @@ std::string config(const std::string& timeout, int max_clients = 100) {
 TEST_CASE("client_login_timeout closes a connection that never sends its startup packet", "[integration]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, config("1s"));
-    const int silent = connect_tcp(proxy.port());
+    const int silent = connect_loopback(proxy.port());
     REQUIRE(silent >= 0);
     const auto started = std::chrono::steady_clock::now();
     CHECK(closed_within(silent, 10s));
@@ -107,7 +90,7 @@ TEST_CASE("client_login_timeout closes a connection that never sends its startup
 TEST_CASE("client_login_timeout closes a client that stops in the middle of SCRAM", "[integration]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, config("1s"));
-    const int stalled = connect_tcp(proxy.port());
+    const int stalled = connect_loopback(proxy.port());
     REQUIRE(stalled >= 0);
     send_startup(stalled);
     CHECK(first_message_type(stalled) == 'R');  // the SCRAM challenge; the client never answers
@@ -134,7 +117,7 @@ TEST_CASE("a thousand clients stuck in their login are closed in time and do not
 
     std::vector<int> stuck;
     for (int i = 0; i < 1000; ++i) {
-        const int fd = connect_tcp(proxy.port());
+        const int fd = connect_loopback(proxy.port());
         REQUIRE(fd >= 0);
         if (i % 2 == 0) send_startup(fd);  // half stop mid-SCRAM, half say nothing at all
         stuck.push_back(fd);

@@ -13,7 +13,7 @@
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
 #include "harness/wait.hpp"
-#include "protocol/wire.hpp"
+#include "protocol/messages.hpp"
 
 using namespace harness;
 
@@ -21,11 +21,8 @@ namespace {
 
 // A simple Query message, written straight to the connection's socket.
 bool send_query(int fd, const std::string& sql) {
-    std::string message(1, 'Q');
-    const auto length = static_cast<std::uint32_t>(4 + sql.size() + 1);
-    for (int shift = 24; shift >= 0; shift -= 8) message.push_back(static_cast<char>((length >> shift) & 0xff));
-    message += sql;
-    message.push_back('\0');
+    std::string message;
+    pgsluice::protocol::append_query(message, sql);
     std::size_t sent = 0;
     while (sent < message.size()) {
         pollfd writable{fd, POLLOUT, 0};

@@ -1,6 +1,8 @@
 // libpq wrappers and a raw login client.
 #include "harness/pq.hpp"
 
+#include "harness/raw_socket.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -87,8 +89,6 @@ std::optional<RawMessage> read_message(int fd) {
     return message;
 }
 
-void send_all(int fd, const std::string& bytes) { send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
-
 pgsluice::protocol::Bytes bytes_of(const std::string& s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
@@ -98,17 +98,8 @@ pgsluice::protocol::Bytes bytes_of(const std::string& s) {
 std::optional<std::string> login_error_sqlstate(int port, const std::string& user, const std::string& password,
                                                 const std::string& database) {
     namespace protocol = pgsluice::protocol;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    timeval timeout{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        close(fd);
-        throw PgError("raw login: cannot connect", "");
-    }
+    const int fd = connect_loopback(port);
+    if (fd < 0) throw PgError("raw login: cannot connect", "");
     send_all(fd, protocol::encode_startup_message({{"user", user}, {"database", database}}));
     std::optional<protocol::scram::Client> scram;
     std::optional<std::string> result;
