@@ -16,24 +16,6 @@ using namespace harness;
 
 namespace {
 
-int connect_raw_or_fail(int port) {
-    const int fd = connect_loopback(port);
-    REQUIRE(fd >= 0);
-    return fd;
-}
-
-// Everything the server sends until it closes (bounded by the receive timeout).
-std::string read_until_close(int fd) {
-    std::string all;
-    char buffer[4096];
-    while (true) {
-        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-        if (n <= 0) break;
-        all.append(buffer, static_cast<std::size_t>(n));
-    }
-    return all;
-}
-
 std::string sqlstate_in(const std::string& reply) {
     auto at = reply.find(std::string("\0C", 2));
     if (reply.empty() || reply[0] != 'E' || at == std::string::npos) return "";
@@ -46,7 +28,7 @@ TEST_CASE("an oversized startup packet gets 08P01 and a close while others are s
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     Connection bystander(proxy.conninfo());
-    int fd = connect_raw_or_fail(proxy.port());
+    int fd = connect_loopback_or_fail(proxy.port());
     std::string packet(4, '\0');
     const std::uint32_t length = htonl(20000);
     std::memcpy(packet.data(), &length, 4);
@@ -65,7 +47,7 @@ TEST_CASE("garbage bytes instead of a startup packet get an error and a close", 
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     for (const std::string& garbage : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string("\x00\x00\x00\x08\x00\x00\x00\x00", 8),
                                       std::string("\x00\x00\x00\x10\x00\x03\x00\x00user\0app\0", 16)}) {
-        int fd = connect_raw_or_fail(proxy.port());
+        int fd = connect_loopback_or_fail(proxy.port());
         send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL);
         auto reply = read_until_close(fd);
         close(fd);
@@ -94,7 +76,7 @@ TEST_CASE("a client that never sends its startup packet does not block anyone", 
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     std::vector<int> silent;
-    for (int i = 0; i < 20; ++i) silent.push_back(connect_raw_or_fail(proxy.port()));
+    for (int i = 0; i < 20; ++i) silent.push_back(connect_loopback_or_fail(proxy.port()));
     Connection client(proxy.conninfo());
     CHECK(client.scalar("select 'still serving'") == "still serving");
     for (int fd : silent) close(fd);

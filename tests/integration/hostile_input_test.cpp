@@ -38,24 +38,7 @@ namespace protocol = pgsluice::protocol;
 
 namespace {
 
-int connect_raw_or_fail(int port) {
-    const int fd = connect_loopback(port);
-    REQUIRE(fd >= 0);
-    return fd;
-}
-
 // Everything the peer sends until it closes (bounded by the receive timeout: 10 s).
-std::string read_until_close(int fd) {
-    std::string all;
-    char buffer[4096];
-    while (true) {
-        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-        if (n <= 0) break;
-        all.append(buffer, static_cast<std::size_t>(n));
-    }
-    return all;
-}
-
 bool read_exact(int fd, std::string& out, std::size_t n) {
     out.resize(n);
     std::size_t got = 0;
@@ -114,7 +97,7 @@ std::string message(char type, const std::string& body) {
 
 // A trust login on a raw socket, up to the first ReadyForQuery; REQUIREs that it worked.
 int trusted_session(int port) {
-    int fd = connect_raw_or_fail(port);
+    int fd = connect_loopback_or_fail(port);
     send_all(fd, startup_packet(std::string("user\0app\0database\0app\0", 22)));
     while (true) {
         auto reply = read_message(fd);
@@ -248,7 +231,7 @@ TEST_CASE("startup packets with lengths negative, below 8 and near 2^31 get 08P0
     Connection bystander(proxy.conninfo());
     for (std::uint32_t length : {0xffffffffu, 0x80000000u, 0x7fffffffu, 0x7ffffffbu, 0u, 3u, 4u, 7u}) {
         INFO("length " << length);
-        int fd = connect_raw_or_fail(proxy.port());
+        int fd = connect_loopback_or_fail(proxy.port());
         send_all(fd, u32(length) + u32(protocol::kProtocolVersion3) + std::string("user\0app\0\0", 10));
         const auto reply = read_until_close(fd);
         close(fd);
@@ -297,7 +280,7 @@ TEST_CASE("SCRAM from a client with a missing or huge nonce or a wrong proof is 
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     Connection bystander(proxy.conninfo());
     auto begin = [&] {
-        int fd = connect_raw_or_fail(proxy.port());
+        int fd = connect_loopback_or_fail(proxy.port());
         send_all(fd, startup_packet(std::string("user\0app\0database\0app\0", 22)));
         auto sasl = read_message(fd);
         REQUIRE(sasl);
@@ -425,7 +408,7 @@ TEST_CASE("a NUL inside a startup value, control characters in names and the adm
             {"user\0app\0database\0nowhere\0p\0\0"s, "R"},  // database "nowhere", "p" = "": log in first
         };
         for (const auto& [pairs, expected] : packets) {
-            int fd = connect_raw_or_fail(proxy.port());
+            int fd = connect_loopback_or_fail(proxy.port());
             const std::string body = u32(protocol::kProtocolVersion3) + pairs + std::string(1, '\0');
             send_all(fd, u32(static_cast<std::uint32_t>(body.size() + 4)) + body);
             const auto reply = read_message(fd);
@@ -442,7 +425,7 @@ TEST_CASE("a NUL inside a startup value, control characters in names and the adm
     SECTION("control characters in user and application_name do not forge log lines") {
         const std::string forged = "\n2026-01-01 00:00:00.000 error FORGED\x1b[2J";
         CHECK(login_error_sqlstate(proxy.port(), "app" + forged, "x", "app") == "28P01");
-        int fd = connect_raw_or_fail(proxy.port());
+        int fd = connect_loopback_or_fail(proxy.port());
         send_all(fd, startup_packet("user\0" + std::string("nobody") + forged + std::string("\0application_name\0", 18) +
                                     "psql" + forged + std::string("\0", 1)));
         read_message(fd);  // the SASL request; then the client goes away

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include <cstdint>
 
 namespace harness {
@@ -32,6 +34,23 @@ void send_all(int fd, const std::string& bytes) {
         if (n <= 0) return;
         sent += static_cast<std::size_t>(n);
     }
+}
+
+std::string read_until_close(int fd) {
+    std::string all;
+    char buffer[4096];
+    while (true) {
+        const auto n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        all.append(buffer, static_cast<std::size_t>(n));
+    }
+    return all;
+}
+
+int connect_loopback_or_fail(int port) {
+    const int fd = connect_loopback(port);
+    REQUIRE(fd >= 0);
+    return fd;
 }
 
 }  // namespace harness

@@ -11,5 +11,9 @@ int connect_loopback(int port);
 // Sends all of `bytes`; stops quietly when the peer closed (what it said before is what
 // the test reads).
 void send_all(int fd, const std::string& bytes);
+// Everything the peer sends until it closes (bounded by the receive timeout).
+std::string read_until_close(int fd);
+// connect_loopback() for a test that cannot go on without the connection (Catch2 REQUIRE).
+int connect_loopback_or_fail(int port);
 
 }  // namespace harness
