@@ -9,7 +9,7 @@
 #include "protocol/startup.hpp"
 #include "proxy/admin_console.hpp"
 #include "proxy/client_auth.hpp"
-#include "proxy/forwarder.hpp"
+#include "proxy/forward/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/message_io.hpp"
 #include "proxy/quick_deadlines.hpp"
@@ -111,7 +111,7 @@ private:
     // pending from the client, until it may park (nothing).
     awaitable<std::optional<Ending>> serve_queries(ServerLease& lease);
     awaitable<std::optional<char>> peek_message_type(StreamBuffer& buffer);
-    awaitable<ForwardStep> forward(ServerLease& lease, protocol::FrameScanner& client_scanner, StreamBuffer& client_buffer);
+    awaitable<ForwardStep> forward(ServerLease& lease);
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const ErrorFields& fields);
     void park();
@@ -143,7 +143,10 @@ private:
     void later(Step step);
     enum class ReadNow { data, nothing, failed };
     static ReadNow read_now(Transport& from, StreamBuffer& buffer);
-    bool send_now(Transport& to, StreamBuffer& from, std::size_t consumed, bool to_server);
+    // At the ReadyForQuery that ends a transaction, before its answer is written: gives the
+    // server back when nothing else is in flight. The quick path and the coroutine forwarder
+    // both come here (ServerToClient::on_stopping).
+    bool release_before_answer(std::size_t unread);
     awaitable<std::optional<Ending>> finish_pending_write();
     // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
     awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
@@ -353,7 +356,7 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
         if (!traffic_) traffic_ = TrafficCache::take();
         ServerLease& lease = traffic_->lease;  // held already when the quick path handed over
         try {
-            if (traffic_->pending) ending = co_await finish_pending_write();
+            if (traffic_->write_pending()) ending = co_await finish_pending_write();
             if (!ending) ending = co_await serve_queries(lease);
         } catch (const ProtocolViolation& e) {
             ending = {std::string("protocol violation: ") + e.what(), true};
@@ -446,7 +449,7 @@ bool ClientSession::quick_transaction() {
 
 // The client's next transaction, read now: begun when it is there, else the session parks.
 bool ClientSession::read_next_transaction() {
-    switch (read_now(client_, traffic_->client_buffer)) {
+    switch (read_now(client_, traffic_->from_client.buffer)) {
         case ReadNow::nothing: park(); return true;
         case ReadNow::failed: return false;  // the coroutine path reads it again and says so
         case ReadNow::data: return begin_quick_transaction();
@@ -454,10 +457,10 @@ bool ClientSession::read_next_transaction() {
     return false;
 }
 
-// The client's first bytes of a transaction are in traffic_->client_buffer: find a server.
+// The client's first bytes of a transaction are in traffic_->from_client: find a server.
 bool ClientSession::begin_quick_transaction() {
     auto& traffic = *traffic_;
-    auto& buffer = traffic.client_buffer;
+    auto& buffer = traffic.from_client.buffer;
     if (buffer.filled().size() < protocol::FrameScanner::kHeaderSize ||
         buffer.filled()[0] == static_cast<std::uint8_t>(protocol::frontend::kTerminate))
         return false;
@@ -513,21 +516,18 @@ void ClientSession::on_wait_over(WaitOutcome outcome) {
 // Forwards what the client sent; waits for the answer when it is due.
 bool ClientSession::quick_request() {
     auto& traffic = *traffic_;
-    auto& buffer = traffic.client_buffer;
+    auto& from_client = traffic.from_client;
     const bool released = false;
     SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
     ClientToServer to_server{traffic.lease->state(), silence, pool_->stats(), traffic.clock, busy_,
                              released, traffic.watch};
-    const auto result = traffic.client_scanner.scan(buffer.filled(), to_server);
-    if (result.consumed > 0) {
-        if (!send_now(traffic.lease->transport(), buffer, result.consumed, true)) return false;
-        to_server.on_forwarded(result.consumed);
-        buffer.consume(result.consumed);
-    }
+    const auto step = forward_now(from_client, traffic.lease->transport(), to_server);
+    if (!step.written) return false;
     // Whole messages ending in a Query or Sync: the server answers up to a ReadyForQuery
     // without hearing from the client again.
-    const bool answer_due = result.status == protocol::FrameScanner::Status::need_more && buffer.empty() &&
-                            traffic.client_scanner.at_boundary() && traffic.lease->state().awaiting_ready() > 0 &&
+    const bool answer_due = step.scan.status == protocol::FrameScanner::Status::need_more &&
+                            from_client.buffer.empty() && from_client.scanner.at_boundary() &&
+                            traffic.lease->state().awaiting_ready() > 0 &&
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
@@ -603,7 +603,7 @@ template <bool kFromServer, class Step>
 bool ClientSession::quick_read(Step, bool read_first) {
     auto& traffic = *traffic_;
     Transport& transport = kFromServer ? traffic.lease->transport() : client_;
-    StreamBuffer& buffer = kFromServer ? traffic.server_buffer : traffic.client_buffer;
+    StreamBuffer& buffer = kFromServer ? traffic.from_server.buffer : traffic.from_client.buffer;
     if (read_first) {
         switch (read_now(transport, buffer)) {
             case ReadNow::data: return Step{}(*this);
@@ -617,7 +617,7 @@ bool ClientSession::quick_read(Step, bool read_first) {
         asio::buffer(buffer.free_space(), buffer.free_size()),
         in_memory(traffic.read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
             auto& traffic = *self->traffic_;
-            (kFromServer ? traffic.server_buffer : traffic.client_buffer).commit(n);
+            (kFromServer ? traffic.from_server.buffer : traffic.from_client.buffer).commit(n);
             if (!ec) {
                 if (Step{}(*self)) return;  // a lambda without captures: made here, not held
                 // (The step may have given the server back: no socket of its to name here.)
@@ -650,81 +650,71 @@ void ClientSession::resume_after_read(Transport& transport, const boost::system:
 bool ClientSession::quick_answer() {
     auto& traffic = *traffic_;
     auto& server = *traffic.lease;
-    auto& buffer = traffic.server_buffer;
     SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
     ServerToClient to_client{server,         settings_,     true,  false,    silence,
                              pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
-    const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
-    if (result.status == protocol::FrameScanner::Status::stopped) {
-        // The transaction's last answer is read: the server goes back before the answer is
-        // written, so a client that reads slowly holds only its own socket.
-        const bool clean = to_client.released &&
-                           traffic.may_release_before_answer(buffer.filled().size() - result.consumed, server.state());
-        if (clean) {
-            cancel.set(std::nullopt);
-            QuickDeadlines::forget(traffic.deadline_hook);
-            traffic.silence.reset();
-            traffic.overrun_due = false;
-            traffic.lease.release_reusable();
-            set_state(ClientState::idle);
-        }
-        // A write left unfinished goes on in the coroutine path, which then has no server.
-        if (!send_now(client_, buffer, result.consumed, false)) return false;
-        to_client.on_forwarded(result.consumed);
-        buffer.consume(result.consumed);
-        if (!clean) return false;
+    to_client.release_early_context = this;
+    to_client.release_early = [](void* context, std::size_t unread) {
+        auto& session = *static_cast<ClientSession*>(context);
+        if (!session.release_before_answer(unread)) return;
+        // The transaction is over: its clock goes now, before a write that may not finish
+        // here (the coroutine path would otherwise take it for the next transaction's).
+        auto& traffic = *session.traffic_;
+        QuickDeadlines::forget(traffic.deadline_hook);
+        traffic.silence.reset();
+        traffic.overrun_due = false;
+    };
+    const auto step = forward_now(traffic.from_server, client_, to_client);
+    // A write left unfinished goes on in the coroutine path (which has no server when it
+    // was given back before the write).
+    if (!step.written) return false;
+    if (step.scan.status == protocol::FrameScanner::Status::stopped) {
+        if (traffic.lease) return false;  // the server could not go back: the coroutine path decides
         later([](ClientSession& session) { return session.next_transaction_or_park(); });
         return true;
     }
-    if (result.consumed > 0) {
-        if (!send_now(client_, buffer, result.consumed, false)) return false;
-        to_client.on_forwarded(result.consumed);
-        buffer.consume(result.consumed);
-    }
-    if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
+    if (step.scan.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
     if (server.state().awaiting_ready() > 0) return wait_for_server(false);
     // Every statement answered, the transaction still open: the client speaks next.
-    const bool between_statements = traffic.server_drained() && traffic.client_buffer.empty();
+    const bool between_statements = traffic.server_drained() && traffic.from_client.buffer.empty();
     if (!between_statements) return false;
     later([](ClientSession& session) { return session.wait_for_client(); });
     return true;
 }
 
-bool ClientSession::send_now(Transport& to, StreamBuffer& from, std::size_t consumed, bool to_server) {
-    std::size_t written = 0;
-    while (written < consumed) {
-        const auto sent = to.write_now(from.filled().data() + written, consumed - written);
-        if (sent.status != Transport::Io::done) {
-            // Full, or failed: the coroutine path finishes the write, or meets the error.
-            traffic_->pending = Traffic::PendingWrite{to_server, written, consumed};
-            return false;
-        }
-        written += sent.bytes;
-    }
+// The transaction's last answer is read: the server goes back before the answer is written,
+// so a client that reads slowly holds only its own socket. Not when anything else is in
+// flight (`unread` bytes follow the ReadyForQuery, or a write to the server is unfinished).
+bool ClientSession::release_before_answer(std::size_t unread) {
+    auto& traffic = *traffic_;
+    if (!traffic.may_release_before_answer(unread, traffic.lease->state())) return false;
+    cancel.set(std::nullopt);
+    traffic.lease.release_reusable();
+    set_state(ClientState::idle);
     return true;
 }
 
 awaitable<std::optional<Ending>> ClientSession::finish_pending_write() {
     auto& traffic = *traffic_;
-    const auto pending = *traffic.pending;
-    traffic.pending.reset();
-    auto& from = pending.to_server ? traffic.client_buffer : traffic.server_buffer;
-    Transport& to = pending.to_server ? traffic.lease->transport() : client_;
-    const auto ec =
-        co_await to.write(asio::buffer(from.filled().data() + pending.written, pending.consumed - pending.written));
     auto& stats = pool_->stats();
-    if (ec && pending.to_server) {
-        PoolStats::add(stats.servers_lost);
-        traffic.lease.release_closed("server connection lost while writing");
-        co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
-        co_return Ending{"server connection lost while writing: " + ec.message(), true};
+    if (traffic.from_client.plan.pending()) {
+        auto& from_client = traffic.from_client;
+        if (auto ec = co_await from_client.plan.write(traffic.lease->transport(), from_client.buffer.filled().data())) {
+            PoolStats::add(stats.servers_lost);
+            traffic.lease.release_closed("server connection lost while writing");
+            co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
+            co_return Ending{"server connection lost while writing: " + ec.message(), true};
+        }
+        PoolStats::add(stats.bytes_received, from_client.plan_sent());
     }
-    if (ec) {
-        traffic.lease.release_closed("client left mid-message");
-        co_return Ending{"client connection lost: " + ec.message(), false};
+    if (traffic.from_server.plan.pending()) {
+        auto& from_server = traffic.from_server;
+        if (auto ec = co_await from_server.plan.write(client_, from_server.buffer.filled().data())) {
+            traffic.lease.release_closed("client left mid-message");
+            co_return Ending{"client connection lost: " + ec.message(), false};
+        }
+        PoolStats::add(stats.bytes_sent, from_server.plan_sent());
     }
-    PoolStats::add(pending.to_server ? stats.bytes_received : stats.bytes_sent, pending.consumed);
-    from.consume(pending.consumed);
     co_return std::nullopt;
 }
 
@@ -876,8 +866,7 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
 // the ReadyForQuery that ends it.
 awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease) {
     if (!traffic_) traffic_ = TrafficCache::take();
-    auto& client_scanner = traffic_->client_scanner;
-    auto& client_buffer = traffic_->client_buffer;
+    auto& client_buffer = traffic_->from_client.buffer;
     // Called when the client has something to say (or has gone): read it before parking again.
     bool woken = true;
     while (true) {
@@ -929,12 +918,12 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
                     handed_over_ = true;
                     co_return std::nullopt;
                 }
-                if (traffic_->pending)
+                if (traffic_->write_pending())
                     if (auto ending = co_await finish_pending_write()) co_return ending;
             }
         }
         cancel.set(*lease);
-        auto step = co_await forward(lease, client_scanner, client_buffer);
+        auto step = co_await forward(lease);
         cancel.set(std::nullopt);
         if (step.transaction_done) {
             traffic_->silence.reset();  // the next transaction's clock starts with it
@@ -962,8 +951,7 @@ awaitable<std::optional<char>> ClientSession::peek_message_type(StreamBuffer& bu
     co_return static_cast<char>(buffer.filled()[0]);
 }
 
-awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease, protocol::FrameScanner& client_scanner,
-                                                             StreamBuffer& client_buffer) {
+awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease) {
     using namespace asio::experimental::awaitable_operators;
 
     const auto limits = transaction_limits();
@@ -976,10 +964,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                              mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_,
                              traffic_->watch};
     ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released, traffic_->watch};
-    auto& server_scanner = traffic_->server_scanner;
-    auto& server_buffer = traffic_->server_buffer;
-    bool writing_to_server = false;
-    bool writing_to_client = false;
+    auto& from_client = traffic_->from_client;
+    auto& from_server = traffic_->from_server;
     PumpControl control;
     Transport& server_transport = lease->transport();
     // Only with a timeout set: most transactions need no timer at all.
@@ -990,8 +976,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     // Each direction, when it ends, stops the other: the client side by cancelling the
     // server read, the server side (at a transaction's end) by cancelling the client read.
     auto client_side = [&]() -> awaitable<PumpResult> {
-        auto result = co_await pump(client_, server_transport, client_scanner, client_buffer, to_server, writing_to_server,
-                                    control);
+        auto result = co_await pump(client_, server_transport, from_client, to_server, control);
         if (!control.stop) {
             control.stop = true;
             server_transport.cancel();
@@ -1000,8 +985,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         co_return result;
     };
     auto server_side = [&]() -> awaitable<PumpResult> {
-        auto result = co_await pump(server_transport, client_, server_scanner, server_buffer, to_client, writing_to_client,
-                                    control);
+        auto result = co_await pump(server_transport, client_, from_server, to_client, control);
         if (!control.stop) {
             control.stop = true;
             client_.cancel();
@@ -1012,27 +996,21 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     // At the ReadyForQuery that ends the transaction, with nothing else in flight either
     // way, the server goes back before the answer is written to the client: a client that
     // reads slowly keeps its own socket busy, not the server. Both directions stop then.
+    // (Not in session mode, where the lease is the session's own, not traffic_'s.)
     struct EarlyRelease {
         ClientSession* session;
-        ServerLease* lease;
-        const bool* writing_to_server;
         PumpControl* control;
         bool done = false;
-    } early{this, &lease, &writing_to_server, &control};
+    } early{this, &control};
     if (mode_ != config::PoolMode::session) {
         to_client.release_early_context = &early;
         to_client.release_early = [](void* context, std::size_t unread) {
             auto& e = *static_cast<EarlyRelease*>(context);
-            auto& session = *e.session;
-            const auto& traffic = *session.traffic_;
-            if (*e.writing_to_server || !traffic.may_release_before_answer(unread, (*e.lease)->state())) return;
-            session.cancel.set(std::nullopt);
-            e.lease->release_reusable();
-            session.set_state(ClientState::idle);
+            if (!e.session->release_before_answer(unread)) return;
             e.done = true;
             // The client side must not touch the server's socket again: stop it now.
             e.control->stop = true;
-            session.client_.cancel();
+            e.session->client_.cancel();
         };
     }
     // Runs beside the two directions when a timeout is set. A query past query_timeout is
@@ -1084,7 +1062,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         if (overrun != Overrun::none || early.done) break;
         // The server may go to another client only if everything it was sent is complete
         // and answered, and we hold no unread bytes of its output.
-        step.server_clean = !writing_to_server && traffic_->server_drained() && lease->state().idle();
+        step.server_clean = traffic_->server_drained() && lease->state().idle();
         const bool transaction_ended = server_result.end == PumpEnd::stopped && client_paused(client_result);
         // While the final ReadyForQuery was being written, the client may already have
         // sent its next transaction to this server: then keep serving it here.
@@ -1115,7 +1093,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 step.ending = {"client_idle_timeout", false};
                 co_await send_error(fatal(sqlstate::kIdleSessionTimeout,
                                           "terminating connection due to client_idle_timeout"));
-                step.server_clean = !writing_to_server && traffic_->server_drained() && lease->state().idle();
+                step.server_clean = traffic_->server_drained() && lease->state().idle();
                 break;
             default:
                 PoolStats::add(stats.servers_lost);

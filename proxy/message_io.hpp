@@ -1,6 +1,6 @@
 // Reading and writing whole small messages on a Transport: the startup packet, the
 // authentication exchange, a server's login replies. Streams of query traffic never go
-// through here (see forwarder.hpp); these are bounded by `max_length`.
+// through here (see forward/forwarder.hpp); these are bounded by `max_length`.
 #pragma once
 
 #include <string>
