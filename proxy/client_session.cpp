@@ -398,7 +398,7 @@ SilenceClock& no_silence_limits() {
 }
 }  // namespace
 
-bool ClientSession::quick_allowed() const { return mode_ == config::PoolMode::transaction; }
+bool ClientSession::quick_allowed() const { return mode_ != config::PoolMode::session; }
 
 // The limits that watch a transaction (client_idle_timeout watches a parked client instead).
 SilenceLimits ClientSession::transaction_limits() const {
@@ -651,8 +651,8 @@ bool ClientSession::quick_answer() {
     auto& traffic = *traffic_;
     auto& server = *traffic.lease;
     SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
-    ServerToClient to_client{server,         settings_,     true,  false,    silence,
-                             pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
+    ServerToClient to_client{traffic.from_server.plan, server,  settings_, true,     mode_ == config::PoolMode::statement,
+                             silence,                  pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
     to_client.release_early_context = this;
     to_client.release_early = [](void* context, std::size_t unread) {
         auto& session = *static_cast<ClientSession*>(context);
@@ -669,6 +669,8 @@ bool ClientSession::quick_answer() {
     // was given back before the write).
     if (!step.written) return false;
     if (step.scan.status == protocol::FrameScanner::Status::stopped) {
+        // Statement mode and a transaction block: the coroutine forwarder refuses it.
+        traffic.opened_transaction = to_client.opened_transaction;
         if (traffic.lease) return false;  // the server could not go back: the coroutine path decides
         later([](ClientSession& session) { return session.next_transaction_or_park(); });
         return true;
@@ -960,7 +962,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
     SilenceClock& silence = *traffic_->silence;
     PoolStats& stats = pool_->stats();
     QueryClock& query_clock = traffic_->clock;
-    ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
+    ServerToClient to_client{traffic_->from_server.plan, *lease, settings_, mode_ != config::PoolMode::session,
                              mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_,
                              traffic_->watch};
     ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released, traffic_->watch};
@@ -1046,12 +1048,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
     PumpResult client_result;
     PumpResult server_result;
     ForwardStep step;
+    // The quick path forwarded the ReadyForQuery that opened a transaction in statement mode.
+    to_client.opened_transaction = std::exchange(traffic_->opened_transaction, false);
     // The client side stopped without an end of its own: asked to, or holding back a message.
     auto client_paused = [&](PumpResult& result) {
         if (result.end == PumpEnd::stopped && to_server.held_back) result.end = PumpEnd::interrupted;
         return result.end == PumpEnd::interrupted;
     };
-    while (true) {
+    while (!to_client.opened_transaction) {
         control.stop = false;
         to_client.released = false;
         to_server.held_back = false;

@@ -156,6 +156,7 @@ struct ClientToServer {
 // parameters, counts queries and transactions, and stops at the ReadyForQuery that lets
 // the server go.
 struct ServerToClient {
+    OutputPlan& plan;  // of the server's stream: what goes on to the client
     ServerConnection& server;
     ClientSettings& settings;
     bool release_when_idle;
@@ -192,7 +193,10 @@ struct ServerToClient {
                 return protocol::Verdict::stop_after;
             }
             if (statement_mode && server.state().transaction_status() != 'I') {
+                // The client must not take the transaction for open: its ReadyForQuery is
+                // dropped, and the refusal the session sends takes its place.
                 opened_transaction = true;
+                plan.edit(message.offset, message.size(), {});
                 return protocol::Verdict::stop_after;
             }
         } else if (message.type == protocol::backend::kCommandComplete) {
@@ -255,6 +259,7 @@ struct Traffic {
     std::optional<SilenceClock> silence;
     QuickDeadlines::Hook deadline_hook;
     bool overrun_due = false;  // a limit passed that the coroutine forwarder acts on
+    bool opened_transaction = false;  // statement mode: the quick path saw a transaction block open
     // The quick path's one pending read (of the client or of the server).
     ReadMemory read_memory;
 
@@ -271,6 +276,7 @@ struct Traffic {
         silence.reset();
         QuickDeadlines::forget(deadline_hook);
         overrun_due = false;
+        opened_transaction = false;
         settings_due = false;
     }
 
