@@ -49,7 +49,7 @@ TEST_CASE("DEALLOCATE ALL, DEALLOCATE PREPARE ALL and DISCARD ALL", "[protocol][
 }
 
 TEST_CASE("anything else is not recognised", "[protocol][deallocate]") {
-    for (auto text : {"", ";", "DEALLOCATE", "DEALLOCATE PREPARE", "DEALLOCATE s1 s2", "DEALLOCATE s1; select 1",
+    for (auto text : {"", ";", "DEALLOCATE", "DEALLOCATE s1 s2", "DEALLOCATE s1; select 1",
                       "DEALLOCATE s1;;", "DEALLOCATE \"\"", "DEALLOCATE \"unterminated", "DISCARD PLANS",
                       "DISCARD", "DISCARD ALL x", "DISCARD \"ALL\"", "-- c\nDEALLOCATE s1", "DEALLOCATE /* c */ s1",
                       "DEALLOCATE 1abc", "DELETE FROM t", "select 1", "DEALLOCATEs1"}) {

@@ -46,7 +46,7 @@ TEST_CASE("a Parse whose parameter count disagrees with its body is malformed", 
 
 TEST_CASE("a Bind renamed keeps its portal and every byte after the statement name", "[protocol][extended]") {
     // portal "p", statement "client_name", 1 format (binary), 2 values (NULL, "ab"), 1 result format
-    const std::string rest("\0\x01\0\x01\0\x02\xff\xff\xff\xff\0\0\0\x02" "ab\0\x01\0\x01", 22);
+    const std::string rest("\0\x01\0\x01\0\x02\xff\xff\xff\xff\0\0\0\x02" "ab\0\x01\0\x01", 20);
     const std::string body = std::string("p\0client_name\0", 14) + rest;
     auto bind = parse_bind(bytes(body));
     REQUIRE(bind);
@@ -56,7 +56,7 @@ TEST_CASE("a Bind renamed keeps its portal and every byte after the statement na
 
     std::string out;
     append_bind(out, *bind, "pgsluice_7");
-    CHECK(out == std::string("B\0\0\0\x2b", 5) + std::string("p\0pgsluice_7\0", 13) + rest);
+    CHECK(out == std::string("B\0\0\0\x25", 5) + std::string("p\0pgsluice_7\0", 13) + rest);
     auto again = parse_bind(body_of(out));
     REQUIRE(again);
     CHECK(again->statement == "pgsluice_7");
@@ -163,7 +163,8 @@ TEST_CASE("a renamed stream frames and parses the same whatever the split", "[pr
 TEST_CASE("a Bind's head renamed plus its original rest is the whole renamed Bind", "[protocol][extended]") {
     const std::string rest("\0\0\0\x01\0\0\0\x01" "7\0\0", 11);
     const std::string body = std::string("portal\0s1\0", 10) + rest;
-    auto names = parse_bind_names(bytes(body.substr(0, 12)));  // a prefix is enough
+    const std::string prefix = body.substr(0, 12);  // a prefix is enough
+    auto names = parse_bind_names(bytes(prefix));
     REQUIRE(names);
     CHECK(names->portal == "portal");
     CHECK(names->statement == "s1");
