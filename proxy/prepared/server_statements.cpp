@@ -18,6 +18,7 @@ const ServerStatements::Entry* ServerStatements::lookup(const StatementKeyRef& k
 
 ServerStatements::Added ServerStatements::add(const StatementKeyRef& key, std::uint64_t segment) {
     Added added{nullptr, std::nullopt};
+    ++parses_sent_;
     if (entries_.size() >= capacity_) {
         auto victim = std::prev(lru_.end());
         added.evicted = victim->name;
@@ -33,6 +34,7 @@ ServerStatements::Added ServerStatements::add(const StatementKeyRef& key, std::u
 void ServerStatements::resend(const StatementKeyRef& key, std::uint64_t segment) {
     auto it = entries_.find(key);
     if (it == entries_.end()) return;
+    ++parses_sent_;
     ++it->second->parses_in_flight;
     it->second->sent_in_segment = segment;
 }

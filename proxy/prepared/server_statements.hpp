@@ -68,8 +68,11 @@ public:
     std::size_t size() const { return entries_.size(); }
     std::size_t capacity() const { return capacity_; }
     void set_capacity(std::size_t capacity) { capacity_ = capacity == 0 ? 1 : capacity; }
+    // For SHOW SERVERS and the metrics: lookups that found the statement or not, and the
+    // Parses pgsluice sent this server (new statements and second tries).
     std::uint64_t hits() const { return hits_; }
     std::uint64_t misses() const { return misses_; }
+    std::uint64_t parses_sent() const { return parses_sent_; }
 
 private:
     using Lru = std::list<Entry>;  // front: most recently used
@@ -84,6 +87,7 @@ private:
     std::uint64_t next_number_ = 1;
     std::uint64_t hits_ = 0;
     std::uint64_t misses_ = 0;
+    std::uint64_t parses_sent_ = 0;
 };
 
 }  // namespace pgsluice::proxy::prepared

@@ -39,7 +39,9 @@ struct StatementKeyRefEqual {
     bool operator()(const StatementKeyRef& a, const StatementKeyRef& b) const { return a == b || *a == *b; }
 };
 
-// Hands out one shared key per distinct statement. Thread-safe: clients of one pool live on
+// Hands out one shared key per distinct statement: one per pool is enough (a server only
+// meets its pool's clients), one for the whole process shares the most. Keys from two
+// interners still compare equal by value. Thread-safe: clients of one pool live on
 // different workers. Holds its keys weakly: a statement no client and no server holds any
 // more is forgotten (swept when the table has doubled since the last sweep).
 class StatementKeyInterner {
