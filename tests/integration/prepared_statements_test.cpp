@@ -84,13 +84,14 @@ std::string exec_prepared(Connection& connection, const std::string& name, const
     return value_out;
 }
 
+// PQprepare, or throws PgError (no REQUIRE: it runs on the clients' threads too).
 void prepare(Connection& connection, const std::string& name, const std::string& sql) {
     PGresult* result = PQprepare(connection.raw(), name.c_str(), sql.c_str(), 0, nullptr);
     const auto status = PQresultStatus(result);
     const std::string message = PQresultErrorMessage(result);
+    const std::string state = PQresultErrorField(result, PG_DIAG_SQLSTATE) ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : "";
     PQclear(result);
-    INFO(message);
-    REQUIRE(status == PGRES_COMMAND_OK);
+    if (status != PGRES_COMMAND_OK) throw PgError("PQprepare " + name + ": " + message, state);
 }
 
 void two_clients_same_name(const std::string& mode) {
@@ -176,10 +177,12 @@ void prepare_once_use_later(const std::string& mode) {
 
 // A pipeline: statement `before` prepared and used, then a segment whose query fails with
 // `after_error` prepared behind the failure (skipped), then `after` prepared in the next
-// segment; both `before` and `after` then work, `after_error` does not exist.
+// segment. Then, on whichever server the client lands (a neighbour holds the other one in
+// a transaction, and prepares `before` with a text of its own), `before` and `after` work
+// and `after_error` does not exist.
 void pipeline_with_error(const std::string& mode) {
     PostgresServer postgres;
-    Pgsluice proxy(postgres, config(mode, mode == "session" ? 2 : 1));
+    Pgsluice proxy(postgres, config(mode, mode == "session" ? 3 : 2));
     Connection client(proxy.conninfo());
     Connection neighbour(proxy.conninfo());
     PGconn* conn = client.raw();
@@ -215,14 +218,20 @@ void pipeline_with_error(const std::string& mode) {
     next(PGRES_PIPELINE_SYNC, "sync 3");
     REQUIRE(PQexitPipelineMode(conn) == 1);
 
-    CHECK(neighbour.scalar("select 'between'") == "between");  // the server may change hands
-    CHECK(exec_prepared(client, "before", "5") == "10");
-    CHECK(exec_prepared(client, "after", "5") == "6");
-    try {
-        exec_prepared(client, "after_error", "5");
-        FAIL("after_error should not exist");
-    } catch (const PgError& error) {
-        CHECK(error.sqlstate == "26000");
+    prepare(neighbour, "before", "select 'neighbour ' || $1::text");
+    for (int round = 0; round < 6; ++round) {
+        neighbour.exec("begin");
+        neighbour.exec("select 1");  // holds a server: the client takes the other one
+        CHECK(exec_prepared(client, "before", "5") == "10");
+        CHECK(exec_prepared(client, "after", "5") == "6");
+        try {
+            exec_prepared(client, "after_error", "5");
+            FAIL("after_error should not exist");
+        } catch (const PgError& error) {
+            CHECK(error.sqlstate == "26000");
+        }
+        neighbour.exec("commit");
+        CHECK(exec_prepared(neighbour, "before", "x") == "neighbour x");
     }
 }
 
