@@ -17,11 +17,11 @@ const ServerStatements::Entry* ServerStatements::lookup(const StatementKeyRef& k
 }
 
 ServerStatements::Added ServerStatements::add(const StatementKeyRef& key, std::uint64_t segment) {
-    Added added{nullptr, std::nullopt};
+    Added added{nullptr, {}};
     ++parses_sent_;
-    if (entries_.size() >= capacity_) {
+    while (entries_.size() >= capacity_) {
         auto victim = std::prev(lru_.end());
-        added.evicted = victim->name;
+        added.evicted.push_back(victim->name);
         erase(victim);
     }
     lru_.push_front(Entry{key, "pgsluice_" + std::to_string(next_number_++), false, 1, segment});

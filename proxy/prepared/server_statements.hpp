@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,9 +38,10 @@ public:
 
     struct Added {
         const Entry* entry;
-        // The least recently used statement pushed out to make room: the caller sends its
-        // Close before anything else (the entry is already gone from the table).
-        std::optional<std::string> evicted;
+        // The least recently used statements pushed out to make room (more than one only
+        // after a reload lowered the capacity): the caller sends their Closes before
+        // anything else (the entries are already gone from the table).
+        std::vector<std::string> evicted;
     };
     // A new pending entry under a fresh name; the caller sends its Parse now.
     Added add(const StatementKeyRef& key, std::uint64_t segment);
@@ -67,6 +67,7 @@ public:
 
     std::size_t size() const { return entries_.size(); }
     std::size_t capacity() const { return capacity_; }
+    // A reload changed max_prepared_statements: a smaller capacity takes effect at the next add.
     void set_capacity(std::size_t capacity) { capacity_ = capacity == 0 ? 1 : capacity; }
     // For SHOW SERVERS and the metrics: lookups that found the statement or not, and the
     // Parses pgsluice sent this server (new statements and second tries).

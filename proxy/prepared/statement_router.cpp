@@ -68,11 +68,11 @@ std::string ensure_on_server(StatementTables& tables, ClientPlan& plan, const St
         return name;
     }
     auto added = tables.server.add(key, segment);
-    if (added.evicted) {
-        protocol::append_close(plan.to_server, 'S', *added.evicted);
+    for (auto& evicted : added.evicted) {
+        protocol::append_close(plan.to_server, 'S', evicted);
         Expected close = answer(Answer::close, false);
         close.bookkeeping = Expected::Bookkeeping::eviction_close;
-        close.server_name = *added.evicted;
+        close.server_name = std::move(evicted);
         tables.expected.push(std::move(close), tables.server, tables.client);
     }
     std::string name = added.entry->name;

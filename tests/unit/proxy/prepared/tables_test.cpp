@@ -66,14 +66,14 @@ TEST_CASE("a server's statements: names never reused, least recently used evicte
     auto k1 = keys.intern("select 1", {}), k2 = keys.intern("select 2", {}), k3 = keys.intern("select 3", {});
     auto a = server.add(k1, 0);
     CHECK(a.entry->name == "pgsluice_1");
-    CHECK_FALSE(a.evicted);
+    CHECK(a.evicted.empty());
     CHECK(server.add(k2, 0).entry->name == "pgsluice_2");
     server.confirm("pgsluice_1");
     server.confirm("pgsluice_2");
     CHECK(server.lookup(k1));  // k1 most recently used: k2 goes first
     auto c = server.add(k3, 0);
     CHECK(c.entry->name == "pgsluice_3");
-    CHECK(c.evicted == std::optional<std::string>("pgsluice_2"));
+    CHECK(c.evicted == std::vector<std::string>{"pgsluice_2"});
     CHECK_FALSE(server.lookup(k2));
     CHECK(server.hits() == 1);
     CHECK(server.misses() == 1);
@@ -83,6 +83,21 @@ TEST_CASE("a server's statements: names never reused, least recently used evicte
     CHECK(server.add(k1, 0).entry->name == "pgsluice_4");
     server.clear();
     CHECK(server.size() == 0);
+}
+
+TEST_CASE("a lower capacity after a reload evicts down to it at the next add", "[prepared][tables]") {
+    StatementKeyInterner keys;
+    ServerStatements server(5);
+    std::vector<StatementKeyRef> held;
+    for (int i = 0; i < 5; ++i) {
+        held.push_back(keys.intern("select " + std::to_string(i), {}));
+        server.add(held.back(), 0);
+    }
+    server.set_capacity(2);
+    held.push_back(keys.intern("select 5", {}));
+    auto added = server.add(held.back(), 0);
+    CHECK(added.evicted == std::vector<std::string>{"pgsluice_1", "pgsluice_2", "pgsluice_3", "pgsluice_4"});
+    CHECK(server.size() == 2);
 }
 
 TEST_CASE("a pending statement is dropped when its only Parse is skipped, kept when another is in flight", "[prepared][tables]") {
