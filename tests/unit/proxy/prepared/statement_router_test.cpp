@@ -335,3 +335,54 @@ TEST_CASE("random workloads: each client sees what its own session would show", 
         }
     }
 }
+
+TEST_CASE("a local DEALLOCATE answers with the transaction status the server last reported", "[prepared]") {
+    namespace prepared = pgsluice::proxy::prepared;
+    prepared::StatementKeyInterner keys;
+    prepared::ClientStatements client(10);
+    prepared::ServerStatements server(10);
+    prepared::ExpectedResponses expected;
+    prepared::StatementTables tables{client, server, expected, keys};
+    client.add("s", keys.intern("select 1", {}), true);
+    auto route = [&](const std::string& message) {
+        const auto body = message.substr(5);
+        return prepared::route_client_message(tables, message[0], bytes_of(body), message.size());
+    };
+    // BEGIN went through: the server said 'T'.
+    auto plan = route(client::query("begin"));
+    CHECK(plan.forwards_unchanged());
+    CHECK(expected.on_server_message('C', server, client, 0, "BEGIN").pass);
+    CHECK(expected.on_server_message('Z', server, client, 'T').pass);
+    plan = route(client::query("DEALLOCATE s"));
+    CHECK(plan.forward_from == prepared::ClientPlan::kDrop);
+    CHECK(client_view(plan.to_client) == Strings{"C:DEALLOCATE", "Z"});
+    CHECK(plan.to_client.back() == 'T');
+    CHECK(client.size() == 0);
+
+    // In a failed transaction PostgreSQL refuses it (25P02): the server is asked.
+    client.add("s", keys.intern("select 1", {}), true);
+    expected.on_server_message('Z', server, client, 'E');
+    plan = route(client::query("DEALLOCATE s"));
+    CHECK(plan.forwards_unchanged());
+    CHECK(plan.to_client.empty());
+    CHECK(client.size() == 1);
+}
+
+TEST_CASE("notices and parameter changes pass while pgsluice's own answers are swallowed", "[prepared]") {
+    namespace prepared = pgsluice::proxy::prepared;
+    prepared::StatementKeyInterner keys;
+    prepared::ClientStatements client(10);
+    prepared::ServerStatements server(10);
+    prepared::ExpectedResponses expected;
+    prepared::StatementTables tables{client, server, expected, keys};
+    client.add("s", keys.intern("select 1", {}), true);
+    const auto bind = client::bind("s");
+    auto plan = prepared::route_client_message(tables, 'B', bytes_of(bind.substr(5)), bind.size());
+    CHECK(types_sent(plan.to_server).front() == 'P');  // the injected Parse
+    CHECK(expected.on_server_message('N', server, client).pass);
+    CHECK(expected.on_server_message('S', server, client).pass);
+    CHECK_FALSE(expected.on_server_message('1', server, client).pass);  // ours
+    CHECK(expected.on_server_message('2', server, client).pass);        // the client's
+    CHECK(server.lookup(client.find("s")->key)->confirmed);
+    CHECK(expected.empty());
+}
