@@ -95,7 +95,11 @@ public:
     };
     // One message from the server. `ready_status` is ReadyForQuery's status byte (only with
     // 'Z'); `command_tag` CommandComplete's tag (only with 'C'; "DISCARD ALL" and
-    // "DEALLOCATE ALL" clear `server`, however the client sent them).
+    // "DEALLOCATE ALL" clear both tables, however the client sent them). Messages that
+    // answer nothing (NoticeResponse, ParameterStatus, NotificationResponse, DataRow, COPY
+    // data) always pass. An ErrorResponse to a Parse pgsluice injected passes too: the
+    // client's own message behind it is skipped with it, and the error (say, a table that
+    // was dropped since) is the one it would have met at Bind.
     Verdict on_server_message(char type, ServerStatements& server, ClientStatements& client,
                               char ready_status = 0, std::string_view command_tag = {});
 
