@@ -72,6 +72,7 @@ public:
     }
     const std::map<std::string, std::string>& statements() const { return statements_; }
     std::vector<std::string> parsed;  // names of every Parse it carried out
+    std::vector<std::string> broken;  // query texts whose Parse fails with 42P01 (a dropped table)
 
 private:
     void fail(std::vector<std::string>& out, const char* sqlstate, bool extended = true) {
@@ -91,6 +92,8 @@ private:
                 if (!parse->statement.empty() && statements_.count(std::string(parse->statement)))
                     return fail(out, "42P05");
                 if (std::string(parse->query).find("syntax") != std::string::npos) return fail(out, "42601");
+                for (const auto& text : broken)
+                    if (parse->query == text) return fail(out, "42P01");
                 statements_[std::string(parse->statement)] = std::string(parse->query);
                 parsed.emplace_back(parse->statement);
                 return reply(out, '1');

@@ -146,6 +146,21 @@ TEST_CASE("a Parse pgsluice injected and the server skipped is not counted as pr
     CHECK(second.statements.size() == 1);
 }
 
+TEST_CASE("when the Parse pgsluice injects fails, the client gets that error at its Bind", "[prepared]") {
+    Rig rig;
+    RigServer first(200), second(200);
+    RigClient client;
+    rig.exchange(client, first, client::parse("s", "select * from t") + client::sync());
+    second.postgres.broken.push_back("select * from t");  // t was dropped and not yet recreated
+    rig.exchange(client, second, client::run("s") + client::sync());
+    CHECK(client_view(client.seen) == Strings{"1", "Z", "E:42P01", "Z"});
+    CHECK(second.statements.size() == 0);
+    second.postgres.broken.clear();
+    rig.exchange(client, second, client::run("s") + client::sync());
+    CHECK(client_view(client.seen) == Strings{"1", "Z", "E:42P01", "Z", "2", "C:select * from t", "Z"});
+    CHECK(second.statements.size() == 1);
+}
+
 TEST_CASE("a Parse that fails on the server leaves no statement behind", "[prepared]") {
     Rig rig;
     RigServer server(200);
