@@ -12,6 +12,7 @@
 #include "proxy/forward/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/message_io.hpp"
+#include "proxy/prepared/statement_router.hpp"
 #include "proxy/quick_deadlines.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/silence_clock.hpp"
@@ -127,6 +128,9 @@ private:
     void watch_deadlines();
     void on_deadline(Clock::time_point now);
     SilenceLimits transaction_limits() const;
+    // This client's and `server`'s prepared-statement tables when they are tracked
+    // (transaction and statement mode, max_prepared_statements above 0).
+    std::optional<prepared::StatementTables> statement_tables(ServerConnection& server);
     bool quick_transaction();
     bool begin_quick_transaction();
     void on_wait_over(WaitOutcome outcome) override;
@@ -161,6 +165,8 @@ private:
     ProxyContext& context_;
     ClientSettings settings_;
     std::shared_ptr<Pool> pool_;
+    // The client's named prepared statements, made at its first Parse of one.
+    std::unique_ptr<prepared::ClientStatements> statements_;
     // While the client is not parked: the server it holds, buffers and scanners.
     std::unique_ptr<Traffic> traffic_;
     // The memory of the wait the session has pending while parked or on the quick path.
@@ -398,6 +404,15 @@ SilenceClock& no_silence_limits() {
 }
 }  // namespace
 
+std::optional<prepared::StatementTables> ClientSession::statement_tables(ServerConnection& server) {
+    const auto& settings = pool_->settings();
+    if (settings.max_prepared_statements == 0 || mode_ == config::PoolMode::session) return std::nullopt;
+    if (!statements_) statements_ = std::make_unique<prepared::ClientStatements>(settings.max_client_prepared_statements);
+    statements_->set_limit(settings.max_client_prepared_statements);
+    return prepared::StatementTables{*statements_, server.statements(settings.max_prepared_statements),
+                                     server.expected(), context_.statement_keys()};
+}
+
 bool ClientSession::quick_allowed() const { return mode_ != config::PoolMode::session; }
 
 // The limits that watch a transaction (client_idle_timeout watches a parked client instead).
@@ -521,7 +536,13 @@ bool ClientSession::quick_request() {
     SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
     ClientToServer to_server{traffic.lease->state(), silence, pool_->stats(), traffic.clock, busy_,
                              released, traffic.watch};
+    auto statements = statement_tables(*traffic.lease);
+    if (statements) {
+        to_server.statements = &*statements;
+        to_server.plan = &from_client.plan;
+    }
     const auto step = forward_now(from_client, traffic.lease->transport(), to_server);
+    if (statements) traffic.lease->count_prepared();
     if (!step.written) return false;
     // Whole messages ending in a Query or Sync: the server answers up to a ReadyForQuery
     // without hearing from the client again.
@@ -653,6 +674,8 @@ bool ClientSession::quick_answer() {
     SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
     ServerToClient to_client{traffic.from_server.plan, server,  settings_, true,     mode_ == config::PoolMode::statement,
                              silence,                  pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
+    auto statements = statement_tables(server);
+    if (statements) to_client.statements = &*statements;
     to_client.release_early_context = this;
     to_client.release_early = [](void* context, std::size_t unread) {
         auto& session = *static_cast<ClientSession*>(context);
@@ -689,7 +712,10 @@ bool ClientSession::quick_answer() {
 // flight (`unread` bytes follow the ReadyForQuery, or a write to the server is unfinished).
 bool ClientSession::release_before_answer(std::size_t unread) {
     auto& traffic = *traffic_;
-    if (!traffic.may_release_before_answer(unread, traffic.lease->state())) return false;
+    // (Nothing owed by the server either: its FIFO of expected answers is empty.)
+    if (!traffic.may_release_before_answer(unread, traffic.lease->state()) || !traffic.lease->expected().empty())
+        return false;
+    traffic.lease->count_prepared();
     cancel.set(std::nullopt);
     traffic.lease.release_reusable();
     set_state(ClientState::idle);
@@ -966,6 +992,12 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
                              mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_,
                              traffic_->watch};
     ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released, traffic_->watch};
+    auto statements = statement_tables(*lease);
+    if (statements) {
+        to_client.statements = &*statements;
+        to_server.statements = &*statements;
+        to_server.plan = &traffic_->from_client.plan;
+    }
     auto& from_client = traffic_->from_client;
     auto& from_server = traffic_->from_server;
     PumpControl control;
@@ -1066,7 +1098,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
         if (overrun != Overrun::none || early.done) break;
         // The server may go to another client only if everything it was sent is complete
         // and answered, and we hold no unread bytes of its output.
-        step.server_clean = traffic_->server_drained() && lease->state().idle();
+        step.server_clean = traffic_->server_drained() && lease->state().idle() && lease->expected().empty();
+        if (statements) lease->count_prepared();
         const bool transaction_ended = server_result.end == PumpEnd::stopped && client_paused(client_result);
         // While the final ReadyForQuery was being written, the client may already have
         // sent its next transaction to this server: then keep serving it here.

@@ -18,6 +18,7 @@
 #include "proxy/client_registry.hpp"
 #include "proxy/credentials.hpp"
 #include "proxy/pool.hpp"
+#include "proxy/prepared/statement_key.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/stats_line.hpp"
 #include "proxy/workers.hpp"
@@ -50,6 +51,8 @@ public:
     ClientRegistry& clients() { return clients_registry_; }
     Lifecycle& lifecycle() { return lifecycle_; }
     SettingsInterner& settings_interner() { return settings_interner_; }
+    // The texts of prepared statements, one copy each however many clients prepare them.
+    prepared::StatementKeyInterner& statement_keys() { return statement_keys_; }
     Interner<ClientNames>& names_interner() { return names_interner_; }
 
     // The pool for (database, user), created on first use.
@@ -114,6 +117,7 @@ private:
     std::shared_ptr<const Snapshot> snapshot_;
     Lifecycle lifecycle_;
     SettingsInterner settings_interner_;
+    prepared::StatementKeyInterner statement_keys_;
     Interner<ClientNames> names_interner_;
     std::mutex pools_mutex_;
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Pool>> pools_;

@@ -17,6 +17,8 @@
 #include "protocol/server_state.hpp"
 #include "proxy/asio.hpp"
 #include "proxy/io/transport.hpp"
+#include "proxy/prepared/expected_responses.hpp"
+#include "proxy/prepared/server_statements.hpp"
 
 namespace pgsluice::proxy {
 
@@ -137,6 +139,25 @@ public:
         applied_.clear();
         ++parameters_version_;
     }
+    // The prepared statements pgsluice keeps on this server (made on first use, at most
+    // `capacity`: the pool's max_prepared_statements), and the answers it still owes.
+    prepared::ServerStatements& statements(std::size_t capacity) {
+        if (!statements_) statements_ = std::make_unique<prepared::ServerStatements>(capacity);
+        statements_->set_capacity(capacity);
+        return *statements_;
+    }
+    prepared::ExpectedResponses& expected() { return expected_; }
+    // For SHOW SERVERS, from another thread: how many statements the server holds.
+    std::size_t prepared_count() const { return prepared_count_.load(std::memory_order_relaxed); }
+    void count_prepared() {
+        prepared_count_.store(statements_ ? statements_->size() : 0, std::memory_order_relaxed);
+    }
+    // The server dropped its prepared statements (DISCARD ALL as its reset).
+    void forget_prepared() {
+        if (statements_) statements_->clear();
+        expected_.clear();
+        count_prepared();
+    }
     const protocol::BackendKeyData& backend_key() const { return backend_key_; }
     protocol::ServerState& state() { return state_; }
 
@@ -187,6 +208,9 @@ private:
     std::map<std::string, std::string, CaseInsensitiveLess> login_parameters_;
     protocol::BackendKeyData backend_key_;
     protocol::ServerState state_;
+    std::unique_ptr<prepared::ServerStatements> statements_;
+    prepared::ExpectedResponses expected_;
+    std::atomic<std::size_t> prepared_count_{0};
     const Clock::time_point created_at_ = Clock::now();
     std::atomic<Clock::rep> released_at_{created_at_.time_since_epoch().count()};  // equal until the first release
     std::uint64_t generation_ = 0;

@@ -20,6 +20,8 @@
 #include "proxy/handler_memory.hpp"
 #include "proxy/pool.hpp"
 #include "proxy/pool_stats.hpp"
+#include "protocol/extended_query.hpp"
+#include "proxy/prepared/statement_router.hpp"
 #include "proxy/proxy_context.hpp"
 #include "proxy/quick_deadlines.hpp"
 #include "proxy/server_connection.hpp"
@@ -111,7 +113,14 @@ struct ClientToServer {
     SettingsWatch& watch;
     bool held_back = false;       // a message arrived after that: it waits for the next server
     char last_type = 0;           // of the last message forwarded
+    // With prepared statements tracked (transaction and statement mode): this client's and
+    // its server's tables, and the plan of the client's stream, where statement names are
+    // rewritten and Parses injected.
+    prepared::StatementTables* statements = nullptr;
+    OutputPlan* plan = nullptr;
     bool inspects(char type, std::uint32_t length) const {
+        if (statements && length < StreamBuffer::kMaxInspectedMessage && prepared::router_inspects(type, length))
+            return true;
         return (type == protocol::frontend::kQuery || type == protocol::frontend::kParse) &&
                length <= SettingsWatch::kMaxInspected;
     }
@@ -125,7 +134,8 @@ struct ClientToServer {
             return protocol::Verdict::stop_before;
         }
         busy.set(true);
-        if (!message.body.empty()) {
+        if (statements) route(message);
+        if (!message.body.empty() && message.length <= SettingsWatch::kMaxInspected) {
             if (message.type == protocol::frontend::kQuery) {
                 watch.on_client_statement(protocol::parse_query_text(message.body),
                                           state.transaction_status() == 'I' && state.awaiting_ready() == 0);
@@ -150,6 +160,42 @@ struct ClientToServer {
         return protocol::Verdict::forward;
     }
     void on_forwarded(std::size_t bytes) { PoolStats::add(stats.bytes_received, bytes); }
+
+    // What the statement router makes of one client message, as edits of the plan.
+    void route(const protocol::MessageView& message) {
+        const bool whole = message.body.size() + 4 == message.length;
+        auto routed = prepared::route_client_message(*statements, message.type, message.body, message.size());
+        std::string after;  // for the client's message's end
+        if (!routed.to_client.empty()) nudge(routed, message.type, routed.forward_from == prepared::ClientPlan::kDrop ? routed.to_server : after);
+        if (!routed.forwards_unchanged()) {
+            const auto drop = routed.forward_from == prepared::ClientPlan::kDrop ? message.size() : routed.forward_from;
+            plan->edit(message.offset, drop, std::move(routed.to_server));
+        }
+        if (!after.empty() && whole) plan->edit(message.offset + message.size(), 0, std::move(after));
+    }
+    // Answers pgsluice gives itself (a ParseComplete for a statement the server has, a
+    // CloseComplete, a DEALLOCATE's result) go to the client when the server answers a
+    // message of pgsluice's in the same request, so that they come in order and at the
+    // moment PostgreSQL would send them: in place of a simple Query, an empty Query (its
+    // whole answer swallowed); otherwise a Close of a portal that never exists, answered at
+    // the client's next Flush or Sync.
+    void nudge(prepared::ClientPlan& routed, char type, std::string& to_server) {
+        prepared::Expected hook;
+        hook.to_client = false;
+        if (type == protocol::frontend::kQuery) {
+            protocol::append_query(to_server, "");
+            hook.answer = prepared::Expected::Answer::query;
+        } else {
+            protocol::append_close(to_server, 'P', "pgsluice_nudge");
+            hook.answer = prepared::Expected::Answer::close;
+        }
+        statements->expected.push(std::move(hook), statements->server, statements->client);
+        prepared::Expected answer;
+        answer.answer = prepared::Expected::Answer::local;
+        answer.emit = std::move(routed.to_client);
+        routed.to_client.clear();
+        statements->expected.push(std::move(answer), statements->server, statements->client);
+    }
 };
 
 // Server to client: follows the server's transaction state, keeps the client's view of its
@@ -175,11 +221,36 @@ struct ServerToClient {
     void* release_early_context = nullptr;
     bool opened_transaction = false;  // statement mode: a BEGIN the mode cannot honour
     bool wants_client_data = false;   // CopyInResponse or CopyBothResponse: the server waits for the client
+    // With prepared statements tracked: the FIFO of answers the server owes says what goes on
+    // to the client and what is swallowed.
+    prepared::StatementTables* statements = nullptr;
     bool inspects(char type, std::uint32_t length) const {
+        // Whatever may be swallowed or followed by pgsluice's own answers is looked at whole
+        // (rows and COPY data always pass).
+        if (statements && !statements->expected.empty() && type != 'D' && type != 'd' &&
+            length < StreamBuffer::kMaxInspectedMessage)
+            return true;
         return type == protocol::backend::kReadyForQuery || type == protocol::backend::kParameterStatus ||
                (type == protocol::backend::kCommandComplete && length <= 64);
     }
+    // The FIFO's verdict on one server message, as edits of the plan.
+    void follow_expected(const protocol::MessageView& message) {
+        char ready_status = 0;
+        std::string_view tag;
+        if (message.type == protocol::backend::kReadyForQuery)
+            ready_status = protocol::parse_ready_for_query(message.body).value_or(0);
+        else if (message.type == protocol::backend::kCommandComplete)
+            tag = protocol::parse_command_tag(message.body).value_or(std::string_view{});
+        auto verdict = statements->expected.on_server_message(message.type, statements->server, statements->client,
+                                                              ready_status, tag);
+        if (!verdict.pass)
+            plan.edit(message.offset, message.size(), std::move(verdict.then));
+        else if (!verdict.then.empty())
+            plan.edit(message.offset + message.size(), 0, std::move(verdict.then));
+    }
     protocol::Verdict on_message(const protocol::MessageView& message) {
+        if (statements && (!statements->expected.empty() || message.type == protocol::backend::kCommandComplete))
+            follow_expected(message);
         if (message.type == protocol::backend::kReadyForQuery) {
             if (watch.standalone) settle_standalone(protocol::parse_ready_for_query(message.body).value_or('E'));
             if (silence.enabled()) silence.on_ready_for_query(Clock::now());
@@ -196,7 +267,7 @@ struct ServerToClient {
                 // The client must not take the transaction for open: its ReadyForQuery is
                 // dropped, and the refusal the session sends takes its place.
                 opened_transaction = true;
-                plan.edit(message.offset, message.size(), {});
+                if (!plan.has_edits()) plan.edit(message.offset, message.size(), {});
                 return protocol::Verdict::stop_after;
             }
         } else if (message.type == protocol::backend::kCommandComplete) {

@@ -89,7 +89,10 @@ ExpectedResponses::Verdict ExpectedResponses::on_server_message(char type, Serve
         if (queue_.empty()) return verdict;
     }
     Expected& current = queue_.front();
-    if (!belongs(current.answer, type)) return verdict;  // DataRow, NoticeResponse, rows of a Query...
+    // DataRow, NoticeResponse, rows of a Query... pass; but the whole answer to a Query
+    // pgsluice sent itself (ClientToServer's nudge) is swallowed, as it is its own.
+    const bool own_query = current.answer == Answer::query && !current.to_client;
+    if (!own_query && !belongs(current.answer, type)) return verdict;
     verdict.pass = current.to_client;
     if (!ends(current.answer, type)) return verdict;
     commit(current, server, client);

@@ -2,11 +2,10 @@
 // PQprepare / PQexecPrepared, DEALLOCATE and DISCARD ALL, pipelines with an error, eviction
 // at max_prepared_statements, and the real drivers of tests/drivers.
 //
-// Session mode needs no rewriting and passes today. Transaction mode needs the forwarder to
-// use proxy/prepared/ (statement_router.hpp): until then those cases are hidden behind the
-// tag [.prepared_tx] (run them with `integration_tests "[prepared_tx]"`); today they fail
-// with 26000 (a statement prepared on another server) or 42P05 (two clients' names meeting
-// on one server). The extended-protocol pgbench runs in both modes today and stays visible.
+// Session mode needs no rewriting. Transaction mode (tag [prepared_tx]) goes through the
+// forwarder's statement router (proxy/prepared/statement_router.hpp): without it these cases
+// fail with 26000 (a statement prepared on another server) or 42P05 (two clients' names
+// meeting on one server).
 #include <catch2/catch.hpp>
 
 #include <libpq-fe.h>
@@ -268,7 +267,7 @@ TEST_CASE("pgbench -M prepared in session mode: 50 clients", "[integration][prep
     run_pgbench(proxy, "prepared");
 }
 
-TEST_CASE("pgbench -M prepared in transaction mode: 50 clients over a pool of 3", "[integration][.prepared_tx]") {
+TEST_CASE("pgbench -M prepared in transaction mode: 50 clients over a pool of 3", "[integration][prepared_tx]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, config("transaction", 3));
     run_pgbench(proxy, "prepared");
@@ -278,7 +277,7 @@ TEST_CASE("two clients, one statement name, different texts: each gets its own (
     two_clients_same_name("session");
 }
 
-TEST_CASE("two clients, one statement name, different texts, a pool of one: each gets its own", "[integration][.prepared_tx]") {
+TEST_CASE("two clients, one statement name, different texts, a pool of one: each gets its own", "[integration][prepared_tx]") {
     two_clients_same_name("transaction");
 }
 
@@ -286,7 +285,7 @@ TEST_CASE("PQprepare once, PQexecPrepared later, DEALLOCATE / DEALLOCATE ALL / D
     prepare_once_use_later("session");
 }
 
-TEST_CASE("PQprepare once, PQexecPrepared later from 20 clients over a pool of 2, DEALLOCATE / DEALLOCATE ALL / DISCARD ALL", "[integration][.prepared_tx]") {
+TEST_CASE("PQprepare once, PQexecPrepared later from 20 clients over a pool of 2, DEALLOCATE / DEALLOCATE ALL / DISCARD ALL", "[integration][prepared_tx]") {
     prepare_once_use_later("transaction");
 }
 
@@ -294,13 +293,13 @@ TEST_CASE("a pipeline with an error: the statements before and after it work, th
     pipeline_with_error("session");
 }
 
-TEST_CASE("a pipeline with an error: the statements before and after it work, the skipped one does not exist", "[integration][.prepared_tx]") {
+TEST_CASE("a pipeline with an error: the statements before and after it work, the skipped one does not exist", "[integration][prepared_tx]") {
     pipeline_with_error("transaction");
 }
 
 TEST_CASE("five statements in rotation (session)", "[integration][prepared]") { eviction_rotation("session"); }
 
-TEST_CASE("five statements in rotation with max_prepared_statements 2", "[integration][.prepared_tx]") {
+TEST_CASE("five statements in rotation with max_prepared_statements 2", "[integration][prepared_tx]") {
     eviction_rotation("transaction");
 }
 
@@ -315,7 +314,7 @@ TEST_CASE("real drivers with named prepared statements (session)", "[integration
     SECTION("node-postgres, named queries") { run_driver(proxy, {"/usr/bin/node", drivers("node_prepared.js")}); }
 }
 
-TEST_CASE("real drivers with named prepared statements, 8 workers over a pool of 2", "[integration][.prepared_tx][drivers]") {
+TEST_CASE("real drivers with named prepared statements, 8 workers over a pool of 2", "[integration][prepared_tx][drivers]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, config("transaction", 2));
     SECTION("psycopg 3, prepare_threshold=0") { run_driver(proxy, {"/usr/bin/python3", drivers("psycopg3_prepared.py")}); }
