@@ -33,7 +33,7 @@ public:
     // the budget that refused; nothing is taken then.
     static ConnectionBudget* take(ConnectionBudget* database, std::uint32_t database_limit, ConnectionBudget* user,
                                   std::uint32_t user_limit);
-    void give_back();
+    void release_one();  // one connection fewer counted against the cap
 
     void join(std::weak_ptr<BudgetMember> member);
     // The pools sharing this budget right now (a copy: call into them without any lock held).

@@ -1,5 +1,5 @@
 // ConnectionBudget: the shared counts behind max_db_connections and max_user_connections.
-#include "proxy/connection_budget.hpp"
+#include "proxy/pool/connection_budget.hpp"
 
 #include <algorithm>
 
@@ -29,7 +29,7 @@ ConnectionBudget* ConnectionBudget::take(ConnectionBudget* database, std::uint32
     return nullptr;
 }
 
-void ConnectionBudget::give_back() {
+void ConnectionBudget::release_one() {
     std::lock_guard lock(mutex_);
     if (used_ > 0) --used_;
 }
