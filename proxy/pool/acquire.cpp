@@ -82,13 +82,10 @@ Pool::QuickAcquire Pool::acquire_quick(const Executor& executor, std::shared_ptr
 }
 
 ServerLease Pool::take_waited_server(WaitOutcome& outcome, const Executor& executor) {
-    std::unique_ptr<ServerConnection> server;
-    Clock::time_point since;
-    {
-        std::lock_guard lock(mutex_);
-        server = std::move(outcome.waiter_->server);
-        since = outcome.waiter_->since;
-    }
+    // No lock: the waiter left the queue before it was woken, so nothing else writes it now,
+    // and the post that woke this worker (wake) orders the releaser's writes before this read.
+    auto server = std::move(outcome.waiter_->server);
+    const auto since = outcome.waiter_->since;
     if (!server) return {};
     outcome.waiter_.reset();  // taken: nothing left to give back
     outcome.pool_.reset();

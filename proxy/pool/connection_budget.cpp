@@ -52,19 +52,17 @@ std::vector<std::shared_ptr<BudgetMember>> ConnectionBudget::members() {
 void ConnectionBudget::set_starving(const BudgetMember* member, TimePoint oldest_waiter_since) {
     std::lock_guard lock(mutex_);
     starving_[member] = oldest_waiter_since;
+    starving_count_.store(starving_.size(), std::memory_order_relaxed);
 }
 
 void ConnectionBudget::clear_starving(const BudgetMember* member) {
     std::lock_guard lock(mutex_);
     starving_.erase(member);
-}
-
-bool ConnectionBudget::has_starving() {
-    std::lock_guard lock(mutex_);
-    return !starving_.empty();
+    starving_count_.store(starving_.size(), std::memory_order_relaxed);
 }
 
 ConnectionBudget::Starving ConnectionBudget::starving_besides(const BudgetMember* asking) {
+    if (!has_starving()) return {};
     std::lock_guard lock(mutex_);
     Starving result;
     for (const auto& [member, since] : starving_) {
