@@ -34,7 +34,7 @@ ClientAuthResult violation(std::string reason) {
     return result;
 }
 
-awaitable<std::optional<Message>> read_password_message(Socket& socket) {
+awaitable<std::optional<Message>> read_password_message(Transport& socket) {
     auto message = co_await read_message(socket, kMaxAuthMessage);
     if (message.type != protocol::frontend::kPasswordMessage) co_return std::nullopt;
     co_return message;
@@ -50,7 +50,7 @@ protocol::scram::Verifier made_up_verifier() {
     return verifier;
 }
 
-awaitable<ClientAuthResult> authenticate_scram(Socket& socket, const std::string& user,
+awaitable<ClientAuthResult> authenticate_scram(Transport& socket, const std::string& user,
                                                const UserCredentials* credentials) {
     const bool known = credentials && credentials->verifier;
     protocol::scram::Server server(known ? *credentials->verifier : made_up_verifier(),
@@ -85,7 +85,7 @@ awaitable<ClientAuthResult> authenticate_scram(Socket& socket, const std::string
     co_return result;
 }
 
-awaitable<ClientAuthResult> authenticate_md5(Socket& socket, const std::string& user,
+awaitable<ClientAuthResult> authenticate_md5(Transport& socket, const std::string& user,
                                              const UserCredentials* credentials) {
     protocol::md5::Salt salt;
     if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -103,7 +103,7 @@ awaitable<ClientAuthResult> authenticate_md5(Socket& socket, const std::string& 
     co_return ClientAuthResult{true, std::nullopt, {}, {}};
 }
 
-awaitable<ClientAuthResult> authenticate_cleartext(Socket& socket, const std::string& user,
+awaitable<ClientAuthResult> authenticate_cleartext(Transport& socket, const std::string& user,
                                                    const UserCredentials* credentials) {
     std::string out;
     protocol::append_authentication_cleartext_password(out);
@@ -133,7 +133,7 @@ awaitable<ClientAuthResult> authenticate_cleartext(Socket& socket, const std::st
 
 }  // namespace
 
-awaitable<ClientAuthResult> authenticate_client(Socket& socket, const std::string& user,
+awaitable<ClientAuthResult> authenticate_client(Transport& socket, const std::string& user,
                                                 const UserCredentials* credentials, config::AuthType type) {
     switch (type) {
         case config::AuthType::trust:

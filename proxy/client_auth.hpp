@@ -9,6 +9,7 @@
 #include "protocol/auth/scram.hpp"
 #include "protocol/error_response.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/io/transport.hpp"
 #include "proxy/credentials.hpp"
 
 namespace pgsluice::proxy {
@@ -24,7 +25,7 @@ struct ClientAuthResult {
 
 // `credentials` is null for a user the config does not know; the exchange still runs (with
 // a made-up verifier for SCRAM) so a client cannot tell unknown users from wrong passwords.
-awaitable<ClientAuthResult> authenticate_client(Socket& socket, const std::string& user,
+awaitable<ClientAuthResult> authenticate_client(Transport& socket, const std::string& user,
                                                 const UserCredentials* credentials, config::AuthType type);
 
 }  // namespace pgsluice::proxy

@@ -2,12 +2,6 @@
 #include "proxy/client_session.hpp"
 
 #include <spdlog/spdlog.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 #include "protocol/error_response.hpp"
 #include "protocol/messages.hpp"
@@ -40,16 +34,6 @@ ErrorFields fatal(const char* code, std::string message, std::string hint = {}) 
     return {"FATAL", code, std::move(message), {}, std::move(hint)};
 }
 
-// recv and send as bare system calls for the quick path: libc's wrappers are thread
-// cancellation points, which switch asynchronous cancellation on and off around each call
-// (two atomic operations), and no thread of pgsluice is ever cancelled.
-ssize_t recv_direct(int fd, void* data, std::size_t size, int flags) {
-    return ::syscall(SYS_recvfrom, fd, data, size, flags, nullptr, nullptr);
-}
-ssize_t send_direct(int fd, const void* data, std::size_t size, int flags) {
-    return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
-}
-
 // Opens a connection to the server and sends it a CancelRequest for `target`'s backend.
 // Everything it uses is a parameter taken by value, so it lives in the coroutine's frame: the
 // query_timeout watchdog starts it detached, and the session may have moved on or ended
@@ -60,7 +44,7 @@ awaitable<void> send_cancel(Executor executor, CancelTarget target, std::string 
             ServerTarget address;
             address.host = target.host;
             address.port = target.port;
-            Socket server = co_await open_socket(executor, address);
+            Transport server(co_await open_socket(executor, address));
             co_await write_all(server, protocol::encode_cancel_request(target.server_key.process_id,
                                                                        target.server_key.secret_key));
         };
@@ -88,7 +72,7 @@ class ClientSession final : public ClientEntry, public Pool::QuickWaiter {
 public:
     // The caller has admitted the client against max_client_conn; the destructor gives the
     // place back.
-    ClientSession(Socket client, ProxyContext& context, std::string peer)
+    ClientSession(Transport client, ProxyContext& context, std::string peer)
         : ClientEntry(context.next_client_id(), std::move(peer), client_, client.get_executor()),
           client_(std::move(client)),
           context_(context),
@@ -97,7 +81,7 @@ public:
     }
     ~ClientSession() {
         // Out of the registry (SHOW CLIENTS, KILL) on our worker, before the socket goes.
-        socket = nullptr;
+        transport = nullptr;
         context_.clients().remove(*this);
         context_.workers().session_left(client_.get_executor());
         if (pool_) pool_->stats().clients.fetch_sub(1, std::memory_order_relaxed);
@@ -154,12 +138,12 @@ private:
     bool read_next_transaction();
     template <bool kFromServer, class Step>
     bool quick_read(Step step, bool read_first);
-    void resume_after_read(Socket& socket, const boost::system::error_code& ec);
+    void resume_after_read(Transport& transport, const boost::system::error_code& ec);
     template <class Step>
     void later(Step step);
     enum class ReadNow { data, nothing, failed };
-    static ReadNow read_now(Socket& from, StreamBuffer& buffer);
-    bool send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server);
+    static ReadNow read_now(Transport& from, StreamBuffer& buffer);
+    bool send_now(Transport& to, StreamBuffer& from, std::size_t consumed, bool to_server);
     awaitable<std::optional<Ending>> finish_pending_write();
     // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
     awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
@@ -170,7 +154,7 @@ private:
 
     // Every idle client holds one of these: the small members sit together so that no
     // padding is paid for each.
-    Socket client_;
+    Transport client_;
     ProxyContext& context_;
     ClientSettings settings_;
     std::shared_ptr<Pool> pool_;
@@ -214,11 +198,11 @@ awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
 
 awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> ClientSession::read_startup_packet() {
     std::array<std::uint8_t, 4> length_bytes;
-    co_await asio::async_read(client_, asio::buffer(length_bytes), use_awaitable);
+    co_await client_.read_exactly(asio::buffer(length_bytes));
     const auto length = protocol::read_u32(length_bytes.data());
     if (auto error = protocol::check_startup_length(length)) co_return *error;
     std::vector<std::uint8_t> body(length - 4);
-    co_await asio::async_read(client_, asio::buffer(body), use_awaitable);
+    co_await client_.read_exactly(asio::buffer(body));
     co_return protocol::parse_startup_packet({body.data(), body.size()});
 }
 
@@ -319,11 +303,10 @@ void ClientSession::park() {
             // Handlers run on the session's worker: `parked_` says whether the wait is still ours.
             if (ec || !self->parked_) return;
             self->idle_expired_ = true;
-            boost::system::error_code ignored;
-            self->client_.cancel(ignored);
+            self->client_.cancel();
         });
     }
-    client_.async_wait(Socket::wait_read, in_memory(wait_memory_, [self](const boost::system::error_code& ec) {
+    client_.async_wait_readable(in_memory(wait_memory_, [self](const boost::system::error_code& ec) {
         self->parked_ = false;
         if (self->idle_timer_) self->idle_timer_->cancel();
         if (!ec && self->quick_transaction()) return;
@@ -332,31 +315,19 @@ void ClientSession::park() {
     }));
 }
 
-bool ClientSession::client_left() {
-    pollfd state{client_.native_handle(), POLLRDHUP, 0};
-    return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
+bool ClientSession::client_left() { return client_.peer_hung_up(); }
 
 // Moves the session, between two transactions, to `worker` (Workers::destination): its
 // socket leaves this worker's epoll set for that one's, and it parks there. Nothing is
 // pending on the socket or the idle timer here, so releasing them loses nothing. False when
 // the socket could not move: the session parks where it is.
 bool ClientSession::move_to(asio::io_context& worker) {
-    boost::system::error_code ec;
-    const auto protocol = client_.local_endpoint(ec).protocol();
-    if (ec) return false;
+    asio::generic::stream_protocol protocol{AF_INET, SOCK_STREAM};
+    if (!client_.local_protocol(protocol)) return false;
     const auto from = client_.get_executor();
-    const auto fd = client_.release(ec);
-    if (ec) return false;
-    Socket moved(worker.get_executor());
-    moved.assign(protocol, fd, ec);
-    if (ec) {
-        client_.assign(protocol, fd, ec);  // back where it was; a failure shows at the wait
-        return false;
-    }
+    if (!client_.move_to(worker.get_executor(), protocol)) return false;
     // First the socket, then the registry: a KILL that finds the session on `worker` finds
     // its socket there too (ClientRegistry::on_worker).
-    client_ = std::move(moved);
     idle_timer_.reset();  // made again on `worker` when the limit is set
     context_.workers().session_moved(from, client_.get_executor());
     context_.clients().moved(*this, client_.get_executor());
@@ -463,9 +434,8 @@ void ClientSession::on_deadline(Clock::time_point now) {
     }
     traffic.overrun_due = true;
     QuickDeadlines::forget(traffic.deadline_hook);
-    boost::system::error_code ignored;
-    client_.cancel(ignored);
-    traffic.lease->socket().cancel(ignored);
+    client_.cancel();
+    traffic.lease->transport().cancel();
 }
 
 bool ClientSession::quick_transaction() {
@@ -550,7 +520,7 @@ bool ClientSession::quick_request() {
                              released, traffic.watch};
     const auto result = traffic.client_scanner.scan(buffer.filled(), to_server);
     if (result.consumed > 0) {
-        if (!send_now(traffic.lease->socket(), buffer, result.consumed, true)) return false;
+        if (!send_now(traffic.lease->transport(), buffer, result.consumed, true)) return false;
         to_server.on_forwarded(result.consumed);
         buffer.consume(result.consumed);
     }
@@ -593,13 +563,13 @@ bool ClientSession::next_transaction_or_park() {
     return read_next_transaction();
 }
 
-ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffer) {
+ClientSession::ReadNow ClientSession::read_now(Transport& from, StreamBuffer& buffer) {
     buffer.allocate();
     if (buffer.free_size() == 0) return ReadNow::failed;  // the forwarder grows it
-    const auto n = recv_direct(from.native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ReadNow::nothing;
-    if (n <= 0) return ReadNow::failed;  // EOF or an error
-    buffer.commit(static_cast<std::size_t>(n));
+    const auto read = from.read_now(buffer.free_space(), buffer.free_size());
+    if (read.status == Transport::Io::would_block) return ReadNow::nothing;
+    if (read.status == Transport::Io::closed) return ReadNow::failed;
+    buffer.commit(read.bytes);
     return ReadNow::data;
 }
 
@@ -632,10 +602,10 @@ bool ClientSession::wait_for_server(bool read_first) {
 template <bool kFromServer, class Step>
 bool ClientSession::quick_read(Step, bool read_first) {
     auto& traffic = *traffic_;
-    Socket& socket = kFromServer ? traffic.lease->socket() : client_;
+    Transport& transport = kFromServer ? traffic.lease->transport() : client_;
     StreamBuffer& buffer = kFromServer ? traffic.server_buffer : traffic.client_buffer;
     if (read_first) {
-        switch (read_now(socket, buffer)) {
+        switch (read_now(transport, buffer)) {
             case ReadNow::data: return Step{}(*this);
             case ReadNow::failed: return false;  // the coroutine path reads it again and says so
             case ReadNow::nothing: break;
@@ -643,7 +613,7 @@ bool ClientSession::quick_read(Step, bool read_first) {
     }
     buffer.allocate();
     if (buffer.free_size() == 0) return false;
-    socket.async_read_some(
+    transport.async_read_some(
         asio::buffer(buffer.free_space(), buffer.free_size()),
         in_memory(traffic.read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
             auto& traffic = *self->traffic_;
@@ -654,7 +624,7 @@ bool ClientSession::quick_read(Step, bool read_first) {
                 asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
                 return;
             }
-            self->resume_after_read(kFromServer ? traffic.lease->socket() : self->client_, ec);
+            self->resume_after_read(kFromServer ? traffic.lease->transport() : self->client_, ec);
         }));
     return true;
 }
@@ -664,13 +634,13 @@ bool ClientSession::quick_read(Step, bool read_first) {
 // without trying it, and no readiness event comes again (edge-triggered): the coroutine
 // path's read would wait forever. A wait re-arms the descriptor (epoll_ctl), which reports
 // the EOF or the error again and lets the next read try; the coroutine path then meets it.
-void ClientSession::resume_after_read(Socket& socket, const boost::system::error_code& ec) {
+void ClientSession::resume_after_read(Transport& transport, const boost::system::error_code& ec) {
     auto self = this->self();
     if (!ec || ec == asio::error::operation_aborted) {  // data, or a cancel: the read was not tried
         asio::co_spawn(client_.get_executor(), resume(self, {}), asio::detached);
         return;
     }
-    socket.async_wait(Socket::wait_read, [self](const boost::system::error_code&) {
+    transport.async_wait_readable([self](const boost::system::error_code&) {
         asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
     });
 }
@@ -720,17 +690,16 @@ bool ClientSession::quick_answer() {
     return true;
 }
 
-bool ClientSession::send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server) {
+bool ClientSession::send_now(Transport& to, StreamBuffer& from, std::size_t consumed, bool to_server) {
     std::size_t written = 0;
     while (written < consumed) {
-        const auto n = send_direct(to.native_handle(), from.filled().data() + written, consumed - written,
-                              MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n <= 0) {
+        const auto sent = to.write_now(from.filled().data() + written, consumed - written);
+        if (sent.status != Transport::Io::done) {
             // Full, or failed: the coroutine path finishes the write, or meets the error.
             traffic_->pending = Traffic::PendingWrite{to_server, written, consumed};
             return false;
         }
-        written += static_cast<std::size_t>(n);
+        written += sent.bytes;
     }
     return true;
 }
@@ -740,10 +709,9 @@ awaitable<std::optional<Ending>> ClientSession::finish_pending_write() {
     const auto pending = *traffic.pending;
     traffic.pending.reset();
     auto& from = pending.to_server ? traffic.client_buffer : traffic.server_buffer;
-    Socket& to = pending.to_server ? traffic.lease->socket() : client_;
-    auto [ec, n] = co_await asio::async_write(
-        to, asio::buffer(from.filled().data() + pending.written, pending.consumed - pending.written),
-        asio::as_tuple(use_awaitable));
+    Transport& to = pending.to_server ? traffic.lease->transport() : client_;
+    const auto ec =
+        co_await to.write(asio::buffer(from.filled().data() + pending.written, pending.consumed - pending.written));
     auto& stats = pool_->stats();
     if (ec && pending.to_server) {
         PoolStats::add(stats.servers_lost);
@@ -768,9 +736,7 @@ void ClientSession::finish(const Ending& ending) {
         spdlog::warn("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
     else
         spdlog::info("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
-    boost::system::error_code ignored;
-    client_.shutdown(asio::socket_base::shutdown_both, ignored);
-    client_.close(ignored);
+    client_.close();
 }
 
 awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMessage& startup, ServerLease& lease,
@@ -989,8 +955,7 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
 awaitable<std::optional<char>> ClientSession::peek_message_type(StreamBuffer& buffer) {
     buffer.allocate();
     while (buffer.filled().size() < protocol::FrameScanner::kHeaderSize) {
-        auto [ec, n] = co_await client_.async_read_some(asio::buffer(buffer.free_space(), buffer.free_size()),
-                                                        asio::as_tuple(use_awaitable));
+        auto [ec, n] = co_await client_.read_some(asio::buffer(buffer.free_space(), buffer.free_size()));
         if (ec) co_return std::nullopt;
         buffer.commit(n);
     }
@@ -1016,7 +981,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     bool writing_to_server = false;
     bool writing_to_client = false;
     PumpControl control;
-    Socket& server_socket = lease->socket();
+    Transport& server_transport = lease->transport();
     // Only with a timeout set: most transactions need no timer at all.
     std::optional<asio::steady_timer> watchdog_timer;
     if (silence.enabled()) watchdog_timer.emplace(co_await asio::this_coro::executor);
@@ -1025,23 +990,21 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     // Each direction, when it ends, stops the other: the client side by cancelling the
     // server read, the server side (at a transaction's end) by cancelling the client read.
     auto client_side = [&]() -> awaitable<PumpResult> {
-        auto result = co_await pump(client_, server_socket, client_scanner, client_buffer, to_server, writing_to_server,
+        auto result = co_await pump(client_, server_transport, client_scanner, client_buffer, to_server, writing_to_server,
                                     control);
         if (!control.stop) {
             control.stop = true;
-            boost::system::error_code ignored;
-            server_socket.cancel(ignored);
+            server_transport.cancel();
         }
         if (watchdog_timer) watchdog_timer->cancel();
         co_return result;
     };
     auto server_side = [&]() -> awaitable<PumpResult> {
-        auto result = co_await pump(server_socket, client_, server_scanner, server_buffer, to_client, writing_to_client,
+        auto result = co_await pump(server_transport, client_, server_scanner, server_buffer, to_client, writing_to_client,
                                     control);
         if (!control.stop) {
             control.stop = true;
-            boost::system::error_code ignored;
-            client_.cancel(ignored);
+            client_.cancel();
         }
         if (watchdog_timer) watchdog_timer->cancel();
         co_return result;
@@ -1069,8 +1032,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             e.done = true;
             // The client side must not touch the server's socket again: stop it now.
             e.control->stop = true;
-            boost::system::error_code ignored;
-            session.client_.cancel(ignored);
+            session.client_.cancel();
         };
     }
     // Runs beside the two directions when a timeout is set. A query past query_timeout is
@@ -1094,9 +1056,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             if (check.overrun != Overrun::none) {
                 overrun = check.overrun;
                 control.stop = true;
-                boost::system::error_code ignored;
-                client_.cancel(ignored);
-                server_socket.cancel(ignored);
+                client_.cancel();
+                server_transport.cancel();
                 co_return true;
             }
             watchdog_timer->expires_at(check.next_check);
@@ -1259,7 +1220,8 @@ awaitable<void> ClientSession::return_server(ServerLease& lease, bool clean) {
 
 }  // namespace
 
-awaitable<void> serve_client(Socket client, ProxyContext& context, std::string peer) {
+awaitable<void> serve_client(Socket socket, ProxyContext& context, std::string peer) {
+    Transport client(std::move(socket));
     const auto max_clients = context.snapshot()->config->limits.max_client_conn;
     if (!context.admit_client(max_clients)) {
         spdlog::warn("client {}: refused, max_client_conn ({}) reached", peer, max_clients);

@@ -11,6 +11,7 @@
 
 #include "protocol/frame_scanner.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/io/transport.hpp"
 
 namespace pgsluice::proxy {
 
@@ -97,7 +98,7 @@ struct PumpControl {
 // so byte counters cost nothing per message; and, if it has one, `on_stopping(bytes after
 // the stop)` when it stopped the scan, before the write.
 template <class Visitor>
-awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& scanner, StreamBuffer& buffer,
+awaitable<PumpResult> pump(Transport& from, Transport& to, protocol::FrameScanner& scanner, StreamBuffer& buffer,
                            Visitor& visitor, bool& writing, PumpControl& control) {
     buffer.allocate();
     bool scan_first = !buffer.empty();  // bytes left over from the last call
@@ -106,8 +107,7 @@ awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& sca
         if (!scan_first) {
             if (buffer.free_size() == 0 && !buffer.grow())
                 co_return PumpResult{PumpEnd::protocol_error, "inspected message too large"};
-            auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer.free_space(), buffer.free_size()),
-                                                         asio::as_tuple(use_awaitable));
+            auto [ec, n] = co_await from.read_some(asio::buffer(buffer.free_space(), buffer.free_size()));
             buffer.commit(n);  // kept even when interrupted: the next call forwards it
             if (control.stop) co_return PumpResult{PumpEnd::interrupted, {}};
             if (ec) co_return PumpResult{PumpEnd::source_closed, ec == asio::error::eof ? "EOF" : ec.message()};
@@ -121,8 +121,7 @@ awaitable<PumpResult> pump(Socket& from, Socket& to, protocol::FrameScanner& sca
                 visitor.on_stopping(buffer.filled().size() - result.consumed);
         if (result.consumed > 0) {
             writing = true;
-            auto [ec, n] = co_await asio::async_write(to, asio::buffer(buffer.filled().data(), result.consumed),
-                                                      asio::as_tuple(use_awaitable));
+            const auto ec = co_await to.write(asio::buffer(buffer.filled().data(), result.consumed));
             // On failure `writing` stays true: `to` may hold part of a message.
             if (ec) co_return PumpResult{PumpEnd::sink_failed, ec.message()};
             writing = false;

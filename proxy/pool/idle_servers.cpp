@@ -2,7 +2,6 @@
 // alive, maintenance (server_lifetime, server_idle_timeout, min_pool_size), and closing them
 // all at shutdown.
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include "proxy/pool/pool.hpp"
 #include "proxy/pool/pool_policy.hpp"
@@ -12,13 +11,11 @@ namespace pgsluice::proxy {
 namespace {
 // An idle server should have sent nothing; data or EOF means it died or went astray.
 bool looks_alive(ServerConnection& server) {
-    char byte;
-    ssize_t n = ::recv(server.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    return !server.transport().has_unread_input_or_eof();
 }
 
 const asio::execution_context* worker_of(ServerConnection& server) {
-    return &asio::query(server.socket().get_executor(), asio::execution::context);
+    return &asio::query(server.transport().get_executor(), asio::execution::context);
 }
 }  // namespace
 

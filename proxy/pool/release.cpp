@@ -32,7 +32,7 @@ void Pool::end_lease(std::unique_ptr<ServerConnection> server, bool reusable, co
                 why = to_string(CloseReason::donated);
                 donation = true;
             } else if (!waiters_.empty()) {
-                auto next = waiters_.take_for(&asio::query(server->socket().get_executor(), asio::execution::context));
+                auto next = waiters_.take_for(&asio::query(server->transport().get_executor(), asio::execution::context));
                 note_leased_locked(server.get());  // on lease from now: the waiter takes it as it is
                 next->server = std::move(server);
                 wake(next);
@@ -59,7 +59,7 @@ void Pool::retire(std::unique_ptr<ServerConnection> server, const std::string& w
         slots_.begin_close(donation);
     }
     // On the worker its socket is registered with, where nothing else touches it.
-    auto executor = server->socket().get_executor();
+    auto executor = server->transport().get_executor();
     asio::co_spawn(
         executor,
         [self = shared_from_this(), server = std::move(server), donation]() mutable -> awaitable<void> {
@@ -70,10 +70,10 @@ void Pool::retire(std::unique_ptr<ServerConnection> server, const std::string& w
 
 namespace {
 // Reads and drops whatever a terminated server still sends, up to its EOF.
-awaitable<bool> until_eof(Socket& socket) {
+awaitable<bool> until_eof(Transport& transport) {
     char sink[512];
     while (true) {
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), asio::as_tuple(use_awaitable));
+        auto [ec, n] = co_await transport.read_some(asio::buffer(sink));
         if (ec) co_return true;
     }
 }
@@ -83,10 +83,10 @@ awaitable<void> Pool::retire_gracefully(std::unique_ptr<ServerConnection> server
     try {
         std::string terminate;
         protocol::append_terminate(terminate);
-        auto& socket = server->socket();
-        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
+        auto& transport = server->transport();
+        const auto ec = co_await transport.write(asio::buffer(terminate));
         // A backend whose socket closed has left pg_stat_activity; do not wait for a dead one long.
-        if (!ec) co_await with_deadline(until_eof(socket), std::chrono::seconds(2));
+        if (!ec) co_await with_deadline(until_eof(transport), std::chrono::seconds(2));
     } catch (const std::exception&) {
         // The deadline passed: close it anyway.
     }
