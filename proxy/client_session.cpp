@@ -295,7 +295,7 @@ awaitable<void> ClientSession::start() {
 // session. The idle timer, when set, cancels the wait.
 void ClientSession::park() {
     // Nothing pending: serve_queries parks only with an empty buffer and no server.
-    TrafficCache::give_back(std::move(traffic_));
+    TrafficCache::recycle(std::move(traffic_));
     auto self = this->self();
     if (drain_ended()) {
         // The end of the drain came while this session was not waiting for its client (its

@@ -56,7 +56,8 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     asio::io_context& io = threads.control();
     context_holder = std::make_unique<ProxyContext>(threads, config);
     ProxyContext& context = *context_holder;
-    // Signals, acceptors, reload-by-watch and the drain run on the first worker's thread.
+    // Signals, acceptors, reload (SIGHUP, watch_config), the drain and the one-second tick
+    // run on the control thread, which serves no client.
     auto control = io.get_executor();
     // Caught from here on, before anything listens: a SIGHUP sent as soon as the port
     // answers must reload, not kill the process (its default). One that comes before the

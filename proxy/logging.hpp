@@ -1,4 +1,5 @@
-// Log setup: one line per event on stderr, human-readable or JSON (spdlog).
+// Log setup: one line per event on stderr, human-readable or JSON (spdlog), written out in
+// batches every 100 ms (at once for a warning or worse, and at exit).
 #pragma once
 
 #include <string>

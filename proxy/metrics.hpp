@@ -1,5 +1,5 @@
 // The Prometheus endpoint. /metrics is built at scrape time from what the pools already
-// keep (Pool::counts() under the pool's mutex, PoolStats' relaxed counters), so nothing is
+// keep (Pool::counts() under the pool's mutex, PoolStats' per-worker shards summed), so nothing is
 // counted twice; /healthz and /ready answer on the same listener for load balancers and
 // Kubernetes probes.
 #pragma once

@@ -17,7 +17,7 @@
 #include "proxy/cancel_registry.hpp"
 #include "proxy/client_registry.hpp"
 #include "proxy/credentials.hpp"
-#include "proxy/pool.hpp"
+#include "proxy/pool/pool.hpp"
 #include "proxy/prepared/statement_key.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/stats_line.hpp"

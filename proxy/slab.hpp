@@ -27,7 +27,7 @@ public:
         free_ = block->next;
         return block;
     }
-    void give_back(void* pointer) {
+    void recycle(void* pointer) {
         std::lock_guard lock(mutex_);
         auto* block = static_cast<Block*>(pointer);
         block->next = free_;
@@ -76,7 +76,7 @@ public:
     }
     void deallocate(T* pointer, std::size_t n) {
         if (n != 1 || !kSlabsInUse) return ::operator delete(pointer);
-        Slab<sizeof(T)>::instance().give_back(pointer);
+        Slab<sizeof(T)>::instance().recycle(pointer);
     }
     template <class U>
     bool operator==(const SlabAllocator<U>&) const { return true; }

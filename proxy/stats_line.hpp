@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "proxy/pool_stats.hpp"
+#include "proxy/pool/pool_stats.hpp"
 
 namespace pgsluice::proxy {
 

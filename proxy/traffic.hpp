@@ -18,8 +18,8 @@
 #include "protocol/set_statement.hpp"
 #include "proxy/forward/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
-#include "proxy/pool.hpp"
-#include "proxy/pool_stats.hpp"
+#include "proxy/pool/pool.hpp"
+#include "proxy/pool/pool_stats.hpp"
 #include "protocol/extended_query.hpp"
 #include "proxy/prepared/statement_router.hpp"
 #include "proxy/proxy_context.hpp"
@@ -384,7 +384,7 @@ public:
         kept.pop_back();
         return traffic;
     }
-    static void give_back(std::unique_ptr<Traffic> traffic) {
+    static void recycle(std::unique_ptr<Traffic> traffic) {
         auto& kept = this_worker();
         const bool clean = traffic && !traffic->lease && !traffic->waited && traffic->from_client.buffer.empty() &&
                            traffic->from_server.buffer.empty() && !traffic->write_pending();

@@ -1,15 +1,21 @@
 #include "proxy/workers.hpp"
 
+#include "proxy/pool/pool_stats.hpp"
+
 #include <time.h>
 
 #include <algorithm>
+#include <exception>
 #include <string>
 
 namespace pgsluice::proxy {
 
 Workers::Workers(unsigned count, const SpreadLimits& limits)
     : workers_(std::max(1u, count)),
+      control_(std::make_unique<Context>(1)),
+      first_stat_shard_(StatShards::reserve(static_cast<unsigned>(workers_.size()))),
       serving_(workers_to_serve({}, static_cast<unsigned>(workers_.size()), limits)) {
+    keep_running_.push_back(asio::make_work_guard(*control_));
     for (auto& worker : workers_) {
         // Concurrency hint 1: exactly one thread runs this context.
         worker.context = std::make_unique<Context>(1);
@@ -26,11 +32,15 @@ Workers::~Workers() {
     // (a session's end waking a waiter elsewhere, whose session then gives back a server
     // whose retirement is spawned on a third) is destroyed by the next.
     keep_running_.clear();
-    for (int round = 0; round < 4; ++round)
+    for (int round = 0; round < 4; ++round) {
         for (auto& worker : workers_) worker.context->shutdown();
+        control_->shutdown();
+    }
     // One by one, in place: a handler dropped by a context's destructor still finds the
-    // list whole (a session's destructor counts itself out on its worker).
+    // list whole (a session's destructor counts itself out on its worker). The control
+    // context last: a dropped session may still post to a pool's timer there.
     for (auto& worker : workers_) worker.context.reset();
+    control_.reset();
 }
 
 void Workers::join() {
@@ -97,7 +107,10 @@ bool Workers::rebalance(const SpreadLimits& limits) {
 void Workers::run() {
     auto& threads = threads_;
     for (std::size_t i = 1; i < workers_.size(); ++i) {
-        threads.emplace_back([this, i] { workers_[i].context->run(); });
+        threads.emplace_back([this, i] {
+            StatShards::enter(first_stat_shard_ + static_cast<unsigned>(i));
+            workers_[i].context->run();
+        });
         pthread_setname_np(threads.back().native_handle(), ("pgsluice-w" + std::to_string(i)).c_str());
     }
     // Before the control worker runs, so that its rebalance finds every clock.
@@ -106,19 +119,33 @@ void Workers::run() {
     for (auto& worker : workers_) worker.cpu_seen = cpu_seconds(worker);
     rebalanced_at_ = std::chrono::steady_clock::now();
     clocks_known_ = true;
+    // After the clocks are known: the control thread's first rebalance finds every one.
+    std::exception_ptr control_failed;
+    threads.emplace_back([this, &control_failed] {
+        try {
+            control_->run();
+        } catch (...) {
+            control_failed = std::current_exception();
+            stop();
+        }
+    });
+    pthread_setname_np(threads.back().native_handle(), "pgsluice-ctl");
+    StatShards::enter(first_stat_shard_);
     try {
         workers_.front().context->run();
     } catch (...) {
-        // A handler threw out of the control worker: the others stop too before it goes on.
+        // A handler threw out of worker 0: the others stop too before it goes on.
         stop();
         join();
         throw;
     }
     join();
+    if (control_failed) std::rethrow_exception(control_failed);
 }
 
 void Workers::stop() {
     for (auto& worker : workers_) worker.context->stop();
+    control_->stop();
 }
 
 }  // namespace pgsluice::proxy

@@ -1,4 +1,5 @@
-// The worker threads: one io_context per thread, each run by that thread alone.
+// The worker threads: one io_context per thread, each run by that thread alone, and one
+// control thread that serves no client.
 //
 // A client session runs on one worker at a time, so its handlers never cross threads and
 // need no strand; the scheduler of a one-thread io_context takes no contended lock and never
@@ -6,6 +7,9 @@
 // registries) sits behind its own short mutex. A server connection moves to the worker of
 // the session that leases it (ServerConnection::move_to); a session moves only while it is
 // parked between transactions, when the first few workers serve all clients (worker_spread.hpp).
+// The control thread runs what must not delay a client's transaction: signals, accept,
+// reload, the drain, the one-second tick (pool maintenance, malloc_trim, the stats line) and
+// the pools' wait timers.
 #pragma once
 
 #include <pthread.h>
@@ -31,8 +35,8 @@ public:
     Workers& operator=(const Workers&) = delete;
 
     std::size_t size() const { return workers_.size(); }
-    // The first worker also runs the daemon's control work (signals, accept, reload, drain).
-    asio::io_context& control() { return *workers_.front().context; }
+    // The control thread's io_context: the daemon's control work, never a client.
+    asio::io_context& control() { return *control_; }
     // Where the next accepted client goes: round robin over the serving workers.
     asio::io_context& next();
 
@@ -57,11 +61,12 @@ public:
     // call decides how many serve next (workers_to_serve). Returns true when that changed.
     bool rebalance(const SpreadLimits& limits);
 
-    // Runs every worker; returns when all have stopped (stop()) and their threads have
-    // ended. The threads are named "pgsluice-wN" (N from 1; worker 0 is the process's main
-    // thread), for top -H and ps.
+    // Runs every worker and the control thread; returns when all have stopped (stop()) and
+    // their threads have ended. The threads are named "pgsluice-wN" (N from 1; worker 0 is
+    // the process's main thread) and "pgsluice-ctl", for top -H and ps. An exception out of
+    // a handler on worker 0 or the control thread stops the rest and is rethrown here.
     void run();
-    // Stops every worker (from any thread); run() then returns.
+    // Stops every worker and the control thread (from any thread); run() then returns.
     void stop();
 
     // Destruction stops every worker, joins every thread, then shuts every io_context down
@@ -89,8 +94,10 @@ private:
     void join();
 
     std::vector<Worker> workers_;
+    std::unique_ptr<Context> control_;
+    unsigned first_stat_shard_ = 0;  // worker i writes PoolStats shard first_stat_shard_ + i
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running_;
-    std::vector<std::thread> threads_;  // workers 1..N-1, while run() runs them
+    std::vector<std::thread> threads_;  // workers 1..N-1 and the control thread, while run() runs them
     std::atomic<std::size_t> next_{0};
     std::atomic<unsigned> serving_{1};
     std::atomic<std::uint64_t> moves_{0};

@@ -19,9 +19,9 @@ TEST_CASE("a slab hands out distinct aligned blocks and reuses a freed one", "[u
         CHECK(blocks.insert(block).second);
     }
     void* freed = *blocks.begin();
-    slab.give_back(freed);
+    slab.recycle(freed);
     CHECK(slab.take() == freed);
-    for (void* block : blocks) slab.give_back(block);
+    for (void* block : blocks) slab.recycle(block);
 }
 
 TEST_CASE("allocate_shared through the slab allocator builds and destroys the object", "[unit][slab]") {

@@ -1,5 +1,5 @@
 // ConnectionBudget: the shared counts behind max_db_connections and max_user_connections.
-#include "proxy/connection_budget.hpp"
+#include "proxy/pool/connection_budget.hpp"
 
 #include <algorithm>
 
@@ -29,7 +29,7 @@ ConnectionBudget* ConnectionBudget::take(ConnectionBudget* database, std::uint32
     return nullptr;
 }
 
-void ConnectionBudget::give_back() {
+void ConnectionBudget::release_one() {
     std::lock_guard lock(mutex_);
     if (used_ > 0) --used_;
 }
@@ -52,19 +52,17 @@ std::vector<std::shared_ptr<BudgetMember>> ConnectionBudget::members() {
 void ConnectionBudget::set_starving(const BudgetMember* member, TimePoint oldest_waiter_since) {
     std::lock_guard lock(mutex_);
     starving_[member] = oldest_waiter_since;
+    starving_count_.store(starving_.size(), std::memory_order_relaxed);
 }
 
 void ConnectionBudget::clear_starving(const BudgetMember* member) {
     std::lock_guard lock(mutex_);
     starving_.erase(member);
-}
-
-bool ConnectionBudget::has_starving() {
-    std::lock_guard lock(mutex_);
-    return !starving_.empty();
+    starving_count_.store(starving_.size(), std::memory_order_relaxed);
 }
 
 ConnectionBudget::Starving ConnectionBudget::starving_besides(const BudgetMember* asking) {
+    if (!has_starving()) return {};
     std::lock_guard lock(mutex_);
     Starving result;
     for (const auto& [member, since] : starving_) {

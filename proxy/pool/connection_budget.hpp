@@ -4,6 +4,7 @@
 // never before one: a budget never calls into a pool while it holds its own lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -33,7 +34,7 @@ public:
     // the budget that refused; nothing is taken then.
     static ConnectionBudget* take(ConnectionBudget* database, std::uint32_t database_limit, ConnectionBudget* user,
                                   std::uint32_t user_limit);
-    void give_back();
+    void release_one();  // one connection fewer counted against the cap
 
     void join(std::weak_ptr<BudgetMember> member);
     // The pools sharing this budget right now (a copy: call into them without any lock held).
@@ -45,7 +46,10 @@ public:
     using TimePoint = std::chrono::steady_clock::time_point;
     void set_starving(const BudgetMember* member, TimePoint oldest_waiter_since);
     void clear_starving(const BudgetMember* member);
-    bool has_starving();
+    // Without the lock: a pool releasing a server asks this at every transaction, and almost
+    // always nobody starves. A pool that starts starving a moment later is seen by its
+    // siblings at their next release, or asks them itself (Pool::maintain).
+    bool has_starving() const { return starving_count_.load(std::memory_order_relaxed) > 0; }
     struct Starving {
         std::size_t pools = 0;                 // starving pools other than the one asking
         TimePoint oldest = TimePoint::max();   // when their oldest waiter arrived
@@ -60,6 +64,7 @@ private:
     std::mutex mutex_;
     std::uint32_t used_ = 0;
     std::map<const BudgetMember*, TimePoint> starving_;
+    std::atomic<std::size_t> starving_count_{0};  // starving_.size(), written under mutex_
     std::vector<std::weak_ptr<BudgetMember>> members_;
 };
 

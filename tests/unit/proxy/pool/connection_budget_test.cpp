@@ -5,17 +5,17 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/connection_budget.hpp"
+#include "proxy/pool/connection_budget.hpp"
 
 using pgsluice::proxy::ConnectionBudget;
 
-TEST_CASE("a budget refuses beyond its limit and has room again after a give_back", "[budget]") {
+TEST_CASE("a budget refuses beyond its limit and has room again after a release_one", "[budget]") {
     ConnectionBudget database("database app");
     CHECK(ConnectionBudget::take(&database, 2, nullptr, 0) == nullptr);
     CHECK(ConnectionBudget::take(&database, 2, nullptr, 0) == nullptr);
     CHECK(ConnectionBudget::take(&database, 2, nullptr, 0) == &database);
     CHECK(database.used() == 2);
-    database.give_back();
+    database.release_one();
     CHECK(ConnectionBudget::take(&database, 2, nullptr, 0) == nullptr);
 }
 
@@ -47,7 +47,7 @@ TEST_CASE("concurrent takers never exceed the limit", "[budget]") {
                 const int now = ++held;
                 if (now > most) most = now;
                 --held;
-                database.give_back();
+                database.release_one();
             }
         });
     }

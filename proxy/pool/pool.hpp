@@ -1,7 +1,20 @@
-// A pool of server connections for one (database, user): idle servers, a bound on how many
-// may be open, and a FIFO queue of sessions waiting for one. Sessions run on every worker
-// thread, so the pool's state sits behind one short mutex; nothing
-// waits or does I/O while holding it.
+// A pool of server connections for one (database, user): idle servers, its slots (the
+// bound on how many may be open, counted in the budgets shared with sibling pools), and one
+// FIFO queue of sessions waiting for a server, watched by one timer. Sessions run on every
+// worker thread, so the pool's state sits behind one short mutex; nothing waits or does I/O
+// while holding it.
+//
+// The pool's code, by job:
+//   pool.cpp         construction, settings, reload (update, retarget), the budgets' callbacks
+//   acquire.cpp      taking a server: the one attempt both paths share, waiting, opening one
+//   wait_timer.cpp   the pool's one timer: query_wait_timeout and reserve_pool_timeout
+//   release.cpp      a server coming back: to a waiter, to the idle list, or closed (retire)
+//   idle_servers.cpp the idle list: which to reuse, liveness, maintenance, closing them all
+//   admin.cpp        SHOW POOLS/SERVERS, RECONNECT, KILL, PAUSE, RESUME, the leased list
+//   pool_policy.hpp  the decisions (caps, FIFO, reserve, shrink, close reasons), socket-free
+//   slot_account.*   the slots and the shared budgets, socket-free
+//   waiter_queue.*   the queue and what a wait comes to
+//   lease.*          ServerLease, WaitOutcome, QuickWaiter: what a session holds
 #pragma once
 
 #include <atomic>
@@ -9,14 +22,17 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
 #include "protocol/error_response.hpp"
 #include "proxy/asio.hpp"
-#include "proxy/connection_budget.hpp"
-#include "proxy/pool_stats.hpp"
+#include "proxy/pool/close_reason.hpp"
+#include "proxy/pool/connection_budget.hpp"
+#include "proxy/pool/lease.hpp"
+#include "proxy/pool/pool_stats.hpp"
+#include "proxy/pool/slot_account.hpp"
+#include "proxy/pool/waiter_queue.hpp"
 #include "proxy/server_connection.hpp"
 #include "proxy/silence_clock.hpp"
 
@@ -28,61 +44,10 @@ struct PoolError : std::runtime_error {
     explicit PoolError(protocol::ErrorFields f) : std::runtime_error(f.message), fields(std::move(f)) {}
 };
 
-class Pool;
-struct PoolWaiter;  // a place in a pool's queue (pool.cpp)
-
-// What a session's wait in a pool's queue came to, until the session takes it: a server, a
-// slot to open one, an error, or query_wait_timeout. Pool::take_waited_server() takes a
-// server at once; Pool::acquire(outcome) does the rest. Dropped untaken, it gives back what
-// it holds, so no slot or server is lost on any path.
-class WaitOutcome {
-public:
-    WaitOutcome() = default;
-    WaitOutcome(std::shared_ptr<Pool> pool, std::shared_ptr<PoolWaiter> waiter);
-    WaitOutcome(WaitOutcome&&) noexcept = default;
-    WaitOutcome& operator=(WaitOutcome&& other) noexcept;
-    WaitOutcome(const WaitOutcome&) = delete;
-    WaitOutcome& operator=(const WaitOutcome&) = delete;
-    ~WaitOutcome();
-
-    explicit operator bool() const { return waiter_ != nullptr; }
-
-private:
-    friend class Pool;
-    void give_back();
-    std::shared_ptr<Pool> pool_;
-    std::shared_ptr<PoolWaiter> waiter_;
-};
-
-// A server on loan to one session. Dropping the lease without release_reusable() closes the
-// server: the safe default when a session ends in a state nobody checked.
-class ServerLease {
-public:
-    ServerLease() = default;
-    ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server);
-    // For the pool itself, which listed the server as leased already (under its lock).
-    struct Listed {};
-    ServerLease(std::shared_ptr<Pool> pool, std::unique_ptr<ServerConnection> server, Listed);
-    ServerLease(ServerLease&&) noexcept = default;
-    ServerLease& operator=(ServerLease&& other) noexcept;
-    ServerLease(const ServerLease&) = delete;
-    ServerLease& operator=(const ServerLease&) = delete;
-    ~ServerLease();
-
-    explicit operator bool() const { return server_ != nullptr; }
-    ServerConnection* operator->() const { return server_.get(); }
-    ServerConnection& operator*() const { return *server_; }
-
-    void release_reusable();             // back to the pool for the next client
-    void release_closed(const char* why);  // close it, with the reason for the log
-
-private:
-    std::shared_ptr<Pool> pool_;
-    std::unique_ptr<ServerConnection> server_;
-};
-
 class Pool : public std::enable_shared_from_this<Pool>, public BudgetMember {
 public:
+    // `io_executor`: where the pool's own work runs (its timer, maintenance's new servers):
+    // the control thread, which serves no client.
     Pool(std::string database, std::string user, ServerTarget target, config::PoolSettings settings,
          Executor io_executor, std::atomic<std::uint64_t>& server_ids);
     ~Pool() override;
@@ -97,24 +62,16 @@ public:
     // With an `outcome` (of acquire_quick's wait): what that wait came to, finished.
     awaitable<ServerLease> acquire(WaitOutcome outcome = {});
 
-    // A session that waits for a server with no coroutine (the quick path). Told once, on
-    // its own worker, when its wait is over, whatever the outcome.
-    class QuickWaiter {
-    public:
-        virtual void on_wait_over(WaitOutcome outcome) = 0;
-
-    protected:
-        ~QuickWaiter() = default;
-    };
+    using QuickWaiter = proxy::QuickWaiter;
     struct QuickAcquire {
         ServerLease lease;    // an idle server, moved to the caller's worker
         WaitOutcome outcome;  // a slot was free: acquire(outcome) opens the server
         bool queued = false;  // the pool is at its bound: `who` is told when a server comes
     };
     // The quick path's acquire, which never suspends: an idle server that needs no check
-    // query, or a place in the FIFO queue (no coroutine, no timer of its own: one timer per
-    // pool watches query_wait_timeout). Nothing of the three when acquire() must do it all
-    // (paused, a reserve pool to consider, an idle server due for its check query).
+    // query, a slot, or a place in the queue (no coroutine, no timer of its own). Nothing of
+    // the three when acquire() must do it all: the pool is paused, or the idle server it
+    // would get is due for its check query.
     QuickAcquire acquire_quick(const Executor& executor, std::shared_ptr<QuickWaiter> who);
     // The server a finished wait brought, moved to `executor`'s worker; empty (and
     // `outcome` untouched) when it brought anything else.
@@ -197,62 +154,71 @@ private:
     friend class WaitOutcome;
     using Waiter = PoolWaiter;
 
+    // ---- acquire.cpp ----
+    // The one attempt to take a server that both paths make, under the lock: an idle server
+    // (listed as leased, its liveness not yet asked), a slot (a waiter with `slot`), or a
+    // place in the queue. `quick`: the quick path's session (null: a coroutine waits).
+    struct Attempt {
+        std::unique_ptr<ServerConnection> idle;
+        std::shared_ptr<Waiter> waiter;  // granted a slot, or queued
+        bool queued = false;
+        bool step_aside = false;          // quick path only: acquire() must do it
+        bool freed = false;               // a slot came free (an old idle server closed)
+        ConnectionBudget* blocked = nullptr;
+        std::uint32_t pool_size = 0;
+    };
+    Attempt attempt_locked(const Executor& executor, std::shared_ptr<QuickWaiter> quick);
+    // What follows an attempt, without the lock: budgets told, the wait logged. False when
+    // the idle server it took was dead (then try again).
+    bool settle_attempt(Attempt& attempt);
     awaitable<ServerLease> acquire_unchecked();
-    // acquire_quick's one attempt; nothing when the idle server it took was dead.
-    std::optional<QuickAcquire> try_acquire_quick(const Executor& executor, std::shared_ptr<QuickWaiter>& who);
-    // What a quick waiter's finished wait came to, as a server (or PoolError).
+    // What a finished wait came to, as a server (or PoolError).
     awaitable<ServerLease> finish_wait(std::shared_ptr<Waiter> waiter);
     // A wait given up untaken: out of the queue, its server or slot given back.
     void abandon(Waiter& waiter);
-    // Quick waiters' query_wait_timeout: one timer per pool, at the oldest one's deadline.
-    void arm_quick_deadline_locked();
-    void expire_quick_waiters(std::shared_ptr<asio::steady_timer> timer);
-    awaitable<void> wait_while_paused();
-    void note_leased(ServerConnection* server);
-    void note_leased_locked(ServerConnection* server);
-    bool forget_leased_locked(ServerConnection* server);  // true when of the current generation
-    void publish_traffic_limits_locked();
-    void close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close);
-    void give_back(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
-    // `freed`: it closed a server whose slot a sibling pool may now use.
-    // Prefers a server already on `near`'s worker.
-    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed, const Executor& near);
-    // Without the lock: whether an idle server just taken is alive; a dead one is closed,
-    // its slot freed, and `server` emptied.
-    bool keep_if_alive(std::unique_ptr<ServerConnection>& server);
-    // Servers above pool_size (after a shrink, or a reserve server nobody waits for) or of
-    // an older target are not reused.
-    bool keep_on_release_locked(const ServerConnection& server) const;
+    awaitable<ServerLease> open_new();
     void on_connect_failed(const protocol::ErrorFields& error);
-    // Slots: one per open server, counted in this pool and in the shared budgets.
-    bool take_slot_locked(bool with_reserve);
-    void release_slot_locked();
-    bool reserve_due_locked(const Waiter& waiter) const;
-    // Hands free slots to waiters (FIFO), who then open a server each.
-    void grant_waiters_locked();
-    void update_starving_locked();
-    bool sibling_waited_longer_locked() const;
-    // After a slot was released (no lock held): let starved sibling pools use it.
-    void notify_budgets();
-    // After a waiter was blocked by `budget` (no lock held): ask a sibling to close an idle server.
-    void make_room(ConnectionBudget* budget);
     protocol::ErrorFields wait_timeout_error_locked() const;
     // True at most once every 10 s: whether "client waits" is worth an info line now.
     bool note_bound_reached();
     // The "client waits" line; `pool_size` as read under the lock when the client queued.
     void note_client_waits(ConnectionBudget* blocked, std::uint32_t pool_size);
+
+    // ---- wait_timer.cpp ----
+    void arm_wait_timer_locked();
+    void on_wait_timer(std::shared_ptr<asio::steady_timer> timer);
+    // Tells a waiter its wait is over; it is out of the queue already.
+    void wake(const std::shared_ptr<Waiter>& waiter);
+    // Hands free slots to waiters (FIFO), who then open a server each.
+    void grant_waiters_locked();
+    void update_starving_locked();
+
+    // ---- release.cpp ----
+    // A lease ended: the server goes to the next waiter, to the idle list, or is closed.
+    void end_lease(std::unique_ptr<ServerConnection> server, bool reusable, const char* why);
     // Closes a server whose slot is still counted, and frees the slot only once PostgreSQL
     // let the backend go: a shared cap then holds as pg_stat_activity sees it.
     // A donation's slot goes to the starved sibling pools before this pool's own waiters.
     void retire(std::unique_ptr<ServerConnection> server, const std::string& why, bool donation = false);
     void retire_all(std::vector<std::unique_ptr<ServerConnection>>& servers, const char* why);
     awaitable<void> retire_gracefully(std::unique_ptr<ServerConnection> server, bool donation);
-    // Tells a waiter its wait is over; it is out of the queue already.
-    void wake(const std::shared_ptr<Waiter>& waiter);
-    // Takes the waiter that gets `server` out of the queue (FIFO, with a preference for the
-    // server's own worker). The queue is not empty.
-    std::shared_ptr<Waiter> next_waiter_locked(ServerConnection& server);
-    awaitable<ServerLease> open_new();
+
+    // ---- idle_servers.cpp ----
+    // An idle server for `near`'s worker, if one is fit for reuse; old ones found on the way
+    // are closed (`freed`: a slot a sibling pool may now use).
+    std::unique_ptr<ServerConnection> take_idle_locked(bool& freed, const Executor& near);
+    // Without the lock: whether an idle server just taken is alive; a dead one is closed,
+    // its slot freed, and `server` emptied.
+    bool keep_if_alive(std::unique_ptr<ServerConnection>& server);
+    void close_old_idle_locked(std::vector<std::unique_ptr<ServerConnection>>& to_close);
+
+    // ---- admin.cpp ----
+    awaitable<void> wait_while_paused();
+    void note_leased(ServerConnection* server);
+    void note_leased_locked(ServerConnection* server);
+    bool forget_leased_locked(ServerConnection* server);  // true when of the current admin generation
+
+    void publish_traffic_limits_locked();
 
     const std::string database_;
     const std::string user_;
@@ -265,25 +231,19 @@ private:
     ServerTarget target_;  // guarded: client_key may be filled in later
     // Bumped by retarget(): a server opened for an older generation is closed on release.
     std::uint64_t target_generation_ = 0;
-    std::deque<std::unique_ptr<ServerConnection>> idle_;
-    std::deque<std::shared_ptr<Waiter>> waiters_;
-    std::uint32_t open_ = 0;
-    std::uint32_t connecting_ = 0;
-    std::uint32_t closing_ = 0;   // counted in open_: Terminate sent, waiting for the backend to go
-    std::uint32_t donating_ = 0;  // of closing_: closing to make room for a sibling pool
+    std::deque<std::unique_ptr<ServerConnection>> idle_;  // in release order
+    WaiterQueue waiters_;
+    SlotAccount slots_{this};
+    std::uint32_t connecting_ = 0;  // of the slots: login to the server in progress
+    bool wait_timer_armed_ = false;
     Clock::time_point last_connect_failure_{};
     std::atomic<Clock::rep> last_bound_log_{0};
-    std::shared_ptr<ConnectionBudget> db_budget_;    // set once by share_budgets
-    std::shared_ptr<ConnectionBudget> user_budget_;
-    ConnectionBudget* blocked_by_ = nullptr;   // the budget that refused the last slot
-    ConnectionBudget* starving_on_ = nullptr;  // where this pool counts itself starved
     // Admin console state. A server on lease remembers the generation it was leased in;
     // RECONNECT, KILL and PAUSE start a new one, and an older server is closed at release.
     std::atomic<std::uint64_t> generation_{0};  // written under mutex_
     const Clock::time_point created_at_ = Clock::now();
     bool paused_ = false;
     std::deque<std::shared_ptr<Waiter>> paused_waiters_;
-    bool quick_deadline_armed_ = false;  // guarded by mutex_
     // Servers on lease (ServerConnection's list hook), guarded by mutex_.
     ServerConnection* leased_first_ = nullptr;
     // settings_'s traffic limits in milliseconds, for traffic_limits().
