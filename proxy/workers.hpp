@@ -33,6 +33,8 @@ public:
     std::size_t size() const { return workers_.size(); }
     // The first worker also runs the daemon's control work (signals, accept, reload, drain).
     asio::io_context& control() { return *workers_.front().context; }
+    // Worker `index` (0 is the control worker), for work that must run on every one.
+    asio::io_context& at(std::size_t index) { return *workers_.at(index).context; }
     // Where the next accepted client goes: round robin over the serving workers.
     asio::io_context& next();
 
