@@ -129,12 +129,17 @@ TEST_CASE("out of file descriptors, pgsluice backs off without spinning and serv
     // two seconds pgsluice does almost nothing (a spinning accept loop would take a core).
     const double cpu_before = cpu_seconds(pid);
     const auto log_lines_before = proxy.log_count("\n");
+    const auto accept_lines_before = proxy.log_count("accept on tcp failed");
     std::this_thread::sleep_for(std::chrono::seconds(2));  // the measured interval itself
     const double cpu_used = cpu_seconds(pid) - cpu_before;
     const auto log_lines = proxy.log_count("\n") - log_lines_before;
-    INFO("cpu " << cpu_used << " s, log lines " << log_lines);
+    const auto accept_lines = proxy.log_count("accept on tcp failed") - accept_lines_before;
+    INFO("cpu " << cpu_used << " s, log lines " << log_lines << ", accept error lines " << accept_lines);
     CHECK(cpu_used < 0.5);
     CHECK(log_lines < 100);
+    // Rate-limited: one line a second (the retries every 100 ms are counted, not logged).
+    CHECK(accept_lines <= 3);
+    CHECK(proxy.log().find("more failures since the last line") != std::string::npos);
     CHECK(proxy.running());
     for (int fd : clients) close(fd);
     // Once they are gone it accepts and serves again.
