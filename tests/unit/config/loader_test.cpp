@@ -219,7 +219,7 @@ TEST_CASE("listen.unix_socket_mode is an octal mode, 0777 by default, and bad on
     CHECK(has(unreadable, "warning: listen.unix_socket_mode 0070 does not let pgsluice's own user read and write"));
 }
 
-TEST_CASE("TCP keepalive and user timeout take PgBouncer's names; 0 leaves the OS default", "[config]") {
+TEST_CASE("TCP keepalive and user timeout take PgBouncer's names, and 0 leaves the OS default", "[config]") {
     auto defaults = load(kMinimal);
     REQUIRE(defaults.ok());
     CHECK(defaults.config->tcp.keepalive);
