@@ -13,7 +13,8 @@
 #                     disconnect: connections churning (900)
 #   IDLE_SECONDS      (10)
 # A reload (SIGHUP with a changed stats_period) every minute, or every MINUTES*60/4 s when
-# shorter. The warm-up is the first quarter of the run (at least 20 s).
+# shorter. The warm-up is the first quarter of the run, at least 40 s (an ASan build
+# fills its quarantine and the allocator its arenas over the first half minute or so).
 set -euo pipefail
 
 minutes=${1:-}
@@ -33,7 +34,7 @@ idle_clients=${IDLE_CLIENTS:-900}
 idle_seconds=${IDLE_SECONDS:-10}
 duration=$((minutes * 60))
 reload_every=$((duration / 4 < 60 ? duration / 4 : 60))
-warmup=$((duration / 4 > 20 ? duration / 4 : 20))
+warmup=$((duration / 4 > 40 ? duration / 4 : 40))
 pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -n1)
 [[ -x $pg_bin/postgres ]] || { echo "soak: no PostgreSQL under /usr/lib/postgresql" >&2; exit 1; }
 
@@ -45,8 +46,12 @@ pids=()
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n ${pg_pid:-} ]]; then kill -QUIT "$pg_pid" 2>/dev/null || true; fi
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # The postmaster itself (pg_pid is the runuser or subshell above it): immediate shutdown.
+  if [[ -f $work/pg/data/postmaster.pid ]]; then
+    kill -QUIT "$(head -n1 "$work/pg/data/postmaster.pid")" 2>/dev/null || true
+  fi
+  if [[ -n ${pg_pid:-} ]]; then wait "$pg_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
