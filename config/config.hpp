@@ -54,6 +54,19 @@ struct Limits {
     Duration client_login_timeout = std::chrono::seconds(60);
 };
 
+// TCP keepalive and TCP_USER_TIMEOUT for every TCP socket pgsluice accepts from a client or
+// opens to a server (never Unix sockets), so a peer that vanished without a FIN or RST (a
+// cut network, a powered-off host) is noticed in seconds rather than after the kernel's
+// retransmission limit (about 15 minutes). PgBouncer's names; 0 leaves the OS default.
+struct TcpOptions {
+    bool keepalive = true;                     // tcp_keepalive: SO_KEEPALIVE
+    Duration keepidle = Duration::zero();      // tcp_keepidle: idle time before the first probe (whole seconds)
+    Duration keepintvl = Duration::zero();     // tcp_keepintvl: time between probes (whole seconds)
+    std::uint32_t keepcnt = 0;                 // tcp_keepcnt: unanswered probes before the peer is dead
+    Duration user_timeout = Duration::zero();  // tcp_user_timeout: unacknowledged data older than this kills the connection
+    bool operator==(const TcpOptions&) const = default;
+};
+
 // Pool settings every database inherits from `defaults:` and may override.
 struct PoolSettings {
     PoolMode pool_mode = PoolMode::transaction;
@@ -118,6 +131,7 @@ struct Config {
     Admin admin;
     Metrics metrics;
     Limits limits;
+    TcpOptions tcp;  // top-level keys tcp_keepalive, tcp_keepidle, ... (PgBouncer's)
     PoolSettings defaults;
     std::map<std::string, Database> databases;
     std::map<std::string, User> users;

@@ -132,6 +132,12 @@ std::vector<Change> diff_configs(const Config& a, const Config& b) {
     d.value("shutdown_timeout", a.shutdown_timeout, b.shutdown_timeout);
     d.value("stats_period", a.stats_period, b.stats_period);
     d.value("watch_config", a.watch_config, b.watch_config);
+    // Applied to sockets opened or accepted after the reload; open ones keep theirs.
+    d.value("tcp_keepalive", a.tcp.keepalive, b.tcp.keepalive);
+    d.value("tcp_keepidle", a.tcp.keepidle, b.tcp.keepidle);
+    d.value("tcp_keepintvl", a.tcp.keepintvl, b.tcp.keepintvl);
+    d.value("tcp_keepcnt", a.tcp.keepcnt, b.tcp.keepcnt);
+    d.value("tcp_user_timeout", a.tcp.user_timeout, b.tcp.user_timeout);
     d.pool("defaults.", a.defaults, b.defaults);
     d.entries("databases", a.databases, b.databases,
               [&](const std::string& prefix, const Database& x, const Database& y) { d.database(prefix, x, y); });

@@ -20,6 +20,9 @@ const std::vector<std::string> kTopKeys = {"listen",     "workers",          "wo
                                            "admin",      "metrics",          "limits",              "log_level",
                                            "log_format", "shutdown_timeout", "stats_period",        "watch_config",
                                            "defaults",   "databases",        "users"};
+// Top-level too, with PgBouncer's names (TcpOptions in config.hpp).
+const std::vector<std::string> kTcpKeys = {"tcp_keepalive", "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt",
+                                           "tcp_user_timeout"};
 const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir", "unix_socket_mode"};
 const std::vector<std::string> kAdminKeys = {"users"};
 const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
@@ -83,8 +86,9 @@ public:
             result.diagnostics = reader_.take_diagnostics();
             return result;
         }
-        reader_.check_keys(root, "the config", kTopKeys);
+        reader_.check_keys(root, "the config", concat(kTopKeys, kTcpKeys));
         read_top(root);
+        read_tcp(root);
         if (auto defaults = root["defaults"]) {
             if (reader_.is_map(defaults, "defaults")) {
                 reader_.check_keys(defaults, "defaults", kPoolKeys);
@@ -206,6 +210,39 @@ private:
         read(root, "stats_period", "", config_.stats_period, duration());
         if (auto watch = root["watch_config"])
             if (auto value = reader_.boolean(watch, "watch_config")) config_.watch_config = *value;
+    }
+
+    // Linux caps TCP_KEEPIDLE and TCP_KEEPINTVL at 32767 s and TCP_KEEPCNT at 127; the socket
+    // options take whole seconds, so a fraction would be silently cut.
+    void read_tcp(const YAML::Node& root) {
+        auto& tcp = config_.tcp;
+        if (auto keepalive = root["tcp_keepalive"])
+            if (auto value = reader_.boolean(keepalive, "tcp_keepalive")) tcp.keepalive = *value;
+        auto whole_seconds = [&](const char* key, Duration& out) {
+            auto node = root[key];
+            if (!node) return;
+            auto value = reader_.duration(node, key);
+            if (!value) return;
+            if (value->count() % 1000 != 0 || *value > std::chrono::seconds(32767)) {
+                reader_.error(node, std::string(key) + " must be whole seconds from 1s to 32767s (0 for the OS default)");
+                return;
+            }
+            out = *value;
+        };
+        whole_seconds("tcp_keepidle", tcp.keepidle);
+        whole_seconds("tcp_keepintvl", tcp.keepintvl);
+        read(root, "tcp_keepcnt", "", tcp.keepcnt, number(0, 127));
+        if (auto node = root["tcp_user_timeout"]) {
+            if (auto value = reader_.duration(node, "tcp_user_timeout")) {
+                if (*value > std::chrono::hours(24 * 24))  // the socket option is an int of milliseconds
+                    reader_.error(node, "tcp_user_timeout must be at most 576h (0 for the OS default)");
+                else
+                    tcp.user_timeout = *value;
+            }
+        }
+        const bool tuned = tcp.keepidle.count() || tcp.keepintvl.count() || tcp.keepcnt;
+        if (!tcp.keepalive && tuned)
+            reader_.warning(root["tcp_keepalive"], "tcp_keepidle, tcp_keepintvl and tcp_keepcnt do nothing while tcp_keepalive is off");
     }
 
     void read_pool(const YAML::Node& node, const std::string& path, PoolSettings& pool) {

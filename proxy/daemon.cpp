@@ -13,6 +13,8 @@
 #include "proxy/metrics.hpp"
 #include "proxy/proxy_context.hpp"
 #include "proxy/reload.hpp"
+#include "proxy/test_hooks.hpp"
+#include "proxy/worker_heartbeat.hpp"
 #include "proxy/workers.hpp"
 
 namespace pgsluice::proxy {
@@ -99,6 +101,11 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
         spdlog::info("metrics on http://{}:{}/metrics (also /healthz, /ready)", config->metrics.address,
                      config->metrics.port);
     }
+    // /healthz means the workers run: each stamps a heartbeat from its own io_context.
+    const auto heartbeats = WorkerHeartbeats::start(threads);
+    metrics.set_health_check([heartbeats] { return heartbeats->stale_workers(); });
+    install_test_hooks(threads);
+
     auto reload = [&](std::string& report) {
         notify(hooks.on_reloading);
         status("reloading " + config_path);

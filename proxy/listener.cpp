@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "proxy/client_session.hpp"
+#include "proxy/log_rate_limit.hpp"
+#include "proxy/tcp_options.hpp"
 
 namespace pgsluice::proxy {
 
@@ -64,12 +66,18 @@ Acceptor listen_unix(asio::io_context& io, const std::string& directory, std::ui
 awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::string name, Workers& workers) {
     auto& io = static_cast<asio::io_context&>(acceptor.get_executor().context());
     const bool tcp = acceptor.local_endpoint().protocol().family() != AF_UNIX;
+    LogRateLimit accept_errors(std::chrono::seconds(1));
     while (acceptor.is_open()) {
         auto [ec, accepted] = co_await acceptor.async_accept(workers.next(), asio::as_tuple(use_awaitable));
         if (ec == asio::error::operation_aborted) co_return;
         if (ec) {
             // EMFILE and friends: back off instead of spinning; existing clients keep working.
-            spdlog::error("accept on {} failed: {}; retrying in 100 ms", name, ec.message());
+            // Out of descriptors this fails ten times a second: one line a second says so.
+            if (auto held_back = accept_errors.allow(LogRateLimit::Clock::now()); held_back && *held_back > 0)
+                spdlog::error("accept on {} failed: {}; retrying in 100 ms ({} more failures since the last line)",
+                              name, ec.message(), *held_back);
+            else if (held_back)
+                spdlog::error("accept on {} failed: {}; retrying in 100 ms", name, ec.message());
             asio::steady_timer backoff(io, std::chrono::milliseconds(100));
             co_await backoff.async_wait(asio::as_tuple(use_awaitable));
             continue;
@@ -78,7 +86,10 @@ awaitable<void> accept_clients(Acceptor& acceptor, ProxyContext& context, std::s
         if (tcp) {
             boost::system::error_code ignored;
             socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-            socket.set_option(asio::socket_base::keep_alive(true), ignored);
+            // Keepalive and TCP_USER_TIMEOUT from the config live now: a reload reaches the
+            // clients accepted after it.
+            if (auto failed = apply_tcp_options(socket.native_handle(), context.snapshot()->config->tcp); !failed.empty())
+                spdlog::debug("client socket options: {}", failed);
         }
         auto executor = socket.get_executor();
         auto peer = peer_name(socket);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <stdexcept>
 
@@ -28,6 +29,9 @@ using Labels = std::vector<ClientMetric::Label>;
 // civetweb's begin_request callback gets no pointer of ours (CivetServer keeps its user
 // data for itself), so the one readiness flag is process-wide; there is one daemon per process.
 std::atomic<bool> g_ready{false};
+// What /healthz asks (set_health_check): "" when healthy, else why not. Swapped whole,
+// read by civetweb's threads.
+std::shared_ptr<const std::function<std::string()>> g_health_check;
 
 constexpr char kHealthzPath[] = "/healthz";
 constexpr char kReadyPath[] = "/ready";
@@ -48,7 +52,12 @@ int answer_text(mg_connection* conn, int status, const char* body) {
 int begin_request(mg_connection* conn) {
     const auto* request = mg_get_request_info(conn);
     const char* uri = request && request->local_uri ? request->local_uri : "";
-    if (std::strcmp(uri, kHealthzPath) == 0) return answer_text(conn, 200, "ok\n");
+    if (std::strcmp(uri, kHealthzPath) == 0) {
+        const auto check = std::atomic_load(&g_health_check);
+        const auto problem = check ? (*check)() : std::string();
+        if (problem.empty()) return answer_text(conn, 200, "ok\n");
+        return answer_text(conn, 503, ("unhealthy: " + problem + "\n").c_str());
+    }
     if (std::strcmp(uri, kReadyPath) == 0)
         return g_ready.load() ? answer_text(conn, 200, "ready\n") : answer_text(conn, 503, "not ready\n");
     return 0;
@@ -262,6 +271,7 @@ Metrics::Metrics(ProxyContext& context) : collector_(std::make_shared<Collector>
 Metrics::~Metrics() {
     g_ready = false;
     exposer_.reset();  // stops the HTTP threads before the collector goes
+    std::atomic_store(&g_health_check, std::shared_ptr<const std::function<std::string()>>());
 }
 
 void Metrics::listen(const std::string& address, std::uint16_t port) {
@@ -284,6 +294,10 @@ void Metrics::listen(const std::string& address, std::uint16_t port) {
 }
 
 void Metrics::set_ready(bool ready) { g_ready = ready; }
+
+void Metrics::set_health_check(std::function<std::string()> check) {
+    std::atomic_store(&g_health_check, std::make_shared<const std::function<std::string()>>(std::move(check)));
+}
 
 
 }  // namespace pgsluice::proxy

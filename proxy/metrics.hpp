@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,10 @@ public:
     // /ready says 200 only while ready: the config is loaded and the listeners accept.
     // The daemon sets it once it accepts, and may clear it when a drain begins.
     void set_ready(bool ready);
+
+    // /healthz says 503 with the check's text while it returns something ("" is healthy);
+    // without a check it always says 200. Called on the HTTP threads: must not block.
+    void set_health_check(std::function<std::string()> check);
 
     class Collector;
 

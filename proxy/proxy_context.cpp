@@ -2,6 +2,7 @@
 // snapshot and brings the pools that exist up to date; pools for removed databases or
 // users stay until their clients leave (new logins to them are refused by the session).
 #include "proxy/proxy_context.hpp"
+#include "proxy/tcp_options.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -47,7 +48,9 @@ config::PoolSettings settings_for(const Snapshot& snapshot, const config::Databa
 }  // namespace
 
 ProxyContext::ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config)
-    : workers_(workers), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {}
+    : workers_(workers), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {
+    set_server_tcp_options(snapshot_->config->tcp);
+}
 
 std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,
                                              const std::string& user) {
@@ -115,6 +118,7 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) 
     // after this loop has passed it.
     std::lock_guard lock(pools_mutex_);
     std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(snapshot));
+    set_server_tcp_options(snapshot->config->tcp);  // for servers connected from now on
     const auto& databases = snapshot->config->databases;
     const auto& users = snapshot->config->users;
     for (auto& [key, pool] : pools_) {

@@ -3,6 +3,8 @@
 
 #include "proxy/crypto_thread.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include "protocol/sqlstate.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/message_io.hpp"
+#include "proxy/tcp_options.hpp"
 
 namespace pgsluice::proxy {
 
@@ -89,7 +92,10 @@ awaitable<Socket> open_socket(Executor io_executor, const ServerTarget& target) 
         auto [ec] = co_await attempt.async_connect(entry.endpoint(), asio::as_tuple(use_awaitable));
         if (!ec) {
             attempt.set_option(asio::ip::tcp::no_delay(true));
-            attempt.set_option(asio::socket_base::keep_alive(true));
+            // Keepalive and TCP_USER_TIMEOUT (config tcp_*): a server behind a cut network
+            // is found dead in seconds.
+            if (auto failed = apply_tcp_options(attempt.native_handle(), server_tcp_options()); !failed.empty())
+                spdlog::debug("server socket options: {}", failed);
             co_return attempt;
         }
         last_error = ec;

@@ -37,6 +37,8 @@ public:
     std::size_t size() const { return workers_.size(); }
     // The control thread's io_context: the daemon's control work, never a client.
     asio::io_context& control() { return *control_; }
+    // Worker `index` (0 is the main thread's), for work that must run on every one.
+    asio::io_context& at(std::size_t index) { return *workers_.at(index).context; }
     // Where the next accepted client goes: round robin over the serving workers.
     asio::io_context& next();
 

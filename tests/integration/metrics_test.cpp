@@ -47,7 +47,9 @@ TEST_CASE("the metrics listener answers healthz and ready, and a 404 elsewhere",
         return health.status == 200;
     }));
     CHECK(health.body == "ok\n");
-    CHECK(http_get(proxy.metrics_port(), "/ready").status == 200);
+    // Alive comes before ready: /healthz answers as soon as the listener does, /ready once
+    // the daemon has finished starting (a moment later, longer on a loaded machine).
+    CHECK(wait_until([&] { return http_get(proxy.metrics_port(), "/ready").status == 200; }));
     CHECK(http_get(proxy.metrics_port(), "/nothing-here").status == 404);
     const auto text = scrape(proxy);
     CHECK(text.find("# TYPE pgsluice_transactions_total counter") != std::string::npos);

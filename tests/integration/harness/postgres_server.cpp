@@ -8,9 +8,14 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "harness/pq.hpp"
+#include "harness/veth_link.hpp"
 #include "harness/wait.hpp"
 
 namespace harness {
@@ -63,7 +68,14 @@ std::string template_dir() {
 }  // namespace
 
 
-PostgresServer::PostgresServer(int max_connections) : max_connections_(max_connections) {
+PostgresServer::PostgresServer(int max_connections) : max_connections_(max_connections) { create(); }
+
+PostgresServer::PostgresServer(int max_connections, std::string netns, std::string address)
+    : netns_(std::move(netns)), address_(std::move(address)), max_connections_(max_connections) {
+    create();
+}
+
+void PostgresServer::create() {
     const std::string source = template_dir();
     dir_ = std::make_unique<TempDir>("pgsluice-pg");
     chown_to_postgres(dir_->path());
@@ -71,6 +83,12 @@ PostgresServer::PostgresServer(int max_connections) : max_connections_(max_conne
     std::filesystem::copy(source, data_dir_, std::filesystem::copy_options::recursive);
     run_command({{"chown", "-R", "postgres:postgres", data_dir_}, "", "", {}});
     std::filesystem::permissions(data_dir_, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+    // Reached over a veth link, not the loopback: the template's pg_hba.conf lets in
+    // 127.0.0.1 and the Unix socket only.
+    if (!netns_.empty()) {
+        std::ofstream hba(data_dir_ + "/pg_hba.conf", std::ios::app);
+        hba << "host all all " << address_ << "/24 scram-sha-256\n";
+    }
     port_ = free_port();
     start();
     Connection admin(superuser_conninfo());
@@ -82,13 +100,17 @@ PostgresServer::PostgresServer(int max_connections) : max_connections_(max_conne
 PostgresServer::~PostgresServer() { stop(); }
 
 void PostgresServer::start() {
+    // A child forked by this thread starts in the thread's network namespace.
+    std::optional<EnterNetns> inside;
+    if (!netns_.empty()) inside.emplace(netns_);
     process_ = std::make_unique<Process>(Process::Options{
         {kBin + "postgres", "-D", data_dir_, "-p", std::to_string(port_), "-k", dir_->path(), "-c",
-         "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=" + std::to_string(max_connections_),
+         "listen_addresses=" + address_, "-c", "fsync=off", "-c", "max_connections=" + std::to_string(max_connections_),
          "-c", "shared_buffers=16MB", "-c", "log_min_messages=warning"},
         dir_->path() + "/postgres.log",
         "postgres",
         {}});
+    inside.reset();
     const bool up = wait_until(
         [&] {
             if (!process_->running()) return true;
@@ -109,8 +131,36 @@ void PostgresServer::stop() {
     process_.reset();
 }
 
+int PostgresServer::postmaster_pid() const {
+    const auto text = read_file(data_dir_ + "/postmaster.pid");
+    return std::stoi(text.substr(0, text.find('\n')));
+}
+
+void PostgresServer::signal_all(int sig) const {
+    const int postmaster = postmaster_pid();
+    std::vector<int> children;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream stat(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(stat, line)) continue;
+        // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+        const auto close = line.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(line.substr(close + 2));
+        char state = 0;
+        int ppid = 0;
+        rest >> state >> ppid;
+        if (ppid == postmaster) children.push_back(std::stoi(name));
+    }
+    // The postmaster first, so it starts no new backend the loop would miss when stopping.
+    ::kill(postmaster, sig);
+    for (int pid : children) ::kill(pid, sig);
+}
+
 std::string PostgresServer::superuser_conninfo(const std::string& dbname) const {
-    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + dbname + " user=postgres password=" +
+    return "host=" + address_ + " port=" + std::to_string(port_) + " dbname=" + dbname + " user=postgres password=" +
            kSuperuserPassword + " connect_timeout=5";
 }
 

@@ -45,6 +45,12 @@ TEST_CASE("identical configs have no changes", "[config][diff]") {
     CHECK(diff_configs(load(kBase), load(kBase)).empty());
 }
 
+TEST_CASE("TCP keepalive settings apply live, to sockets opened after the reload", "[config][diff]") {
+    auto changes = diff_configs(load(kBase), load(kBase + "tcp_keepalive: false\ntcp_user_timeout: 3s\n"));
+    CHECK(formatted(changes) == std::vector<std::string>{"tcp_keepalive: true -> false", "tcp_user_timeout: 0s -> 3s"});
+    for (const auto& change : changes) CHECK_FALSE(change.needs_restart);
+}
+
 TEST_CASE("diff names each changed key, added and removed entries", "[config][diff]") {
     auto changes = diff_configs(load(kBase), load("listen: {port: 6432}\n"
                                                   "databases:\n"

@@ -56,6 +56,8 @@ TEST_CASE("the commented example config loads with every key", "[config]") {
     CHECK(config.databases.at("reports").password->value == "reporting-secret");
     CHECK(config.users.at("app").password->source == "env APP_PASSWORD");
     CHECK(config.users.at("admin").password->value == "file-secret-value");
+    CHECK(config.tcp.keepidle == std::chrono::seconds(30));
+    CHECK(config.tcp.user_timeout == std::chrono::seconds(60));
 }
 
 TEST_CASE("a minimal config gets the documented defaults", "[config]") {
@@ -215,4 +217,31 @@ TEST_CASE("listen.unix_socket_mode is an octal mode, 0777 by default, and bad on
     auto unreadable = load("listen: {unix_socket_mode: 0070}\n" + kMinimal);
     REQUIRE(unreadable.ok());
     CHECK(has(unreadable, "warning: listen.unix_socket_mode 0070 does not let pgsluice's own user read and write"));
+}
+
+TEST_CASE("TCP keepalive and user timeout take PgBouncer's names, and 0 leaves the OS default", "[config]") {
+    auto defaults = load(kMinimal);
+    REQUIRE(defaults.ok());
+    CHECK(defaults.config->tcp.keepalive);
+    CHECK(defaults.config->tcp.keepidle == Duration::zero());
+    CHECK(defaults.config->tcp.keepcnt == 0);
+    CHECK(defaults.config->tcp.user_timeout == Duration::zero());
+
+    auto tuned = load(kMinimal + "tcp_keepidle: 10s\ntcp_keepintvl: 2s\ntcp_keepcnt: 3\ntcp_user_timeout: 5000ms\n");
+    INFO(all_messages(tuned));
+    REQUIRE(tuned.ok());
+    CHECK(tuned.config->tcp.keepidle == std::chrono::seconds(10));
+    CHECK(tuned.config->tcp.keepintvl == std::chrono::seconds(2));
+    CHECK(tuned.config->tcp.keepcnt == 3);
+    CHECK(tuned.config->tcp.user_timeout == std::chrono::seconds(5));
+
+    auto bad = load(kMinimal + "tcp_keepidle: 1500ms\ntcp_keepcnt: 500\ntcp_keepalive: maybe\n");
+    CHECK_FALSE(bad.ok());
+    CHECK(has(bad, "test.yaml:5:15: error: tcp_keepidle must be whole seconds"));
+    CHECK(has(bad, "tcp_keepcnt"));
+    CHECK(has(bad, "tcp_keepalive"));
+
+    auto pointless = load(kMinimal + "tcp_keepalive: false\ntcp_keepidle: 10s\n");
+    REQUIRE(pointless.ok());
+    CHECK(has(pointless, "do nothing while tcp_keepalive is off"));
 }
