@@ -1,0 +1,13 @@
+// Where a client socket connects from, as the access rules compare it.
+#pragma once
+
+#include "config/access_rules.hpp"
+#include "proxy/asio.hpp"
+
+namespace pgsluice::proxy {
+
+// The peer of `socket`: a Unix socket, or its IP address. A peer that cannot be read (it
+// left already) is the unspecified IPv6 address "::", which only an "all" rule matches.
+config::ClientAddress client_address(const Socket& socket);
+
+}  // namespace pgsluice::proxy
