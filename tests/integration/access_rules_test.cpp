@@ -125,7 +125,7 @@ TEST_CASE("a client no rule matches is refused with 28000 naming no secret", "[i
 TEST_CASE("auth_type per user overrides the database's and the top level's", "[integration][auth]") {
     PostgresServer postgres;
     std::string config = config_with("auth_type: reject\n");
-    config.replace(config.find("  app: {host"), 7, "  app: {auth_type: md5, ");
+    config.replace(config.find("  app: {host"), 8, "  app: {auth_type: md5, ");
     config += "  kiosk: {auth_type: trust}\n";
     Pgsluice proxy(postgres, config);
     // app: the database says md5 (the top level's reject is overridden).

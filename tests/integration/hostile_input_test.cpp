@@ -457,7 +457,7 @@ TEST_CASE("a server asking for the password in clear text or as MD5 is refused u
             auto reply = read_message(fd);
             if (reply && reply->type == 'p') {
                 password_sent = true;
-                send_all(fd, message('E', std::string("SFATAL\0C28P01\0Mfake refuses\0\0", 31)));
+                send_all(fd, message('E', "SFATAL\0C28P01\0Mfake refuses\0\0"s));
             }
             read_until_close(fd);
         };
