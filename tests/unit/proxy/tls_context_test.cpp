@@ -12,6 +12,7 @@
 #include "protocol/auth/channel_binding.hpp"
 #include "proxy/tls/tls_context.hpp"
 #include "proxy/tls/tls_contexts.hpp"
+#include "proxy/tls/tls_policy.hpp"
 #include "tests/support/test_pki.hpp"
 
 using namespace pgsluice;
@@ -217,4 +218,24 @@ TEST_CASE("tls-server-end-point hashes the DER certificate with its signature's 
     REQUIRE(sha1);
     CHECK(*sha1 == digest_of(pki, "sha1", "sha256"));
     CHECK_FALSE(protocol::scram::tls_server_end_point("not DER"));
+}
+
+TEST_CASE("sslmodes mean PgBouncer's policy on each side", "[tls]") {
+    using config::TlsMode;
+    using proxy::tls::client_tls_policy;
+    using proxy::tls::server_tls_policy;
+    CHECK_FALSE(client_tls_policy(TlsMode::disable).accept_tls);
+    CHECK(client_tls_policy(TlsMode::prefer).accept_tls);
+    CHECK_FALSE(client_tls_policy(TlsMode::prefer).require_tls);
+    CHECK(client_tls_policy(TlsMode::require).require_tls);
+    CHECK_FALSE(client_tls_policy(TlsMode::require).require_client_certificate);
+    CHECK(client_tls_policy(TlsMode::verify_full).require_client_certificate);
+    CHECK_FALSE(server_tls_policy(TlsMode::disable).request_tls);
+    CHECK(server_tls_policy(TlsMode::allow).request_tls);
+    CHECK_FALSE(server_tls_policy(TlsMode::prefer).require_tls);
+    CHECK(server_tls_policy(TlsMode::require).require_tls);
+    CHECK_FALSE(server_tls_policy(TlsMode::require).verify_chain);
+    CHECK(server_tls_policy(TlsMode::verify_ca).verify_chain);
+    CHECK_FALSE(server_tls_policy(TlsMode::verify_ca).verify_host);
+    CHECK(server_tls_policy(TlsMode::verify_full).verify_host);
 }
