@@ -141,6 +141,14 @@ struct PoolSettings {
     Duration server_check_delay = std::chrono::seconds(30);
     std::string server_check_query = "select 1";
     std::string server_reset_query = "DISCARD ALL";
+    // Named prepared statements kept per server connection in transaction and statement mode
+    // (the least recently used is closed beyond it); 0 turns the tracking off and forwards
+    // statement names as they are. PgBouncer's name and default.
+    std::uint32_t max_prepared_statements = 200;
+    // The most named prepared statements one client may hold at once: each costs pgsluice
+    // memory (its text is kept to prepare it on the next server), so a client that never
+    // closes its statements gets an error (54000) instead of growing pgsluice without end.
+    std::uint32_t max_client_prepared_statements = 1000;
 };
 
 struct Database {

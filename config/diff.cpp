@@ -81,6 +81,9 @@ public:
         value(prefix + "server_check_delay", a.server_check_delay, b.server_check_delay);
         value(prefix + "server_check_query", a.server_check_query, b.server_check_query);
         value(prefix + "server_reset_query", a.server_reset_query, b.server_reset_query);
+        value(prefix + "max_prepared_statements", a.max_prepared_statements, b.max_prepared_statements);
+        value(prefix + "max_client_prepared_statements", a.max_client_prepared_statements,
+              b.max_client_prepared_statements);
     }
 
     // `prefix` is "" at the top level and "databases.NAME." for a database: the keys are the same.

@@ -45,7 +45,7 @@ const std::vector<std::string> kPoolKeys = {
     "reserve_pool_timeout", "max_db_connections", "max_user_connections",   "server_connect_timeout",
     "query_wait_timeout", "query_timeout",       "client_idle_timeout",    "idle_transaction_timeout",
     "server_idle_timeout", "server_lifetime",    "server_check_delay",     "server_check_query",
-    "server_reset_query"};
+    "server_reset_query", "max_prepared_statements", "max_client_prepared_statements"};
 const std::vector<std::string> kDatabaseOwnKeys = {"host", "port", "dbname", "user", "password"};
 const std::vector<std::string> kUserKeys = {"password", "pool_mode", "max_user_connections", "auth_type"};
 const std::vector<std::string> kPoolModes = {"session", "transaction", "statement"};
@@ -433,6 +433,9 @@ private:
         read(node, "server_check_delay", path, pool.server_check_delay, duration());
         read(node, "server_check_query", path, pool.server_check_query, string());
         read(node, "server_reset_query", path, pool.server_reset_query, string());
+        read(node, "max_prepared_statements", path, pool.max_prepared_statements, number(0, 100'000));
+        read(node, "max_client_prepared_statements", path, pool.max_client_prepared_statements,
+             number(1, 1'000'000));
         if (pool.min_pool_size > pool.pool_size)
             reader_.error(node["min_pool_size"] ? node["min_pool_size"] : node,
                           path + ".min_pool_size (" + std::to_string(pool.min_pool_size) +

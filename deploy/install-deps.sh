@@ -16,6 +16,12 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(shellcheck python3-yaml prometheus ansible ansible-lint systemd
     podman buildah runc debootstrap netavark aardvark-dns containernetworking-plugins
     uidmap slirp4netns fuse-overlayfs)
+  # The driver tests (tests/drivers): psycopg 3, asyncpg, pgjdbc with a JDK to run it, and
+  # node for node-postgres (itself from npm, see tests/run.sh). A node from elsewhere
+  # (NodeSource's, which bundles npm) is kept: Debian's npm would conflict with it.
+  packages+=(python3-psycopg python3-asyncpg libpostgresql-jdbc-java default-jdk-headless)
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
 elif [[ "${1:-}" == "--fuzz" ]]; then
   # tests/fuzz/run.sh: clang and its libFuzzer runtime (the default test run needs neither)
   packages+=(clang-14 libclang-rt-14-dev)

@@ -19,6 +19,7 @@ struct MessageView {
     char type = 0;
     std::uint32_t length = 0;  // as on the wire: counts itself, not the type byte
     Bytes body;                // the whole body when the visitor inspects this type, else empty
+    std::size_t offset = 0;    // where its type byte is in the scanned input (to edit it out or around it)
     std::size_t size() const { return std::size_t(length) + 1; }  // bytes on the wire
 };
 
@@ -84,6 +85,7 @@ FrameScanner::Result FrameScanner::scan(Bytes input, Visitor& visitor) {
         if (input.size() - pos < kHeaderSize) break;
         const std::uint8_t* header = input.data() + pos;
         MessageView message;
+        message.offset = pos;
         message.type = static_cast<char>(header[0]);
         message.length = read_u32(header + 1);
         if (message.length < 4 || message.length > max_length_) {

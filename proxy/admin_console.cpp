@@ -32,7 +32,7 @@ ErrorFields error(const char* code, std::string message, std::string hint = {}) 
 
 class AdminConsole {
 public:
-    AdminConsole(Socket& client, ProxyContext& context, const std::string& who, bool show_only)
+    AdminConsole(Transport& client, ProxyContext& context, const std::string& who, bool show_only)
         : client_(client), context_(context), who_(who), show_only_(show_only) {}
     AdminConsole(const AdminConsole&) = delete;
     AdminConsole& operator=(const AdminConsole&) = delete;
@@ -47,7 +47,7 @@ private:
     template <class Done>
     awaitable<bool> wait_for(Done done);
 
-    Socket& client_;
+    Transport& client_;
     ProxyContext& context_;
     const std::string who_;
     const bool show_only_;
@@ -263,7 +263,7 @@ awaitable<std::optional<ErrorFields>> AdminConsole::execute(const AdminCommand& 
 
 bool is_admin_database(std::string_view database) { return database == "pgbouncer" || database == "pgsluice"; }
 
-awaitable<std::string> serve_admin_console(Socket& client, ProxyContext& context, const std::string& who,
+awaitable<std::string> serve_admin_console(Transport& client, ProxyContext& context, const std::string& who,
                                            bool show_only) {
     AdminConsole console(client, context, who, show_only);
     co_return co_await console.run();

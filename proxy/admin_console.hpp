@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "proxy/asio.hpp"
+#include "proxy/io/transport.hpp"
 #include "proxy/proxy_context.hpp"
 
 namespace pgsluice::proxy {
@@ -16,7 +17,7 @@ bool is_admin_database(std::string_view database);
 // Runs after AuthenticationOk was sent: ParameterStatus, ReadyForQuery, then commands until
 // the client leaves. Returns the reason the session ended, for its log line. `show_only`:
 // a stats user (admin.stats_users), refused anything but the SHOW commands.
-awaitable<std::string> serve_admin_console(Socket& client, ProxyContext& context, const std::string& who,
+awaitable<std::string> serve_admin_console(Transport& client, ProxyContext& context, const std::string& who,
                                            bool show_only = false);
 
 }  // namespace pgsluice::proxy

@@ -61,7 +61,7 @@ const std::string& mock_secret() {
     return secret;
 }
 
-awaitable<std::optional<Message>> read_password_message(Socket& socket) {
+awaitable<std::optional<Message>> read_password_message(Transport& socket) {
     auto message = co_await read_message(socket, kMaxAuthMessage);
     if (message.type != protocol::frontend::kPasswordMessage) co_return std::nullopt;
     co_return message;
@@ -72,7 +72,7 @@ bool same_key(const protocol::scram::Key& a, const protocol::scram::Key& b) {
                                               std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
-awaitable<ClientAuthResult> authenticate_scram(Socket& socket, const ClientLogin& login,
+awaitable<ClientAuthResult> authenticate_scram(Transport& socket, const ClientLogin& login,
                                                const UserCredentials* credentials) {
     const bool known = credentials && credentials->verifier;
     protocol::scram::Server server(known ? *credentials->verifier : protocol::scram::mock_verifier(mock_secret(), login.user),
@@ -115,7 +115,7 @@ awaitable<ClientAuthResult> authenticate_scram(Socket& socket, const ClientLogin
     co_return result;
 }
 
-awaitable<ClientAuthResult> authenticate_md5(Socket& socket, const std::string& user,
+awaitable<ClientAuthResult> authenticate_md5(Transport& socket, const std::string& user,
                                              const UserCredentials* credentials) {
     protocol::md5::Salt salt;
     if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -138,7 +138,7 @@ awaitable<ClientAuthResult> authenticate_md5(Socket& socket, const std::string& 
     co_return succeeded();
 }
 
-awaitable<ClientAuthResult> authenticate_cleartext(Socket& socket, const std::string& user,
+awaitable<ClientAuthResult> authenticate_cleartext(Transport& socket, const std::string& user,
                                                    const UserCredentials* credentials) {
     std::string out;
     protocol::append_authentication_cleartext_password(out);
@@ -177,7 +177,7 @@ ClientAuthResult authenticate_certificate(const ClientLogin& login) {
 
 // A user the config does not list, looked up with the database's auth_query. Fills
 // `found` and returns whether the user exists; throws when the lookup itself fails.
-awaitable<bool> look_up(Socket& socket, const ClientLogin& login, const Snapshot& snapshot, ProxyContext& context,
+awaitable<bool> look_up(Transport& socket, const ClientLogin& login, const Snapshot& snapshot, ProxyContext& context,
                         UserCredentials& found, std::optional<protocol::scram::Key>& server_key) {
     const auto& config = *snapshot.config;
     auto database = config.databases.find(login.database);
@@ -240,7 +240,7 @@ AuthMethodDecision decide_auth_method(const config::Config& config, const config
     return {method, {}};
 }
 
-awaitable<ClientAuthResult> authenticate_client(Socket& socket, const ClientLogin& login, const Snapshot& snapshot,
+awaitable<ClientAuthResult> authenticate_client(Transport& socket, const ClientLogin& login, const Snapshot& snapshot,
                                                 ProxyContext& context) {
     const auto& config = *snapshot.config;
     const auto decision = decide_auth_method(config, snapshot.access_rules, login);

@@ -14,6 +14,7 @@
 #include "protocol/auth/scram.hpp"
 #include "protocol/error_response.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/io/transport.hpp"
 #include "proxy/credentials.hpp"
 
 namespace pgsluice::proxy {
@@ -55,7 +56,7 @@ AuthMethodDecision decide_auth_method(const config::Config& config, const config
 
 // The whole authentication, including the failure delay and counting failures in
 // `context.login_failures()`. Never throws for a wrong password; throws on I/O errors.
-awaitable<ClientAuthResult> authenticate_client(Socket& socket, const ClientLogin& login, const Snapshot& snapshot,
+awaitable<ClientAuthResult> authenticate_client(Transport& socket, const ClientLogin& login, const Snapshot& snapshot,
                                                 ProxyContext& context);
 
 }  // namespace pgsluice::proxy

@@ -2,7 +2,6 @@
 #include "proxy/client_registry.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include "protocol/error_response.hpp"
 #include "protocol/sqlstate.hpp"
@@ -37,8 +36,8 @@ const char* to_string(ClientState state) {
     return "?";
 }
 
-ClientEntry::ClientEntry(std::uint64_t id_, std::string peer_, Socket& socket_, Executor executor)
-    : id(id_), peer(std::move(peer_)), state_since_us(now_us()), socket(&socket_), executor_(executor) {}
+ClientEntry::ClientEntry(std::uint64_t id_, std::string peer_, Transport& transport_, Executor executor)
+    : id(id_), peer(std::move(peer_)), state_since_us(now_us()), transport(&transport_), executor_(executor) {}
 
 void ClientEntry::set_state(ClientState new_state, std::uint64_t server) {
     server_id.store(server, std::memory_order_relaxed);
@@ -108,7 +107,7 @@ void ClientRegistry::on_worker(const Executor& executor, std::weak_ptr<ClientEnt
             home = entry->executor_;
         }
         if (home != executor) return on_worker(home, std::move(weak), std::move(act));
-        if (entry->socket) act(*entry);
+        if (entry->transport) act(*entry);
     });
 }
 
@@ -116,20 +115,15 @@ std::size_t ClientRegistry::kill(const std::string& database) {
     auto victims = collect([&](const ClientEntry& entry) { return entry.database() == database; });
     for (auto& [executor, weak] : victims) {
         on_worker(executor, std::move(weak), [](ClientEntry& entry) {
-            auto& socket = *entry.socket;
-            if (entry.state.load(std::memory_order_relaxed) != ClientState::active) {
-                // Nothing is being written to this client: a whole ErrorResponse fits in the
-                // socket buffer, so say why before closing.
-                std::string out;
+            // Nothing is being written to a client that is not active: a whole ErrorResponse
+            // fits in the socket buffer, so say why before closing.
+            std::string out;
+            if (entry.state.load(std::memory_order_relaxed) != ClientState::active)
                 protocol::append_error_response(
                     out, {"FATAL", protocol::sqlstate::kAdminShutdown,
                           "terminating connection due to administrator command (KILL " + entry.database() + ")", {}, {}});
-                [[maybe_unused]] auto sent = ::send(socket.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-            }
             spdlog::info("client {}: KILL {}: closing", entry.id, entry.database());
-            boost::system::error_code ignored;
-            socket.shutdown(asio::socket_base::shutdown_both, ignored);
-            socket.close(ignored);
+            entry.transport->close(out);
         });
     }
     return victims.size();
@@ -139,8 +133,7 @@ std::size_t ClientRegistry::interrupt_all() {
     auto all = collect([](const ClientEntry&) { return true; });
     for (auto& [executor, weak] : all) {
         on_worker(executor, std::move(weak), [](ClientEntry& entry) {
-            boost::system::error_code ignored;
-            entry.socket->cancel(ignored);
+            entry.transport->cancel();
         });
     }
     return all.size();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/asio.hpp"
+#include "proxy/io/transport.hpp"
 #include "proxy/cancel_registry.hpp"
 
 namespace pgsluice::proxy {
@@ -37,8 +38,8 @@ struct ClientNames {
 // from it), so a logged-in idle client costs one object: the registry links entries into a
 // list through them, and reaches a session on another worker through weak_from_this().
 struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
-    // `socket` may be still unconstructed (a member of the derived session): only its address is kept.
-    ClientEntry(std::uint64_t id, std::string peer, Socket& socket, Executor executor);
+    // `transport` may be still unconstructed (a member of the derived session): only its address is kept.
+    ClientEntry(std::uint64_t id, std::string peer, Transport& transport, Executor executor);
     ClientEntry(const ClientEntry&) = delete;
     ClientEntry& operator=(const ClientEntry&) = delete;
 
@@ -57,8 +58,8 @@ struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
     // Where a CancelRequest with this client's key goes (ClientRegistry::find_by_cancel_key).
     CancelSlot cancel;
 
-    // Only touched on the session's worker: the session clears it before its socket goes.
-    Socket* socket;
+    // Only touched on the session's worker: the session clears it before its transport goes.
+    Transport* transport;
     // Beside the list's flag below: one word for both.
     std::atomic<ClientState> state{ClientState::idle};
 

@@ -2,12 +2,6 @@
 #include "proxy/client_session.hpp"
 
 #include <spdlog/spdlog.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 #include "protocol/error_response.hpp"
 #include "protocol/messages.hpp"
@@ -15,8 +9,9 @@
 #include "protocol/startup.hpp"
 #include "proxy/admin_console.hpp"
 #include "proxy/auth/client_address.hpp"
+#include "proxy/tls/tls_context.hpp"
 #include "proxy/client_auth.hpp"
-#include "proxy/forwarder.hpp"
+#include "proxy/forward/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/message_io.hpp"
 #include "proxy/quick_deadlines.hpp"
@@ -41,16 +36,6 @@ ErrorFields fatal(const char* code, std::string message, std::string hint = {}) 
     return {"FATAL", code, std::move(message), {}, std::move(hint)};
 }
 
-// recv and send as bare system calls for the quick path: libc's wrappers are thread
-// cancellation points, which switch asynchronous cancellation on and off around each call
-// (two atomic operations), and no thread of pgsluice is ever cancelled.
-ssize_t recv_direct(int fd, void* data, std::size_t size, int flags) {
-    return ::syscall(SYS_recvfrom, fd, data, size, flags, nullptr, nullptr);
-}
-ssize_t send_direct(int fd, const void* data, std::size_t size, int flags) {
-    return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
-}
-
 // Opens a connection to the server and sends it a CancelRequest for `target`'s backend.
 // Everything it uses is a parameter taken by value, so it lives in the coroutine's frame: the
 // query_timeout watchdog starts it detached, and the session may have moved on or ended
@@ -61,7 +46,7 @@ awaitable<void> send_cancel(Executor executor, CancelTarget target, std::string 
             ServerTarget address;
             address.host = target.host;
             address.port = target.port;
-            Socket server = co_await open_socket(executor, address);
+            Transport server(co_await open_socket(executor, address));
             co_await write_all(server, protocol::encode_cancel_request(target.server_key.process_id,
                                                                        target.server_key.secret_key));
         };
@@ -89,7 +74,7 @@ class ClientSession final : public ClientEntry, public Pool::QuickWaiter {
 public:
     // The caller has admitted the client against max_client_conn; the destructor gives the
     // place back.
-    ClientSession(Socket client, ProxyContext& context, std::string peer)
+    ClientSession(Transport client, ProxyContext& context, std::string peer)
         : ClientEntry(context.next_client_id(), std::move(peer), client_, client.get_executor()),
           client_(std::move(client)),
           context_(context),
@@ -98,7 +83,7 @@ public:
     }
     ~ClientSession() {
         // Out of the registry (SHOW CLIENTS, KILL) on our worker, before the socket goes.
-        socket = nullptr;
+        transport = nullptr;
         context_.clients().remove(*this);
         context_.workers().session_left(client_.get_executor());
         if (pool_) pool_->stats().clients.fetch_sub(1, std::memory_order_relaxed);
@@ -128,7 +113,7 @@ private:
     // pending from the client, until it may park (nothing).
     awaitable<std::optional<Ending>> serve_queries(ServerLease& lease);
     awaitable<std::optional<char>> peek_message_type(StreamBuffer& buffer);
-    awaitable<ForwardStep> forward(ServerLease& lease, protocol::FrameScanner& client_scanner, StreamBuffer& client_buffer);
+    awaitable<ForwardStep> forward(ServerLease& lease);
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const ErrorFields& fields);
     void park();
@@ -155,12 +140,15 @@ private:
     bool read_next_transaction();
     template <bool kFromServer, class Step>
     bool quick_read(Step step, bool read_first);
-    void resume_after_read(Socket& socket, const boost::system::error_code& ec);
+    void resume_after_read(Transport& transport, const boost::system::error_code& ec);
     template <class Step>
     void later(Step step);
     enum class ReadNow { data, nothing, failed };
-    static ReadNow read_now(Socket& from, StreamBuffer& buffer);
-    bool send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server);
+    static ReadNow read_now(Transport& from, StreamBuffer& buffer);
+    // At the ReadyForQuery that ends a transaction, before its answer is written: gives the
+    // server back when nothing else is in flight. The quick path and the coroutine forwarder
+    // both come here (ServerToClient::on_stopping).
+    bool release_before_answer(std::size_t unread);
     awaitable<std::optional<Ending>> finish_pending_write();
     // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
     awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
@@ -171,7 +159,7 @@ private:
 
     // Every idle client holds one of these: the small members sit together so that no
     // padding is paid for each.
-    Socket client_;
+    Transport client_;
     ProxyContext& context_;
     ClientSettings settings_;
     std::shared_ptr<Pool> pool_;
@@ -215,11 +203,11 @@ awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
 
 awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> ClientSession::read_startup_packet() {
     std::array<std::uint8_t, 4> length_bytes;
-    co_await asio::async_read(client_, asio::buffer(length_bytes), use_awaitable);
+    co_await client_.read_exactly(asio::buffer(length_bytes));
     const auto length = protocol::read_u32(length_bytes.data());
     if (auto error = protocol::check_startup_length(length)) co_return *error;
     std::vector<std::uint8_t> body(length - 4);
-    co_await asio::async_read(client_, asio::buffer(body), use_awaitable);
+    co_await client_.read_exactly(asio::buffer(body));
     co_return protocol::parse_startup_packet({body.data(), body.size()});
 }
 
@@ -320,11 +308,10 @@ void ClientSession::park() {
             // Handlers run on the session's worker: `parked_` says whether the wait is still ours.
             if (ec || !self->parked_) return;
             self->idle_expired_ = true;
-            boost::system::error_code ignored;
-            self->client_.cancel(ignored);
+            self->client_.cancel();
         });
     }
-    client_.async_wait(Socket::wait_read, in_memory(wait_memory_, [self](const boost::system::error_code& ec) {
+    client_.async_wait_readable(in_memory(wait_memory_, [self](const boost::system::error_code& ec) {
         self->parked_ = false;
         if (self->idle_timer_) self->idle_timer_->cancel();
         if (!ec && self->quick_transaction()) return;
@@ -333,31 +320,19 @@ void ClientSession::park() {
     }));
 }
 
-bool ClientSession::client_left() {
-    pollfd state{client_.native_handle(), POLLRDHUP, 0};
-    return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
+bool ClientSession::client_left() { return client_.peer_hung_up(); }
 
 // Moves the session, between two transactions, to `worker` (Workers::destination): its
 // socket leaves this worker's epoll set for that one's, and it parks there. Nothing is
 // pending on the socket or the idle timer here, so releasing them loses nothing. False when
 // the socket could not move: the session parks where it is.
 bool ClientSession::move_to(asio::io_context& worker) {
-    boost::system::error_code ec;
-    const auto protocol = client_.local_endpoint(ec).protocol();
-    if (ec) return false;
+    asio::generic::stream_protocol protocol{AF_INET, SOCK_STREAM};
+    if (!client_.local_protocol(protocol)) return false;
     const auto from = client_.get_executor();
-    const auto fd = client_.release(ec);
-    if (ec) return false;
-    Socket moved(worker.get_executor());
-    moved.assign(protocol, fd, ec);
-    if (ec) {
-        client_.assign(protocol, fd, ec);  // back where it was; a failure shows at the wait
-        return false;
-    }
+    if (!client_.move_to(worker.get_executor(), protocol)) return false;
     // First the socket, then the registry: a KILL that finds the session on `worker` finds
     // its socket there too (ClientRegistry::on_worker).
-    client_ = std::move(moved);
     idle_timer_.reset();  // made again on `worker` when the limit is set
     context_.workers().session_moved(from, client_.get_executor());
     context_.clients().moved(*this, client_.get_executor());
@@ -383,7 +358,7 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
         if (!traffic_) traffic_ = TrafficCache::take();
         ServerLease& lease = traffic_->lease;  // held already when the quick path handed over
         try {
-            if (traffic_->pending) ending = co_await finish_pending_write();
+            if (traffic_->write_pending()) ending = co_await finish_pending_write();
             if (!ending) ending = co_await serve_queries(lease);
         } catch (const ProtocolViolation& e) {
             ending = {std::string("protocol violation: ") + e.what(), true};
@@ -425,7 +400,7 @@ SilenceClock& no_silence_limits() {
 }
 }  // namespace
 
-bool ClientSession::quick_allowed() const { return mode_ == config::PoolMode::transaction; }
+bool ClientSession::quick_allowed() const { return mode_ != config::PoolMode::session; }
 
 // The limits that watch a transaction (client_idle_timeout watches a parked client instead).
 SilenceLimits ClientSession::transaction_limits() const {
@@ -464,9 +439,8 @@ void ClientSession::on_deadline(Clock::time_point now) {
     }
     traffic.overrun_due = true;
     QuickDeadlines::forget(traffic.deadline_hook);
-    boost::system::error_code ignored;
-    client_.cancel(ignored);
-    traffic.lease->socket().cancel(ignored);
+    client_.cancel();
+    traffic.lease->transport().cancel();
 }
 
 bool ClientSession::quick_transaction() {
@@ -477,7 +451,7 @@ bool ClientSession::quick_transaction() {
 
 // The client's next transaction, read now: begun when it is there, else the session parks.
 bool ClientSession::read_next_transaction() {
-    switch (read_now(client_, traffic_->client_buffer)) {
+    switch (read_now(client_, traffic_->from_client.buffer)) {
         case ReadNow::nothing: park(); return true;
         case ReadNow::failed: return false;  // the coroutine path reads it again and says so
         case ReadNow::data: return begin_quick_transaction();
@@ -485,10 +459,10 @@ bool ClientSession::read_next_transaction() {
     return false;
 }
 
-// The client's first bytes of a transaction are in traffic_->client_buffer: find a server.
+// The client's first bytes of a transaction are in traffic_->from_client: find a server.
 bool ClientSession::begin_quick_transaction() {
     auto& traffic = *traffic_;
-    auto& buffer = traffic.client_buffer;
+    auto& buffer = traffic.from_client.buffer;
     if (buffer.filled().size() < protocol::FrameScanner::kHeaderSize ||
         buffer.filled()[0] == static_cast<std::uint8_t>(protocol::frontend::kTerminate))
         return false;
@@ -544,21 +518,18 @@ void ClientSession::on_wait_over(WaitOutcome outcome) {
 // Forwards what the client sent; waits for the answer when it is due.
 bool ClientSession::quick_request() {
     auto& traffic = *traffic_;
-    auto& buffer = traffic.client_buffer;
+    auto& from_client = traffic.from_client;
     const bool released = false;
     SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
     ClientToServer to_server{traffic.lease->state(), silence, pool_->stats(), traffic.clock, busy_,
                              released, traffic.watch};
-    const auto result = traffic.client_scanner.scan(buffer.filled(), to_server);
-    if (result.consumed > 0) {
-        if (!send_now(traffic.lease->socket(), buffer, result.consumed, true)) return false;
-        to_server.on_forwarded(result.consumed);
-        buffer.consume(result.consumed);
-    }
+    const auto step = forward_now(from_client, traffic.lease->transport(), to_server);
+    if (!step.written) return false;
     // Whole messages ending in a Query or Sync: the server answers up to a ReadyForQuery
     // without hearing from the client again.
-    const bool answer_due = result.status == protocol::FrameScanner::Status::need_more && buffer.empty() &&
-                            traffic.client_scanner.at_boundary() && traffic.lease->state().awaiting_ready() > 0 &&
+    const bool answer_due = step.scan.status == protocol::FrameScanner::Status::need_more &&
+                            from_client.buffer.empty() && from_client.scanner.at_boundary() &&
+                            traffic.lease->state().awaiting_ready() > 0 &&
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
@@ -594,13 +565,13 @@ bool ClientSession::next_transaction_or_park() {
     return read_next_transaction();
 }
 
-ClientSession::ReadNow ClientSession::read_now(Socket& from, StreamBuffer& buffer) {
+ClientSession::ReadNow ClientSession::read_now(Transport& from, StreamBuffer& buffer) {
     buffer.allocate();
     if (buffer.free_size() == 0) return ReadNow::failed;  // the forwarder grows it
-    const auto n = recv_direct(from.native_handle(), buffer.free_space(), buffer.free_size(), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ReadNow::nothing;
-    if (n <= 0) return ReadNow::failed;  // EOF or an error
-    buffer.commit(static_cast<std::size_t>(n));
+    const auto read = from.read_now(buffer.free_space(), buffer.free_size());
+    if (read.status == Transport::Io::would_block) return ReadNow::nothing;
+    if (read.status == Transport::Io::closed) return ReadNow::failed;
+    buffer.commit(read.bytes);
     return ReadNow::data;
 }
 
@@ -633,10 +604,10 @@ bool ClientSession::wait_for_server(bool read_first) {
 template <bool kFromServer, class Step>
 bool ClientSession::quick_read(Step, bool read_first) {
     auto& traffic = *traffic_;
-    Socket& socket = kFromServer ? traffic.lease->socket() : client_;
-    StreamBuffer& buffer = kFromServer ? traffic.server_buffer : traffic.client_buffer;
+    Transport& transport = kFromServer ? traffic.lease->transport() : client_;
+    StreamBuffer& buffer = kFromServer ? traffic.from_server.buffer : traffic.from_client.buffer;
     if (read_first) {
-        switch (read_now(socket, buffer)) {
+        switch (read_now(transport, buffer)) {
             case ReadNow::data: return Step{}(*this);
             case ReadNow::failed: return false;  // the coroutine path reads it again and says so
             case ReadNow::nothing: break;
@@ -644,18 +615,18 @@ bool ClientSession::quick_read(Step, bool read_first) {
     }
     buffer.allocate();
     if (buffer.free_size() == 0) return false;
-    socket.async_read_some(
+    transport.async_read_some(
         asio::buffer(buffer.free_space(), buffer.free_size()),
         in_memory(traffic.read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
             auto& traffic = *self->traffic_;
-            (kFromServer ? traffic.server_buffer : traffic.client_buffer).commit(n);
+            (kFromServer ? traffic.from_server.buffer : traffic.from_client.buffer).commit(n);
             if (!ec) {
                 if (Step{}(*self)) return;  // a lambda without captures: made here, not held
                 // (The step may have given the server back: no socket of its to name here.)
                 asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
                 return;
             }
-            self->resume_after_read(kFromServer ? traffic.lease->socket() : self->client_, ec);
+            self->resume_after_read(kFromServer ? traffic.lease->transport() : self->client_, ec);
         }));
     return true;
 }
@@ -665,13 +636,13 @@ bool ClientSession::quick_read(Step, bool read_first) {
 // without trying it, and no readiness event comes again (edge-triggered): the coroutine
 // path's read would wait forever. A wait re-arms the descriptor (epoll_ctl), which reports
 // the EOF or the error again and lets the next read try; the coroutine path then meets it.
-void ClientSession::resume_after_read(Socket& socket, const boost::system::error_code& ec) {
+void ClientSession::resume_after_read(Transport& transport, const boost::system::error_code& ec) {
     auto self = this->self();
     if (!ec || ec == asio::error::operation_aborted) {  // data, or a cancel: the read was not tried
         asio::co_spawn(client_.get_executor(), resume(self, {}), asio::detached);
         return;
     }
-    socket.async_wait(Socket::wait_read, [self](const boost::system::error_code&) {
+    transport.async_wait_readable([self](const boost::system::error_code&) {
         asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
     });
 }
@@ -681,83 +652,73 @@ void ClientSession::resume_after_read(Socket& socket, const boost::system::error
 bool ClientSession::quick_answer() {
     auto& traffic = *traffic_;
     auto& server = *traffic.lease;
-    auto& buffer = traffic.server_buffer;
     SilenceClock& silence = traffic.silence ? *traffic.silence : no_silence_limits();
-    ServerToClient to_client{server,         settings_,     true,  false,    silence,
-                             pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
-    const auto result = traffic.server_scanner.scan(buffer.filled(), to_client);
-    if (result.status == protocol::FrameScanner::Status::stopped) {
-        // The transaction's last answer is read: the server goes back before the answer is
-        // written, so a client that reads slowly holds only its own socket.
-        const bool clean = to_client.released &&
-                           traffic.may_release_before_answer(buffer.filled().size() - result.consumed, server.state());
-        if (clean) {
-            cancel.set(std::nullopt);
-            QuickDeadlines::forget(traffic.deadline_hook);
-            traffic.silence.reset();
-            traffic.overrun_due = false;
-            traffic.lease.release_reusable();
-            set_state(ClientState::idle);
-        }
-        // A write left unfinished goes on in the coroutine path, which then has no server.
-        if (!send_now(client_, buffer, result.consumed, false)) return false;
-        to_client.on_forwarded(result.consumed);
-        buffer.consume(result.consumed);
-        if (!clean) return false;
+    ServerToClient to_client{traffic.from_server.plan, server,  settings_, true,     mode_ == config::PoolMode::statement,
+                             silence,                  pool_->stats(), traffic.clock, busy_, context_, traffic.watch};
+    to_client.release_early_context = this;
+    to_client.release_early = [](void* context, std::size_t unread) {
+        auto& session = *static_cast<ClientSession*>(context);
+        if (!session.release_before_answer(unread)) return;
+        // The transaction is over: its clock goes now, before a write that may not finish
+        // here (the coroutine path would otherwise take it for the next transaction's).
+        auto& traffic = *session.traffic_;
+        QuickDeadlines::forget(traffic.deadline_hook);
+        traffic.silence.reset();
+        traffic.overrun_due = false;
+    };
+    const auto step = forward_now(traffic.from_server, client_, to_client);
+    // A write left unfinished goes on in the coroutine path (which has no server when it
+    // was given back before the write).
+    if (!step.written) return false;
+    if (step.scan.status == protocol::FrameScanner::Status::stopped) {
+        // Statement mode and a transaction block: the coroutine forwarder refuses it.
+        traffic.opened_transaction = to_client.opened_transaction;
+        if (traffic.lease) return false;  // the server could not go back: the coroutine path decides
         later([](ClientSession& session) { return session.next_transaction_or_park(); });
         return true;
     }
-    if (result.consumed > 0) {
-        if (!send_now(client_, buffer, result.consumed, false)) return false;
-        to_client.on_forwarded(result.consumed);
-        buffer.consume(result.consumed);
-    }
-    if (result.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
+    if (step.scan.status != protocol::FrameScanner::Status::need_more || to_client.wants_client_data) return false;
     if (server.state().awaiting_ready() > 0) return wait_for_server(false);
     // Every statement answered, the transaction still open: the client speaks next.
-    const bool between_statements = traffic.server_drained() && traffic.client_buffer.empty();
+    const bool between_statements = traffic.server_drained() && traffic.from_client.buffer.empty();
     if (!between_statements) return false;
     later([](ClientSession& session) { return session.wait_for_client(); });
     return true;
 }
 
-bool ClientSession::send_now(Socket& to, StreamBuffer& from, std::size_t consumed, bool to_server) {
-    std::size_t written = 0;
-    while (written < consumed) {
-        const auto n = send_direct(to.native_handle(), from.filled().data() + written, consumed - written,
-                              MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n <= 0) {
-            // Full, or failed: the coroutine path finishes the write, or meets the error.
-            traffic_->pending = Traffic::PendingWrite{to_server, written, consumed};
-            return false;
-        }
-        written += static_cast<std::size_t>(n);
-    }
+// The transaction's last answer is read: the server goes back before the answer is written,
+// so a client that reads slowly holds only its own socket. Not when anything else is in
+// flight (`unread` bytes follow the ReadyForQuery, or a write to the server is unfinished).
+bool ClientSession::release_before_answer(std::size_t unread) {
+    auto& traffic = *traffic_;
+    if (!traffic.may_release_before_answer(unread, traffic.lease->state())) return false;
+    cancel.set(std::nullopt);
+    traffic.lease.release_reusable();
+    set_state(ClientState::idle);
     return true;
 }
 
 awaitable<std::optional<Ending>> ClientSession::finish_pending_write() {
     auto& traffic = *traffic_;
-    const auto pending = *traffic.pending;
-    traffic.pending.reset();
-    auto& from = pending.to_server ? traffic.client_buffer : traffic.server_buffer;
-    Socket& to = pending.to_server ? traffic.lease->socket() : client_;
-    auto [ec, n] = co_await asio::async_write(
-        to, asio::buffer(from.filled().data() + pending.written, pending.consumed - pending.written),
-        asio::as_tuple(use_awaitable));
     auto& stats = pool_->stats();
-    if (ec && pending.to_server) {
-        PoolStats::add(stats.servers_lost);
-        traffic.lease.release_closed("server connection lost while writing");
-        co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
-        co_return Ending{"server connection lost while writing: " + ec.message(), true};
+    if (traffic.from_client.plan.pending()) {
+        auto& from_client = traffic.from_client;
+        if (auto ec = co_await from_client.plan.write(traffic.lease->transport(), from_client.buffer.filled().data())) {
+            PoolStats::add(stats.servers_lost);
+            traffic.lease.release_closed("server connection lost while writing");
+            co_await send_error(fatal(sqlstate::kConnectionFailure, "server closed the connection unexpectedly"));
+            co_return Ending{"server connection lost while writing: " + ec.message(), true};
+        }
+        PoolStats::add(stats.bytes_received, from_client.plan_sent());
     }
-    if (ec) {
-        traffic.lease.release_closed("client left mid-message");
-        co_return Ending{"client connection lost: " + ec.message(), false};
+    if (traffic.from_server.plan.pending()) {
+        auto& from_server = traffic.from_server;
+        if (auto ec = co_await from_server.plan.write(client_, from_server.buffer.filled().data())) {
+            traffic.lease.release_closed("client left mid-message");
+            co_return Ending{"client connection lost: " + ec.message(), false};
+        }
+        PoolStats::add(stats.bytes_sent, from_server.plan_sent());
     }
-    PoolStats::add(pending.to_server ? stats.bytes_received : stats.bytes_sent, pending.consumed);
-    from.consume(pending.consumed);
     co_return std::nullopt;
 }
 
@@ -769,9 +730,7 @@ void ClientSession::finish(const Ending& ending) {
         spdlog::warn("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
     else
         spdlog::info("{}: closing after {:.3f} s: {}", who(), seconds, ending.reason);
-    boost::system::error_code ignored;
-    client_.shutdown(asio::socket_base::shutdown_both, ignored);
-    client_.close(ignored);
+    client_.close();
 }
 
 awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMessage& startup, ServerLease& lease,
@@ -797,8 +756,14 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
     if (login_deadline)
         auth_timeout = std::max<Duration>(std::chrono::duration_cast<Duration>(*login_deadline - Clock::now()),
                                           std::chrono::milliseconds(1));
-    // (TLS, channel binding and the client certificate come with the TLS stream.)
-    const ClientLogin identity{user, database, client_address(client_), false, std::nullopt, std::nullopt};
+    // On TLS: the certificate this side presented (SCRAM-SHA-256-PLUS) and the client's, if verified.
+    const bool tls = client_.is_tls();
+    const ClientLogin identity{user,
+                               database,
+                               client_address_from_peer(peer),
+                               tls,
+                               tls ? tls::presented_end_point(client_.tls()) : std::nullopt,
+                               tls ? tls::verified_client_common_name(client_.tls()) : std::nullopt};
     auto auth = co_await with_deadline(authenticate_client(client_, identity, *snapshot, context_), auth_timeout);
     if (!auth.ok) {
         // Counted on the pool if it exists; a login never creates one.
@@ -915,8 +880,7 @@ awaitable<std::optional<ErrorFields>> ClientSession::take_server(ServerLease& le
 // the ReadyForQuery that ends it.
 awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease) {
     if (!traffic_) traffic_ = TrafficCache::take();
-    auto& client_scanner = traffic_->client_scanner;
-    auto& client_buffer = traffic_->client_buffer;
+    auto& client_buffer = traffic_->from_client.buffer;
     // Called when the client has something to say (or has gone): read it before parking again.
     bool woken = true;
     while (true) {
@@ -968,12 +932,12 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
                     handed_over_ = true;
                     co_return std::nullopt;
                 }
-                if (traffic_->pending)
+                if (traffic_->write_pending())
                     if (auto ending = co_await finish_pending_write()) co_return ending;
             }
         }
         cancel.set(*lease);
-        auto step = co_await forward(lease, client_scanner, client_buffer);
+        auto step = co_await forward(lease);
         cancel.set(std::nullopt);
         if (step.transaction_done) {
             traffic_->silence.reset();  // the next transaction's clock starts with it
@@ -994,16 +958,14 @@ awaitable<std::optional<Ending>> ClientSession::serve_queries(ServerLease& lease
 awaitable<std::optional<char>> ClientSession::peek_message_type(StreamBuffer& buffer) {
     buffer.allocate();
     while (buffer.filled().size() < protocol::FrameScanner::kHeaderSize) {
-        auto [ec, n] = co_await client_.async_read_some(asio::buffer(buffer.free_space(), buffer.free_size()),
-                                                        asio::as_tuple(use_awaitable));
+        auto [ec, n] = co_await client_.read_some(asio::buffer(buffer.free_space(), buffer.free_size()));
         if (ec) co_return std::nullopt;
         buffer.commit(n);
     }
     co_return static_cast<char>(buffer.filled()[0]);
 }
 
-awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease, protocol::FrameScanner& client_scanner,
-                                                             StreamBuffer& client_buffer) {
+awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease) {
     using namespace asio::experimental::awaitable_operators;
 
     const auto limits = transaction_limits();
@@ -1012,16 +974,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     SilenceClock& silence = *traffic_->silence;
     PoolStats& stats = pool_->stats();
     QueryClock& query_clock = traffic_->clock;
-    ServerToClient to_client{*lease, settings_, mode_ != config::PoolMode::session,
+    ServerToClient to_client{traffic_->from_server.plan, *lease, settings_, mode_ != config::PoolMode::session,
                              mode_ == config::PoolMode::statement, silence, stats, query_clock, busy_, context_,
                              traffic_->watch};
     ClientToServer to_server{lease->state(), silence, stats, query_clock, busy_, to_client.released, traffic_->watch};
-    auto& server_scanner = traffic_->server_scanner;
-    auto& server_buffer = traffic_->server_buffer;
-    bool writing_to_server = false;
-    bool writing_to_client = false;
+    auto& from_client = traffic_->from_client;
+    auto& from_server = traffic_->from_server;
     PumpControl control;
-    Socket& server_socket = lease->socket();
+    Transport& server_transport = lease->transport();
     // Only with a timeout set: most transactions need no timer at all.
     std::optional<asio::steady_timer> watchdog_timer;
     if (silence.enabled()) watchdog_timer.emplace(co_await asio::this_coro::executor);
@@ -1030,23 +990,19 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     // Each direction, when it ends, stops the other: the client side by cancelling the
     // server read, the server side (at a transaction's end) by cancelling the client read.
     auto client_side = [&]() -> awaitable<PumpResult> {
-        auto result = co_await pump(client_, server_socket, client_scanner, client_buffer, to_server, writing_to_server,
-                                    control);
+        auto result = co_await pump(client_, server_transport, from_client, to_server, control);
         if (!control.stop) {
             control.stop = true;
-            boost::system::error_code ignored;
-            server_socket.cancel(ignored);
+            server_transport.cancel();
         }
         if (watchdog_timer) watchdog_timer->cancel();
         co_return result;
     };
     auto server_side = [&]() -> awaitable<PumpResult> {
-        auto result = co_await pump(server_socket, client_, server_scanner, server_buffer, to_client, writing_to_client,
-                                    control);
+        auto result = co_await pump(server_transport, client_, from_server, to_client, control);
         if (!control.stop) {
             control.stop = true;
-            boost::system::error_code ignored;
-            client_.cancel(ignored);
+            client_.cancel();
         }
         if (watchdog_timer) watchdog_timer->cancel();
         co_return result;
@@ -1054,28 +1010,21 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     // At the ReadyForQuery that ends the transaction, with nothing else in flight either
     // way, the server goes back before the answer is written to the client: a client that
     // reads slowly keeps its own socket busy, not the server. Both directions stop then.
+    // (Not in session mode, where the lease is the session's own, not traffic_'s.)
     struct EarlyRelease {
         ClientSession* session;
-        ServerLease* lease;
-        const bool* writing_to_server;
         PumpControl* control;
         bool done = false;
-    } early{this, &lease, &writing_to_server, &control};
+    } early{this, &control};
     if (mode_ != config::PoolMode::session) {
         to_client.release_early_context = &early;
         to_client.release_early = [](void* context, std::size_t unread) {
             auto& e = *static_cast<EarlyRelease*>(context);
-            auto& session = *e.session;
-            const auto& traffic = *session.traffic_;
-            if (*e.writing_to_server || !traffic.may_release_before_answer(unread, (*e.lease)->state())) return;
-            session.cancel.set(std::nullopt);
-            e.lease->release_reusable();
-            session.set_state(ClientState::idle);
+            if (!e.session->release_before_answer(unread)) return;
             e.done = true;
             // The client side must not touch the server's socket again: stop it now.
             e.control->stop = true;
-            boost::system::error_code ignored;
-            session.client_.cancel(ignored);
+            e.session->client_.cancel();
         };
     }
     // Runs beside the two directions when a timeout is set. A query past query_timeout is
@@ -1099,9 +1048,8 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
             if (check.overrun != Overrun::none) {
                 overrun = check.overrun;
                 control.stop = true;
-                boost::system::error_code ignored;
-                client_.cancel(ignored);
-                server_socket.cancel(ignored);
+                client_.cancel();
+                server_transport.cancel();
                 co_return true;
             }
             watchdog_timer->expires_at(check.next_check);
@@ -1112,12 +1060,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
     PumpResult client_result;
     PumpResult server_result;
     ForwardStep step;
+    // The quick path forwarded the ReadyForQuery that opened a transaction in statement mode.
+    to_client.opened_transaction = std::exchange(traffic_->opened_transaction, false);
     // The client side stopped without an end of its own: asked to, or holding back a message.
     auto client_paused = [&](PumpResult& result) {
         if (result.end == PumpEnd::stopped && to_server.held_back) result.end = PumpEnd::interrupted;
         return result.end == PumpEnd::interrupted;
     };
-    while (true) {
+    while (!to_client.opened_transaction) {
         control.stop = false;
         to_client.released = false;
         to_server.held_back = false;
@@ -1128,7 +1078,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
         if (overrun != Overrun::none || early.done) break;
         // The server may go to another client only if everything it was sent is complete
         // and answered, and we hold no unread bytes of its output.
-        step.server_clean = !writing_to_server && traffic_->server_drained() && lease->state().idle();
+        step.server_clean = traffic_->server_drained() && lease->state().idle();
         const bool transaction_ended = server_result.end == PumpEnd::stopped && client_paused(client_result);
         // While the final ReadyForQuery was being written, the client may already have
         // sent its next transaction to this server: then keep serving it here.
@@ -1159,7 +1109,7 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease,
                 step.ending = {"client_idle_timeout", false};
                 co_await send_error(fatal(sqlstate::kIdleSessionTimeout,
                                           "terminating connection due to client_idle_timeout"));
-                step.server_clean = !writing_to_server && traffic_->server_drained() && lease->state().idle();
+                step.server_clean = traffic_->server_drained() && lease->state().idle();
                 break;
             default:
                 PoolStats::add(stats.servers_lost);
@@ -1264,7 +1214,8 @@ awaitable<void> ClientSession::return_server(ServerLease& lease, bool clean) {
 
 }  // namespace
 
-awaitable<void> serve_client(Socket client, ProxyContext& context, std::string peer) {
+awaitable<void> serve_client(Socket socket, ProxyContext& context, std::string peer) {
+    Transport client(std::move(socket));
     const auto max_clients = context.snapshot()->config->limits.max_client_conn;
     if (!context.admit_client(max_clients)) {
         spdlog::warn("client {}: refused, max_client_conn ({}) reached", peer, max_clients);

@@ -1,6 +1,6 @@
-// Reading and writing whole small messages on a socket: the startup packet, the
+// Reading and writing whole small messages on a Transport: the startup packet, the
 // authentication exchange, a server's login replies. Streams of query traffic never go
-// through here (see forwarder.hpp); these are bounded by `max_length`.
+// through here (see forward/forwarder.hpp); these are bounded by `max_length`.
 #pragma once
 
 #include <string>
@@ -9,6 +9,7 @@
 
 #include "protocol/wire.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/io/transport.hpp"
 
 namespace pgsluice::proxy {
 
@@ -23,7 +24,7 @@ struct ProtocolViolation : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-awaitable<Message> read_message(Socket& socket, std::uint32_t max_length);
-awaitable<void> write_all(Socket& socket, std::string_view bytes);
+awaitable<Message> read_message(Transport& transport, std::uint32_t max_length);
+awaitable<void> write_all(Transport& transport, std::string_view bytes);
 
 }  // namespace pgsluice::proxy

@@ -3,7 +3,6 @@
 #include "proxy/pool.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -344,9 +343,7 @@ void Pool::close_idle() {
 namespace {
 // An idle server should have sent nothing; data or EOF means it died or went astray.
 bool looks_alive(ServerConnection& server) {
-    char byte;
-    ssize_t n = ::recv(server.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    return !server.transport().has_unread_input_or_eof();
 }
 }  // namespace
 
@@ -359,7 +356,7 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const Exec
         auto pick = idle_.end() - 1;
         for (auto it = idle_.end(); it != idle_.begin();) {
             --it;
-            if (&asio::query((*it)->socket().get_executor(), asio::execution::context) == worker) {
+            if (&asio::query((*it)->transport().get_executor(), asio::execution::context) == worker) {
                 pick = it;
                 break;
             }
@@ -843,7 +840,7 @@ constexpr std::size_t kLocalHandoffScan = 32;  // waiters looked at past the old
 std::shared_ptr<Pool::Waiter> Pool::next_waiter_locked(ServerConnection& server) {
     // FIFO, except that a waiter on the server's worker goes first when it has waited about
     // as long as the oldest: the server's socket then need not move to another epoll set.
-    const auto* worker = &asio::query(server.socket().get_executor(), asio::execution::context);
+    const auto* worker = &asio::query(server.transport().get_executor(), asio::execution::context);
     auto pick = waiters_.begin();
     if ((*pick)->worker != worker) {
         const auto scan_end = waiters_.begin() + std::min(waiters_.size(), kLocalHandoffScan + 1);
@@ -871,7 +868,7 @@ void Pool::retire(std::unique_ptr<ServerConnection> server, const std::string& w
         if (donation) ++donating_;
     }
     // On the worker its socket is registered with, where nothing else touches it.
-    auto executor = server->socket().get_executor();
+    auto executor = server->transport().get_executor();
     asio::co_spawn(
         executor,
         [self = shared_from_this(), server = std::move(server), donation]() mutable -> awaitable<void> {
@@ -882,10 +879,10 @@ void Pool::retire(std::unique_ptr<ServerConnection> server, const std::string& w
 
 namespace {
 // Reads and drops whatever a terminated server still sends, up to its EOF.
-awaitable<bool> until_eof(Socket& socket) {
+awaitable<bool> until_eof(Transport& transport) {
     char sink[512];
     while (true) {
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), asio::as_tuple(use_awaitable));
+        auto [ec, n] = co_await transport.read_some(asio::buffer(sink));
         if (ec) co_return true;
     }
 }
@@ -895,10 +892,10 @@ awaitable<void> Pool::retire_gracefully(std::unique_ptr<ServerConnection> server
     try {
         std::string terminate;
         protocol::append_terminate(terminate);
-        auto& socket = server->socket();
-        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
+        auto& transport = server->transport();
+        const auto ec = co_await transport.write(asio::buffer(terminate));
         // A backend whose socket closed has left pg_stat_activity; do not wait for a dead one long.
-        if (!ec) co_await with_deadline(until_eof(socket), std::chrono::seconds(2));
+        if (!ec) co_await with_deadline(until_eof(transport), std::chrono::seconds(2));
     } catch (const std::exception&) {
         // The deadline passed: close it anyway.
     }

@@ -98,36 +98,18 @@ awaitable<Socket> open_socket(Executor io_executor, const ServerTarget& target) 
 }
 
 ServerConnection::ServerConnection(Socket socket, std::uint64_t id, const ServerTarget& target)
-    : socket_(std::move(socket)),
+    : transport_(std::move(socket)),
       id_(id),
       address_(target.address()),
       cancel_address_(&intern_cancel_address({target.host, target.port})) {
-    boost::system::error_code ec;
-    const auto local = socket_.local_endpoint(ec);
-    if (ec) return;
-    protocol_ = local.protocol();
-    if (local.protocol().family() == AF_UNIX) {
-        local_addr_ = "unix";
-        return;
-    }
-    asio::ip::tcp::endpoint tcp;
-    if (local.size() <= tcp.capacity()) {
-        std::memcpy(tcp.data(), local.data(), local.size());
-        tcp.resize(local.size());
-        local_addr_ = tcp.address().to_string();
-        local_port_ = tcp.port();
-    }
+    transport_.local_protocol(protocol_);
+    transport_.local_address(local_addr_, local_port_);
 }
 
 void ServerConnection::move_to(const Executor& executor) {
-    if (&asio::query(executor, asio::execution::context) == &asio::query(socket_.get_executor(), asio::execution::context))
-        return;
-    // No operation is pending on an idle server, so releasing loses nothing; the descriptor
-    // leaves the old worker's epoll set and joins the new one's.
-    boost::system::error_code ec;
-    const auto fd = socket_.release(ec);
-    if (ec) return;  // stays where it is: still correct, only slower
-    socket_ = Socket(executor, protocol_, fd);
+    // No operation is pending on an idle server, so moving loses nothing; should it fail,
+    // the server stays where it is: still correct, only slower.
+    transport_.move_to(executor, protocol_);
 }
 
 awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor io_executor,
@@ -162,7 +144,7 @@ awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor 
 awaitable<void> ServerConnection::login(const ServerTarget& target) {
     // Built outside the co_await: GCC 12 miscompiles brace-initialized arrays inside one.
     const std::string startup = protocol::encode_startup_message({{"user", target.user}, {"database", target.dbname}});
-    co_await write_all(socket_, startup);
+    co_await write_all(transport_, startup);
     std::optional<protocol::scram::Client> scram;
     // A server that skips authentication, or SCRAM's last step that proves it knows the
     // password, is refused: only a man in the middle or a broken server does that.
@@ -170,7 +152,7 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
     bool scram_verified = false;
     std::string out;
     while (true) {
-        Message message = co_await read_message(socket_, kMaxLoginMessage);
+        Message message = co_await read_message(transport_, kMaxLoginMessage);
         if (!authenticated && message.type != protocol::backend::kAuthentication &&
             message.type != protocol::backend::kErrorResponse && message.type != protocol::backend::kNoticeResponse &&
             message.type != protocol::backend::kNegotiateProtocolVersion)
@@ -247,7 +229,7 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                         fail("server asked for an authentication method pgsluice does not support (code " +
                              std::to_string(static_cast<std::uint32_t>(auth->code)) + ")");
                 }
-                if (!out.empty()) co_await write_all(socket_, out);
+                if (!out.empty()) co_await write_all(transport_, out);
                 break;
             }
             case protocol::backend::kErrorResponse: {
@@ -281,10 +263,10 @@ awaitable<std::optional<protocol::ErrorFields>> ServerConnection::run_simple_que
     std::string out;
     protocol::append_query(out, sql);
     state_.on_frontend_message(protocol::frontend::kQuery);
-    co_await write_all(socket_, out);
+    co_await write_all(transport_, out);
     std::optional<protocol::ErrorFields> first_error;
     while (true) {
-        Message message = co_await read_message(socket_, kMaxLoginMessage);
+        Message message = co_await read_message(transport_, kMaxLoginMessage);
         switch (message.type) {
             case protocol::backend::kErrorResponse:
                 if (!first_error) {
@@ -329,16 +311,10 @@ awaitable<std::optional<protocol::ErrorFields>> ServerConnection::run_simple_que
 }
 
 void ServerConnection::close() {
-    boost::system::error_code ignored;
-    if (socket_.is_open()) {
-        // Terminate politely so the server logs a clean disconnect; best effort, never blocks long.
-        std::string out;
-        protocol::append_terminate(out);
-        socket_.non_blocking(true, ignored);
-        socket_.write_some(asio::buffer(out), ignored);
-        socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-        socket_.close(ignored);
-    }
+    // Terminate politely so the server logs a clean disconnect; best effort, never blocks.
+    std::string out;
+    protocol::append_terminate(out);
+    transport_.close(out);
 }
 
 }  // namespace pgsluice::proxy

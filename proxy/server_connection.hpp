@@ -19,6 +19,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/server_state.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/io/transport.hpp"
 
 namespace pgsluice::proxy {
 
@@ -79,8 +80,8 @@ public:
                                                                 const ServerTarget& target, Duration timeout,
                                                                 std::uint64_t id);
 
-    Socket& socket() { return socket_; }
-    // Re-registers the socket with the io_context of `executor` (the leasing session's
+    Transport& transport() { return transport_; }
+    // Re-registers the connection with the io_context of `executor` (the leasing session's
     // worker), so that its I/O completes on that thread without a hop. Only while no
     // operation is pending on it.
     void move_to(const Executor& executor);
@@ -186,7 +187,7 @@ private:
     ServerConnection(Socket socket, std::uint64_t id, const ServerTarget& target);
     awaitable<void> login(const ServerTarget& target);
 
-    Socket socket_;
+    Transport transport_;
     asio::generic::stream_protocol protocol_{AF_INET, SOCK_STREAM};  // for move_to
     std::uint64_t id_;
     std::string address_;

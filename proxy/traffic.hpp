@@ -16,7 +16,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/server_state.hpp"
 #include "protocol/set_statement.hpp"
-#include "proxy/forwarder.hpp"
+#include "proxy/forward/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/pool.hpp"
 #include "proxy/pool_stats.hpp"
@@ -156,6 +156,7 @@ struct ClientToServer {
 // parameters, counts queries and transactions, and stops at the ReadyForQuery that lets
 // the server go.
 struct ServerToClient {
+    OutputPlan& plan;  // of the server's stream: what goes on to the client
     ServerConnection& server;
     ClientSettings& settings;
     bool release_when_idle;
@@ -192,7 +193,10 @@ struct ServerToClient {
                 return protocol::Verdict::stop_after;
             }
             if (statement_mode && server.state().transaction_status() != 'I') {
+                // The client must not take the transaction for open: its ReadyForQuery is
+                // dropped, and the refusal the session sends takes its place.
                 opened_transaction = true;
+                plan.edit(message.offset, message.size(), {});
                 return protocol::Verdict::stop_after;
             }
         } else if (message.type == protocol::backend::kCommandComplete) {
@@ -246,10 +250,8 @@ struct Traffic {
     // client's (`settings_due`, with the server in `lease`).
     WaitOutcome waited;
     bool settings_due = false;
-    protocol::FrameScanner client_scanner;
-    protocol::FrameScanner server_scanner;
-    StreamBuffer client_buffer;
-    StreamBuffer server_buffer;
+    Stream from_client;
+    Stream from_server;
     QueryClock clock;
     SettingsWatch watch;
     // Under query_timeout or idle_transaction_timeout: the transaction's clock, kept from the
@@ -257,45 +259,43 @@ struct Traffic {
     std::optional<SilenceClock> silence;
     QuickDeadlines::Hook deadline_hook;
     bool overrun_due = false;  // a limit passed that the coroutine forwarder acts on
-    // A write the quick path began without finishing (the socket was full): bytes
-    // [written, consumed) of `from` still go to `to` before anything else.
-    struct PendingWrite {
-        bool to_server = false;
-        std::size_t written = 0;
-        std::size_t consumed = 0;
-    };
-    std::optional<PendingWrite> pending;
+    bool opened_transaction = false;  // statement mode: the quick path saw a transaction block open
     // The quick path's one pending read (of the client or of the server).
     ReadMemory read_memory;
 
     // Back to what a new Traffic is, keeping the buffers' memory (see TrafficCache). Only
     // what park() leaves: no server, no wait, empty buffers.
     void reset() {
-        client_scanner = protocol::FrameScanner();
-        server_scanner = protocol::FrameScanner();
-        client_buffer.shrink_to_initial();
-        server_buffer.shrink_to_initial();
+        for (auto* stream : {&from_client, &from_server}) {
+            stream->scanner = protocol::FrameScanner();
+            stream->plan.clear();
+            stream->buffer.shrink_to_initial();
+        }
         clock = QueryClock();
         watch = SettingsWatch();
         silence.reset();
         QuickDeadlines::forget(deadline_hook);
         overrun_due = false;
-        pending.reset();
+        opened_transaction = false;
         settings_due = false;
     }
+
+    // A write the quick path began without finishing (a socket was full, or failed): the
+    // coroutine path finishes it before anything else.
+    bool write_pending() const { return from_client.plan.pending() || from_server.plan.pending(); }
 
     // At the ReadyForQuery that ends a transaction, before the answer is written to the
     // client: nothing half-sent to the server, nothing after that ReadyForQuery (`unread`
     // bytes of the server's buffer) and the server idle. Then the server may go back first,
     // so that a client that reads slowly holds only its own socket.
     bool may_release_before_answer(std::size_t unread, const protocol::ServerState& state) const {
-        return unread == 0 && client_scanner.at_boundary() && server_scanner.at_boundary() && state.idle();
+        return unread == 0 && from_client.at_boundary() && from_server.scanner.at_boundary() && state.idle();
     }
 
     // Nothing half-sent to the server and nothing of its output unread: with the server idle
     // too, it may go to another client.
     bool server_drained() const {
-        return client_scanner.at_boundary() && server_buffer.empty() && server_scanner.at_boundary();
+        return from_client.at_boundary() && from_server.buffer.empty() && from_server.scanner.at_boundary();
     }
 };
 
@@ -315,8 +315,8 @@ public:
     }
     static void give_back(std::unique_ptr<Traffic> traffic) {
         auto& kept = this_worker();
-        const bool clean = traffic && !traffic->lease && !traffic->waited && traffic->client_buffer.empty() &&
-                           traffic->server_buffer.empty();
+        const bool clean = traffic && !traffic->lease && !traffic->waited && traffic->from_client.buffer.empty() &&
+                           traffic->from_server.buffer.empty() && !traffic->write_pending();
         if (!clean || kept.size() >= kKept) return;  // freed here
         traffic->reset();
         kept.push_back(std::move(traffic));

@@ -26,6 +26,10 @@ done
 
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh --test
+# node-postgres for the driver tests, pinned by tests/drivers/package-lock.json.
+if [[ ! -d tests/drivers/node_modules/pg ]]; then
+  npm ci --prefix tests/drivers --no-audit --no-fund --loglevel=error
+fi
 
 if ((tsan)); then
   build_dir=build-tsan

@@ -19,4 +19,13 @@ config::ClientAddress client_address(const Socket& socket) {
     return config::ClientAddress::parse(tcp.address().to_string()).value_or(unknown);
 }
 
+config::ClientAddress client_address_from_peer(const std::string& peer) {
+    config::ClientAddress unknown;
+    unknown.family = config::ClientAddress::Family::ipv6;
+    if (peer == "unix") return config::ClientAddress::unix_socket();
+    const auto colon = peer.rfind(':');
+    if (colon == std::string::npos) return unknown;
+    return config::ClientAddress::parse(peer.substr(0, colon)).value_or(unknown);
+}
+
 }  // namespace pgsluice::proxy

@@ -192,6 +192,17 @@ std::optional<std::string> verified_client_common_name(const SSL* ssl) {
     return name;
 }
 
+std::optional<std::string> presented_end_point(const SSL* ssl) {
+    X509* cert = SSL_get_certificate(ssl);
+    unsigned char* der = nullptr;
+    const int length = cert ? i2d_X509(cert, &der) : -1;
+    if (length <= 0) return std::nullopt;
+    auto end_point = protocol::scram::tls_server_end_point(
+        std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
+    OPENSSL_free(der);
+    return end_point;
+}
+
 std::string prepare_server_connection(SSL* ssl, config::TlsMode mode, const std::string& host) {
     const bool is_ip = config::ClientAddress::parse(host).has_value();
     // SNI carries names only (RFC 6066), never an address.

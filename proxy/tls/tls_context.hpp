@@ -53,6 +53,11 @@ std::string prepare_server_connection(SSL* ssl, config::TlsMode mode, const std:
 // one and it verified against client_tls_ca_file (auth_type cert), else nullopt.
 std::optional<std::string> verified_client_common_name(const SSL* ssl);
 
+// After a server-role handshake: tls-server-end-point of the certificate this side
+// presented (SCRAM-SHA-256-PLUS), from the session itself, so a reload that changed the
+// certificate since cannot make it differ from what the client saw.
+std::optional<std::string> presented_end_point(const SSL* ssl);
+
 // The reasons OpenSSL queued on this thread, joined, and the queue cleared.
 std::string openssl_errors();
 

@@ -12,8 +12,13 @@ Prints a Markdown table and the pgsluice/PgBouncer ratios. Standard library only
 Every point runs --repeat times (default 2), the targets interleaved, since one point can
 swing 30% between runs on a small machine; the ratio table shows each repetition's ratio.
 
-usage: tests/bench/bench.py [--quick] [--repeat N] [--build DIR]
-       [--workloads simple,extended,tpcb] [--clients 16,256] [--no-logins] [--no-memory] [--no-direct]
+usage: tests/bench/bench.py [--quick] [--repeat N] [--build DIR] [--seconds N]
+       [--workloads simple,extended,prepared,tpcb] [--clients 16,256] [--no-logins] [--no-memory] [--no-direct]
+
+`prepared` (pgbench -S -M prepared: named prepared statements) runs through pgsluice and
+directly; PgBouncer 1.18 (Debian's) cannot keep named statements in transaction mode, so it
+is measured with -M extended only, and a last table sets pgsluice prepared against pgsluice
+extended and PgBouncer extended from the same run.
 The narrowing options are for working on one point; the table in the README comes from a
 full run.
 """
@@ -203,7 +208,8 @@ def main():
     parser.add_argument("--build", default="build-release", help="build directory with cmd/pgsluice")
     parser.add_argument("--repeat", type=int, default=2, help="runs of every point (interleaved)")
     parser.add_argument("--memory-only", action="store_true", help="only the idle-memory measurement")
-    parser.add_argument("--workloads", help="comma-separated subset of simple,extended,tpcb")
+    parser.add_argument("--workloads", help="comma-separated subset of simple,extended,prepared,tpcb")
+    parser.add_argument("--seconds", type=int, help="length of each point (default 15, 8 with --quick)")
     parser.add_argument("--clients", help="comma-separated client counts (default 16,256,1000)")
     parser.add_argument("--no-logins", action="store_true", help="skip the login measurement")
     parser.add_argument("--no-memory", action="store_true", help="skip the idle-memory measurement")
@@ -217,7 +223,7 @@ def main():
     binary = os.path.join(repo, args.build, "cmd", "pgsluice")
     if not os.path.exists(binary):
         sys.exit(f"{binary} not found: build Release first (cmake -B {args.build} -DCMAKE_BUILD_TYPE=Release)")
-    seconds = 8 if args.quick else 15
+    seconds = args.seconds or (8 if args.quick else 15)
     client_counts = [16, 256] if args.quick else [16, 256, 1000]
     if args.clients:
         client_counts = [int(c) for c in args.clients.split(",")]
@@ -239,9 +245,10 @@ def main():
         targets = [("pgsluice", sluice_port, "bench", sluice_pid), ("pgbouncer", bouncer_port, "bench", bouncer_pid),
                    ("direct", pg.port, "postgres", None)]
         workloads = [("select -M simple", ["-S", "-M", "simple"]), ("select -M extended", ["-S", "-M", "extended"]),
-                     ("tpcb-like", [])]
+                     ("select -M prepared", ["-S", "-M", "prepared"]), ("tpcb-like", [])]
         if args.workloads:
-            keys = {"simple": "select -M simple", "extended": "select -M extended", "tpcb": "tpcb-like"}
+            keys = {"simple": "select -M simple", "extended": "select -M extended", "prepared": "select -M prepared",
+                    "tpcb": "tpcb-like"}
             chosen = {keys[w] for w in args.workloads.split(",")}
             workloads = [w for w in workloads if w[0] in chosen]
         rows = []
@@ -252,6 +259,8 @@ def main():
                     for target, port, dbname, pid in targets:
                         if target == "direct" and (clients > 300 or args.no_direct):
                             continue  # PostgreSQL itself is not set up for 1000 backends here
+                        if target == "pgbouncer" and name == "select -M prepared":
+                            continue  # PgBouncer 1.18: no named statements in transaction mode
                         tps, latency, cpu_us = pgbench(port, dbname, wargs, clients, seconds, pid)
                         runs.setdefault((name, clients, target), []).append((tps, latency, cpu_us))
                         print(f"{name:20} {clients:5} {target:10} run {rep + 1}: {tps:10.0f} tps "
@@ -301,6 +310,19 @@ def main():
                     tps = " / ".join(f"{x[0] / y[0]:.2f}" if y[0] else "-" for x, y in pairs)
                     cpu = " / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in pairs)
                     print(f"| {name} | {clients} | {tps} | {cpu} |")
+        prepared_rows = [(clients, runs.get(("select -M prepared", clients, "pgsluice")),
+                          runs.get(("select -M extended", clients, "pgsluice")),
+                          runs.get(("select -M extended", clients, "pgbouncer"))) for clients in client_counts]
+        prepared_rows = [row for row in prepared_rows if row[1] and row[2] and row[3]]
+        if prepared_rows:
+            print("\n| clients | TPS: pgsluice prepared / pgsluice extended / PgBouncer extended "
+                  "| CPU us/tx: same three | prepared/extended TPS through pgsluice |")
+            print("|---|---|---|---|")
+            for clients, prepared, extended, bouncer in prepared_rows:
+                t = [mean([r[0] for r in rs]) for rs in (prepared, extended, bouncer)]
+                c = [mean([r[2] for r in rs]) for rs in (prepared, extended, bouncer)]
+                ratio = f"{t[0] / t[1]:.2f}" if t[1] else "-"
+                print(f"| {clients} | {t[0]:.0f} / {t[1]:.0f} / {t[2]:.0f} | {c[0]:.1f} / {c[1]:.1f} / {c[2]:.1f} | {ratio} |")
         if logins.get("pgbouncer"):
             s, b = logins["pgsluice"], logins["pgbouncer"]
             print("\n| new connection per transaction (-C -S, 4 clients) | logins/s | proxy CPU us per login |")

@@ -77,6 +77,20 @@ write("server_messages", "client-login", msg(b"p", b"SCRAM-SHA-256\0" + struct.p
       msg(b"p", b"SCRAM-SHA-256\0\xff\xff\xff\xff") + msg(b"p", b"password\0"))
 write("server_messages", "sasl-huge-length", msg(b"p", b"SCRAM-SHA-256\0\x7f\xff\xff\xff"))
 
+# extended_query: a client's stream of extended-query messages and short Queries
+def bind(portal, statement, rest=b"\0\0\0\x01\0\0\0\x011\0\0"):
+    return msg(b"B", portal + b"\0" + statement + b"\0" + rest)
+
+
+write("extended_query", "pipeline", msg(b"P", b"s1\0select $1::int\0\0\x01\0\0\0\x17") + bind(b"", b"s1") +
+      msg(b"D", b"Ps1\0") + msg(b"E", b"\0\0\0\0\0") + msg(b"C", b"Ss1\0") + msg(b"S") + msg(b"H"))
+write("extended_query", "unnamed", msg(b"P", b"\0select 1\0\0\0") + bind(b"p", b"") + msg(b"E", b"p\0\0\0\0\x0a"))
+write("extended_query", "bad-counts", msg(b"P", b"s\0q\0\0\x05\0\0\0\x17") + msg(b"B", b"p\0s\0\0") +
+      msg(b"D", b"Xs\0") + msg(b"C", b"S") + msg(b"E", b"\0\0"))
+write("extended_query", "deallocate", msg(b"Q", b"DEALLOCATE PREPARE \"My \"\"s\"\"\" ;\0") +
+      msg(b"Q", b"deallocate all\0") + msg(b"Q", b"DISCARD ALL;\0") + msg(b"Q", b"DEALLOCATE prepare\0") +
+      msg(b"Q", b"DEALLOCATE \"unterminated\0") + msg(b"Q", b"DEALLOCATE s1; select 1\0"))
+
 # config_loader: YAML text
 with open(os.path.join(HERE, "..", "..", "deploy", "examples", "pgsluice.yaml"), "rb") as f:
     write("config_loader", "example", f.read())

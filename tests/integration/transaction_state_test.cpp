@@ -35,3 +35,29 @@ TEST_CASE("transaction mode: SET LOCAL and ON COMMIT DROP temp tables do not rea
     // The failed statement ended its own implicit transaction: the server is usable again.
     CHECK(a.scalar("select 'still fine'") == "still fine");
 }
+
+// Statement pooling gives the server back after every statement, so it refuses a transaction
+// block (as PgBouncer does): on the quick path as on the coroutine one, the client is told
+// why and its server, inside the transaction it opened, is closed rather than reused.
+TEST_CASE("statement mode: a transaction block is refused and its open transaction never reaches another client",
+          "[integration]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, Pgsluice::basic_config("statement", 1));
+    Connection a(proxy.conninfo());
+    CHECK(a.scalar("select 'plain statements pass'") == "plain statements pass");
+    const auto first_pid = a.scalar("select pg_backend_pid()");
+    try {
+        a.exec("begin");
+        FAIL("statement mode let a transaction block open");
+    } catch (const PgError& e) {
+        // The FATAL comes as BEGIN's answer, in place of its ReadyForQuery (libpq then
+        // reports the close that follows, with the message, but without the SQLSTATE).
+        CHECK(std::string(e.what()).find("transaction blocks not allowed in statement pooling mode") != std::string::npos);
+    }
+    CHECK(proxy.wait_for_log("transaction block in statement pooling mode"));
+
+    Connection b(proxy.conninfo());
+    CHECK(b.scalar("select pg_backend_pid()") != first_pid);  // that server was closed
+    CHECK(b.scalar("select count(*) from pg_stat_activity where state like 'idle in transaction%'") == "0");
+    CHECK(b.scalar("select 'next client served'") == "next client served");
+}

@@ -101,3 +101,22 @@ TEST_CASE("watch_config is a boolean key, off by default", "[config][diff]") {
     auto bad = load_config("watch_config: sometimes\n" + kBase, "test.yaml", fake_secrets());
     CHECK_FALSE(bad.ok());
 }
+
+TEST_CASE("max_prepared_statements and its per-client bound are pool settings, shown in a diff", "[config][diff]") {
+    const auto config = load(kBase);
+    CHECK(config.defaults.max_prepared_statements == 200);
+    CHECK(config.defaults.max_client_prepared_statements == 1000);
+    auto changes = diff_configs(config, load("defaults: {max_prepared_statements: 0, max_client_prepared_statements: 50}\n" + kBase));
+    CHECK(formatted(changes) == std::vector<std::string>{
+                                    "defaults.max_prepared_statements: 200 -> 0",
+                                    "defaults.max_client_prepared_statements: 1000 -> 50",
+                                    "databases.app.max_prepared_statements: 200 -> 0",
+                                    "databases.app.max_client_prepared_statements: 1000 -> 50",
+                                    "databases.old.max_prepared_statements: 200 -> 0",
+                                    "databases.old.max_client_prepared_statements: 1000 -> 50",
+                                });
+    auto per_database = load("databases:\n  app: {host: db1, max_prepared_statements: 2}\nusers:\n  app: {password: {env: OLD_PW}}\n");
+    CHECK(per_database.databases.at("app").pool.max_prepared_statements == 2);
+    CHECK_FALSE(load_config("defaults: {max_client_prepared_statements: 0}\n" + kBase, "test.yaml", fake_secrets()).ok());
+    CHECK_FALSE(load_config("defaults: {max_prepared_statements: -1}\n" + kBase, "test.yaml", fake_secrets()).ok());
+}

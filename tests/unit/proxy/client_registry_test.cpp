@@ -8,16 +8,19 @@
 using namespace pgsluice::proxy;
 
 namespace {
-// One end of a socket pair as the proxy's socket type; the other end plays the client.
+// One end of a socket pair as the proxy's Transport; the other end plays the client.
+Socket proxy_end(asio::io_context& io, asio::local::stream_protocol::socket& client_side) {
+    asio::local::stream_protocol::socket a(io);
+    asio::local::connect_pair(a, client_side);
+    Socket socket(io.get_executor());
+    socket.assign(asio::generic::stream_protocol(AF_UNIX, 0), a.release());
+    return socket;
+}
 struct Pair {
     asio::io_context& io;
-    Socket proxy_side;
     asio::local::stream_protocol::socket client_side;
-    explicit Pair(asio::io_context& context) : io(context), proxy_side(context), client_side(context) {
-        asio::local::stream_protocol::socket a(io);
-        asio::local::connect_pair(a, client_side);
-        proxy_side.assign(asio::generic::stream_protocol(AF_UNIX, 0), a.release());
-    }
+    Transport proxy_side;
+    explicit Pair(asio::io_context& context) : io(context), client_side(context), proxy_side(proxy_end(io, client_side)) {}
     // An entry as a session fills it in at login.
     std::shared_ptr<ClientEntry> entry(std::uint64_t id, std::string database, std::string peer,
                                        std::string application_name = "") {
@@ -80,14 +83,14 @@ TEST_CASE("KILL closes the sessions of one database and tells an idle client why
     CHECK(fields->message.find("KILL app") != std::string::npos);
 }
 
-TEST_CASE("KILL after a session cleared its socket does nothing", "[unit][admin]") {
+TEST_CASE("KILL after a session cleared its transport does nothing", "[unit][admin]") {
     asio::io_context io;
     Pair pair(io);
     ClientRegistry registry;
     auto entry = pair.entry(3, "app", "unix");
     registry.add(*entry);
     CHECK(registry.kill("app") == 1);
-    entry->socket = nullptr;  // the session ended before the posted close ran
+    entry->transport = nullptr;  // the session ended before the posted close ran
     io.run();
     CHECK(pair.proxy_side.is_open());
 }
