@@ -18,6 +18,7 @@
 #include "proxy/daemon.hpp"
 #include "proxy/fd_limit.hpp"
 #include "proxy/logging.hpp"
+#include "proxy/tls/tls_contexts.hpp"
 #include "version.hpp"
 
 namespace {
@@ -79,6 +80,13 @@ int check_capacity(const pgsluice::config::Config& config, unsigned instances) {
 int check(const std::string& path, bool connect, unsigned instances) {
     auto config = load_checked(path);
     if (!config) return 1;
+    // The certificates, keys and CA files, read as a start or a reload would read them.
+    auto tls = pgsluice::proxy::tls::TlsContexts::load(*config);
+    for (const auto& error : tls.errors) std::cout << path << ": error: " << error << '\n';
+    if (!tls.contexts) {
+        std::cout << path << ": " << tls.errors.size() << " TLS error(s); the config is not valid\n";
+        return 1;
+    }
     // A warning, not an error: the service may run with another limit than this shell.
     if (auto problem = pgsluice::config::fd_budget_problem(pgsluice::config::fd_budget(*config),
                                                            pgsluice::proxy::reachable_fd_limit()))

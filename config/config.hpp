@@ -15,8 +15,71 @@ using Duration = std::chrono::milliseconds;
 
 enum class PoolMode { session, transaction, statement };
 
-// How clients prove who they are to pgsluice.
-enum class AuthType { scram_sha_256, md5, plain, trust };
+// How clients prove who they are to pgsluice (PostgreSQL's method names).
+enum class AuthType { scram_sha_256, md5, plain, cert, trust, reject };
+
+// PgBouncer's client_tls_sslmode / server_tls_sslmode values, with PgBouncer's meanings.
+enum class TlsMode { disable, allow, prefer, require, verify_ca, verify_full };
+
+// TLS protocol versions, as a set (PgBouncer's client_tls_protocols).
+enum TlsProtocol : unsigned { tls_v1_0 = 1, tls_v1_1 = 2, tls_v1_2 = 4, tls_v1_3 = 8 };
+inline constexpr unsigned kSecureTlsProtocols = tls_v1_2 | tls_v1_3;
+
+// pgsluice as the TLS server towards clients. Files are paths; they are read by proxy/tls,
+// not here.
+struct ClientTls {
+    TlsMode sslmode = TlsMode::disable;
+    std::string cert_file;
+    std::string key_file;
+    std::string ca_file;  // verifies client certificates (verify-ca, verify-full, auth_type cert)
+    unsigned protocols = kSecureTlsProtocols;
+    std::string ciphers = "default";  // OpenSSL cipher list for TLS 1.2 and below; "default": OpenSSL's
+};
+
+// pgsluice as the TLS client towards PostgreSQL (top level, overridable per database).
+struct ServerTls {
+    TlsMode sslmode = TlsMode::disable;
+    std::string ca_file;
+    std::string cert_file;  // a client certificate towards PostgreSQL, optional
+    std::string key_file;
+    bool operator==(const ServerTls&) const = default;
+};
+
+// How pgsluice may log in to PostgreSQL when the server asks (top level, per database).
+struct ServerLogin {
+    // A server asking for the password in clear text (AuthenticationCleartextPassword) or as
+    // MD5 is refused unless allowed: either hands the password, or a replayable hash of it,
+    // to whoever answers on the server's address.
+    bool allow_cleartext = false;
+    bool allow_md5 = false;
+    bool operator==(const ServerLogin&) const = default;
+};
+
+// PgBouncer's default auth_query, schema-qualified so that no search_path can point it at
+// another relation named pg_shadow (pgsluice also runs it with a fixed search_path).
+inline constexpr const char* kDefaultAuthQuery =
+    "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename=$1";
+
+// Users not listed under `users:` are looked up in PostgreSQL: pgsluice logs in as
+// auth_user (whose password is under users:) and runs auth_query for the client's name.
+struct AuthLookup {
+    std::optional<std::string> auth_user;  // unset: no lookup
+    std::string auth_query = kDefaultAuthQuery;
+    bool operator==(const AuthLookup&) const = default;
+};
+
+// One access rule (an hba line): which connections it matches, and how they authenticate.
+struct HbaRule {
+    enum class ConnectionType { host, hostssl, hostnossl, local };
+    ConnectionType type = ConnectionType::host;
+    std::string database = "all";  // a name or "all"
+    std::string user = "all";      // a name or "all"
+    // The address as written ("all", "10.0.0.0/8", "::1/128", "192.168.1.5"); the matcher
+    // (config/access_rules.hpp) parses it, and the loader has checked it parses.
+    std::string address = "all";
+    AuthType method = AuthType::reject;
+    bool operator==(const HbaRule&) const = default;
+};
 
 // A password as configured. The text is a secret: never log it, never print it.
 struct Secret {
@@ -38,6 +101,8 @@ struct Listen {
 
 struct Admin {
     std::vector<std::string> users;  // who may use the admin console
+    // Who may use the admin console's SHOW commands and nothing else (PgBouncer's stats_users).
+    std::vector<std::string> stats_users;
 };
 
 struct Metrics {
@@ -52,6 +117,9 @@ struct Limits {
     // authentication exchange) within this is closed: it holds a place in max_client_conn.
     // 0: no limit. PgBouncer's name and default.
     Duration client_login_timeout = std::chrono::seconds(60);
+    // A failed login waits this long before its error reply (a timer, not a blocked
+    // thread): it slows down password guessing. 0: answer at once.
+    Duration auth_failure_delay = std::chrono::seconds(1);
 };
 
 // TCP keepalive and TCP_USER_TIMEOUT for every TCP socket pgsluice accepts from a client or
@@ -105,6 +173,10 @@ struct Database {
     std::optional<std::string> user;
     std::optional<Secret> password;  // the forced user's password
     PoolSettings pool;    // defaults merged with this database's overrides
+    std::optional<AuthType> auth_type;  // overrides the top level for this database
+    ServerTls server_tls;               // the top level's, with this database's overrides
+    ServerLogin server_login;           // the top level's, with this database's overrides
+    AuthLookup auth_lookup;             // the top level's, with this database's overrides
 };
 
 struct User {
@@ -112,6 +184,7 @@ struct User {
     std::optional<Secret> password;    // absent only when auth_type is trust
     std::optional<PoolMode> pool_mode;  // overrides the database's mode for this user
     std::optional<std::uint32_t> max_user_connections;
+    std::optional<AuthType> auth_type;  // overrides the database's and the top level's
 };
 
 // Where in which file a value was written, for errors and `pgsluice check`.
@@ -128,6 +201,17 @@ struct Config {
     // 0: every worker takes clients at all times (proxy/worker_spread.hpp).
     unsigned worker_spread_above = 70;
     AuthType auth_type = AuthType::scram_sha_256;
+    // `plain` sends the password in clear text: refused on a connection without TLS unless this is set.
+    bool allow_plain_without_tls = false;
+    std::vector<HbaRule> hba;  // empty: no access rules (auth_type decides); else first match wins
+    ClientTls client_tls;
+    ServerTls server_tls;      // defaults for every database
+    ServerLogin server_login;  // defaults for every database
+    AuthLookup auth_lookup;    // defaults for every database
+    // How long a verifier fetched with auth_query is reused.
+    Duration auth_query_cache_ttl = std::chrono::seconds(60);
+    // The most PBKDF2 rounds pgsluice derives when a server's SCRAM challenge asks.
+    std::uint32_t server_scram_max_iterations = 100'000;
     Admin admin;
     Metrics metrics;
     Limits limits;
@@ -146,6 +230,10 @@ struct Config {
 
 const char* to_string(PoolMode mode);
 const char* to_string(AuthType type);
+const char* to_string(TlsMode mode);
+const char* to_string(HbaRule::ConnectionType type);
+// "tlsv1.2,tlsv1.3"
+std::string tls_protocols_string(unsigned protocols);
 // A file mode as written in a config: "0777".
 std::string mode_string(unsigned mode);
 

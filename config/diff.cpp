@@ -12,6 +12,7 @@ std::string show(std::uint32_t value) { return std::to_string(value); }
 std::string show(std::uint16_t value) { return std::to_string(value); }
 std::string show(PoolMode value) { return to_string(value); }
 std::string show(AuthType value) { return to_string(value); }
+std::string show(TlsMode value) { return to_string(value); }
 std::string show(Duration value) {
     const auto ms = value.count();
     if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
@@ -20,6 +21,15 @@ std::string show(Duration value) {
 template <class T>
 std::string show(const std::optional<T>& value) {
     return value ? show(*value) : std::string("(unset)");
+}
+std::string show_rule(const HbaRule& rule) {
+    return std::string("{") + to_string(rule.type) + " " + rule.database + " " + rule.user + " " + rule.address + " " +
+           to_string(rule.method) + "}";
+}
+std::string show_rules(const std::vector<HbaRule>& rules) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < rules.size(); ++i) out += (i ? ", " : "") + show_rule(rules[i]);
+    return out + "]";
 }
 std::string show_workers(unsigned workers) { return workers ? std::to_string(workers) : std::string("auto"); }
 std::string show_list(const std::vector<std::string>& items) {
@@ -76,7 +86,22 @@ public:
               b.max_client_prepared_statements);
     }
 
+    // `prefix` is "" at the top level and "databases.NAME." for a database: the keys are the same.
+    void server_side(const std::string& prefix, const ServerTls& a, const ServerTls& b, const ServerLogin& la,
+                     const ServerLogin& lb, const AuthLookup& qa, const AuthLookup& qb) {
+        value(prefix + "server_tls_sslmode", a.sslmode, b.sslmode);
+        value(prefix + "server_tls_ca_file", a.ca_file, b.ca_file);
+        value(prefix + "server_tls_cert_file", a.cert_file, b.cert_file);
+        value(prefix + "server_tls_key_file", a.key_file, b.key_file);
+        value(prefix + "server_allow_cleartext_password", la.allow_cleartext, lb.allow_cleartext);
+        value(prefix + "server_allow_md5_password", la.allow_md5, lb.allow_md5);
+        value(prefix + "auth_user", qa.auth_user, qb.auth_user);
+        value(prefix + "auth_query", qa.auth_query, qb.auth_query);
+    }
+
     void database(const std::string& prefix, const Database& a, const Database& b) {
+        value(prefix + "auth_type", a.auth_type, b.auth_type);
+        server_side(prefix, a.server_tls, b.server_tls, a.server_login, b.server_login, a.auth_lookup, b.auth_lookup);
         value(prefix + "host", a.host, b.host);
         value(prefix + "port", a.port, b.port);
         value(prefix + "dbname", a.dbname, b.dbname);
@@ -89,6 +114,7 @@ public:
         secret(prefix + "password", a.password, b.password);
         value(prefix + "pool_mode", a.pool_mode, b.pool_mode);
         value(prefix + "max_user_connections", a.max_user_connections, b.max_user_connections);
+        value(prefix + "auth_type", a.auth_type, b.auth_type);
     }
 
     // Entries only in one map are "added" / "removed"; entries in both are compared.
@@ -125,6 +151,22 @@ std::vector<Change> diff_configs(const Config& a, const Config& b) {
     // Read from the current snapshot whenever they are used: live.
     d.value("auth_type", a.auth_type, b.auth_type);
     d.text("admin.users", show_list(a.admin.users), show_list(b.admin.users));
+    d.text("admin.stats_users", show_list(a.admin.stats_users), show_list(b.admin.stats_users));
+    d.value("allow_plain_without_tls", a.allow_plain_without_tls, b.allow_plain_without_tls);
+    d.text("hba", show_rules(a.hba), show_rules(b.hba));
+    // TLS files are re-read on every reload (a rotated certificate at the same path shows no
+    // change here but is picked up all the same).
+    d.value("client_tls_sslmode", a.client_tls.sslmode, b.client_tls.sslmode);
+    d.value("client_tls_cert_file", a.client_tls.cert_file, b.client_tls.cert_file);
+    d.value("client_tls_key_file", a.client_tls.key_file, b.client_tls.key_file);
+    d.value("client_tls_ca_file", a.client_tls.ca_file, b.client_tls.ca_file);
+    d.text("client_tls_protocols", tls_protocols_string(a.client_tls.protocols),
+           tls_protocols_string(b.client_tls.protocols));
+    d.value("client_tls_ciphers", a.client_tls.ciphers, b.client_tls.ciphers);
+    d.server_side("", a.server_tls, b.server_tls, a.server_login, b.server_login, a.auth_lookup, b.auth_lookup);
+    d.value("auth_query_cache_ttl", a.auth_query_cache_ttl, b.auth_query_cache_ttl);
+    d.value("server_scram_max_iterations", a.server_scram_max_iterations, b.server_scram_max_iterations);
+    d.value("limits.auth_failure_delay", a.limits.auth_failure_delay, b.limits.auth_failure_delay);
     d.value("limits.max_client_conn", a.limits.max_client_conn, b.limits.max_client_conn);
     d.value("limits.client_login_timeout", a.limits.client_login_timeout, b.limits.client_login_timeout);
     d.value("log_level", a.log_level, b.log_level);

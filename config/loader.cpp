@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "config/access_rules.hpp"
 #include "config/yaml_reader.hpp"
 
 namespace pgsluice::config {
@@ -19,14 +20,29 @@ namespace {
 const std::vector<std::string> kTopKeys = {"listen",     "workers",          "worker_spread_above", "auth_type",
                                            "admin",      "metrics",          "limits",              "log_level",
                                            "log_format", "shutdown_timeout", "stats_period",        "watch_config",
-                                           "defaults",   "databases",        "users"};
+                                           "defaults",   "databases",        "users",
+                                           "allow_plain_without_tls", "hba", "auth_user", "auth_query",
+                                           "auth_query_cache_ttl", "server_scram_max_iterations",
+                                           "client_tls_sslmode", "client_tls_cert_file", "client_tls_key_file",
+                                           "client_tls_ca_file", "client_tls_protocols", "client_tls_ciphers",
+                                           "server_tls_sslmode", "server_tls_ca_file", "server_tls_cert_file",
+                                           "server_tls_key_file", "server_allow_cleartext_password",
+                                           "server_allow_md5_password"};
+// Keys a database may set to override the top level's.
+const std::vector<std::string> kDatabaseAuthKeys = {
+    "auth_type",          "auth_user",          "auth_query",          "server_tls_sslmode",
+    "server_tls_ca_file", "server_tls_cert_file", "server_tls_key_file", "server_allow_cleartext_password",
+    "server_allow_md5_password"};
+const std::vector<std::string> kHbaKeys = {"type", "database", "user", "address", "method"};
+const std::vector<std::string> kHbaTypes = {"host", "hostssl", "hostnossl", "local"};
+const std::vector<std::string> kTlsModes = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
 // Top-level too, with PgBouncer's names (TcpOptions in config.hpp).
 const std::vector<std::string> kTcpKeys = {"tcp_keepalive", "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt",
                                            "tcp_user_timeout"};
 const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir", "unix_socket_mode"};
-const std::vector<std::string> kAdminKeys = {"users"};
+const std::vector<std::string> kAdminKeys = {"users", "stats_users"};
 const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
-const std::vector<std::string> kLimitsKeys = {"max_client_conn", "client_login_timeout"};
+const std::vector<std::string> kLimitsKeys = {"max_client_conn", "client_login_timeout", "auth_failure_delay"};
 const std::vector<std::string> kPoolKeys = {
     "pool_mode",          "pool_size",           "min_pool_size",          "reserve_pool_size",
     "reserve_pool_timeout", "max_db_connections", "max_user_connections",   "server_connect_timeout",
@@ -34,12 +50,57 @@ const std::vector<std::string> kPoolKeys = {
     "server_idle_timeout", "server_lifetime",    "server_check_delay",     "server_check_query",
     "server_reset_query", "max_prepared_statements", "max_client_prepared_statements"};
 const std::vector<std::string> kDatabaseOwnKeys = {"host", "port", "dbname", "user", "password"};
-const std::vector<std::string> kUserKeys = {"password", "pool_mode", "max_user_connections"};
+const std::vector<std::string> kUserKeys = {"password", "pool_mode", "max_user_connections", "auth_type"};
 const std::vector<std::string> kPoolModes = {"session", "transaction", "statement"};
-const std::vector<std::string> kAuthTypes = {"scram-sha-256", "md5", "plain", "trust"};
+const std::vector<std::string> kAuthTypes = {"scram-sha-256", "md5", "plain", "cert", "trust", "reject"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 const std::vector<std::string> kLogFormats = {"text", "json"};
 constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
+
+AuthType auth_type_from(const std::string& text) {
+    if (text == "md5") return AuthType::md5;
+    if (text == "plain") return AuthType::plain;
+    if (text == "cert") return AuthType::cert;
+    if (text == "trust") return AuthType::trust;
+    if (text == "reject") return AuthType::reject;
+    return AuthType::scram_sha_256;
+}
+
+TlsMode tls_mode_from(const std::string& text) {
+    if (text == "allow") return TlsMode::allow;
+    if (text == "prefer") return TlsMode::prefer;
+    if (text == "require") return TlsMode::require;
+    if (text == "verify-ca") return TlsMode::verify_ca;
+    if (text == "verify-full") return TlsMode::verify_full;
+    return TlsMode::disable;
+}
+
+// PgBouncer's client_tls_protocols: names separated by commas or spaces.
+std::optional<unsigned> tls_protocols_from(const std::string& text) {
+    unsigned out = 0;
+    std::string word;
+    auto take = [&]() -> bool {
+        if (word.empty()) return true;
+        if (word == "all" || word == "legacy") out |= tls_v1_0 | tls_v1_1 | tls_v1_2 | tls_v1_3;
+        else if (word == "secure") out |= kSecureTlsProtocols;
+        else if (word == "tlsv1.0") out |= tls_v1_0;
+        else if (word == "tlsv1.1") out |= tls_v1_1;
+        else if (word == "tlsv1.2") out |= tls_v1_2;
+        else if (word == "tlsv1.3") out |= tls_v1_3;
+        else return false;
+        word.clear();
+        return true;
+    };
+    for (char c : text) {
+        if (c == ',' || c == ' ') {
+            if (!take()) return std::nullopt;
+        } else {
+            word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+    }
+    if (!take() || out == 0) return std::nullopt;
+    return out;
+}
 
 PoolMode pool_mode_from(const std::string& text) {
     if (text == "session") return PoolMode::session;
@@ -171,26 +232,19 @@ private:
         if (auto spread = root["worker_spread_above"])
             if (auto value = reader_.whole_number(spread, "worker_spread_above (percent of one core, 0 to 100)", 0, 100))
                 config_.worker_spread_above = static_cast<unsigned>(*value);
-        if (auto auth = root["auth_type"]) {
-            if (auto value = reader_.choice(auth, "auth_type", kAuthTypes)) {
-                if (*value == "md5") config_.auth_type = AuthType::md5;
-                if (*value == "plain") config_.auth_type = AuthType::plain;
-                if (*value == "trust") {
-                    config_.auth_type = AuthType::trust;
-                    reader_.warning(auth, "auth_type trust lets any client log in as any configured user without a password");
-                }
-            }
-        }
+        if (auto auth = root["auth_type"])
+            if (auto value = auth_type(auth, "auth_type")) config_.auth_type = *value;
+        if (auto allow = root["allow_plain_without_tls"])
+            if (auto value = reader_.boolean(allow, "allow_plain_without_tls")) config_.allow_plain_without_tls = *value;
+        read_client_tls(root);
+        read_server_side(root, "", config_.server_tls, config_.server_login, config_.auth_lookup);
+        read(root, "auth_query_cache_ttl", "", config_.auth_query_cache_ttl, duration());
+        read(root, "server_scram_max_iterations", "", config_.server_scram_max_iterations, number(4096, 10'000'000));
+        read_hba(root);
         if (auto admin = root["admin"]; admin && reader_.is_map(admin, "admin")) {
             reader_.check_keys(admin, "admin", kAdminKeys);
-            if (auto users = admin["users"]) {
-                if (!users.IsSequence()) {
-                    reader_.error(users, "admin.users must be a list of user names");
-                } else {
-                    for (const auto& user : users)
-                        if (auto name = reader_.string(user, "admin.users entry")) config_.admin.users.push_back(*name);
-                }
-            }
+            read_names(admin, "users", "admin.users", config_.admin.users);
+            read_names(admin, "stats_users", "admin.stats_users", config_.admin.stats_users);
         }
         if (auto metrics = root["metrics"]; metrics && reader_.is_map(metrics, "metrics")) {
             reader_.check_keys(metrics, "metrics", kMetricsKeys);
@@ -203,6 +257,10 @@ private:
             reader_.check_keys(limits, "limits", kLimitsKeys);
             read(limits, "max_client_conn", "limits", config_.limits.max_client_conn, number(1, 1'000'000));
             read(limits, "client_login_timeout", "limits", config_.limits.client_login_timeout, duration());
+            read(limits, "auth_failure_delay", "limits", config_.limits.auth_failure_delay, duration());
+            if (config_.limits.auth_failure_delay > std::chrono::seconds(10))
+                reader_.error(limits["auth_failure_delay"],
+                              "limits.auth_failure_delay must be at most 10s: each failed login holds a client slot that long");
         }
         read(root, "log_level", "", config_.log_level, choice(kLogLevels));
         read(root, "log_format", "", config_.log_format, choice(kLogFormats));
@@ -245,6 +303,154 @@ private:
             reader_.warning(root["tcp_keepalive"], "tcp_keepidle, tcp_keepintvl and tcp_keepcnt do nothing while tcp_keepalive is off");
     }
 
+    void read_names(const YAML::Node& parent, const char* key, const std::string& path, std::vector<std::string>& out) {
+        auto list = parent[key];
+        if (!list) return;
+        if (!list.IsSequence()) {
+            reader_.error(list, path + " must be a list of user names");
+            return;
+        }
+        for (const auto& item : list)
+            if (auto name = reader_.string(item, path + " entry")) out.push_back(*name);
+    }
+
+    std::optional<AuthType> auth_type(const YAML::Node& node, const std::string& path) {
+        auto value = reader_.choice(node, path, kAuthTypes);
+        if (!value) return std::nullopt;
+        const auto type = auth_type_from(*value);
+        if (type == AuthType::trust)
+            reader_.warning(node, path + " trust lets a client log in without any password");
+        if (type == AuthType::cert) cert_auth_at_.emplace(node);
+        return type;
+    }
+
+    std::optional<std::string> file_path(const YAML::Node& node, const std::string& path) {
+        auto value = reader_.string(node, path);
+        if (value && value->empty()) {
+            reader_.error(node, path + " is empty");
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    void read_client_tls(const YAML::Node& root) {
+        auto& tls = config_.client_tls;
+        if (auto mode = root["client_tls_sslmode"])
+            if (auto value = reader_.choice(mode, "client_tls_sslmode", kTlsModes)) tls.sslmode = tls_mode_from(*value);
+        auto file = [this](const YAML::Node& n, const std::string& p) { return file_path(n, p); };
+        read(root, "client_tls_cert_file", "", tls.cert_file, file);
+        read(root, "client_tls_key_file", "", tls.key_file, file);
+        read(root, "client_tls_ca_file", "", tls.ca_file, file);
+        read(root, "client_tls_ciphers", "", tls.ciphers, string());
+        if (auto protocols = root["client_tls_protocols"]) {
+            if (auto text = reader_.string(protocols, "client_tls_protocols")) {
+                if (auto value = tls_protocols_from(*text))
+                    tls.protocols = *value;
+                else
+                    reader_.error(protocols, "client_tls_protocols must list some of all, secure, legacy, tlsv1.0, "
+                                             "tlsv1.1, tlsv1.2, tlsv1.3 (got '" + *text + "')");
+            }
+        }
+        const auto where = root["client_tls_sslmode"] ? root["client_tls_sslmode"] : root;
+        if (tls.sslmode != TlsMode::disable && (tls.cert_file.empty() || tls.key_file.empty()))
+            reader_.error(where, std::string("client_tls_sslmode ") + to_string(tls.sslmode) +
+                                     " needs client_tls_cert_file and client_tls_key_file");
+        if ((tls.sslmode == TlsMode::verify_ca || tls.sslmode == TlsMode::verify_full) && tls.ca_file.empty())
+            reader_.error(where, std::string("client_tls_sslmode ") + to_string(tls.sslmode) +
+                                     " needs client_tls_ca_file to verify client certificates");
+        if (tls.cert_file.empty() != tls.key_file.empty())
+            reader_.error(where, "client_tls_cert_file and client_tls_key_file go together: set both or neither");
+    }
+
+    // The server-side keys of the top level (path "") or of one database, over `tls`,
+    // `login` and `lookup` that already hold what the database inherits.
+    void read_server_side(const YAML::Node& node, const std::string& path, ServerTls& tls, ServerLogin& login,
+                          AuthLookup& lookup) {
+        auto key = [&](const char* name) { return path.empty() ? std::string(name) : path + "." + name; };
+        if (auto mode = node["server_tls_sslmode"])
+            if (auto value = reader_.choice(mode, key("server_tls_sslmode"), kTlsModes)) tls.sslmode = tls_mode_from(*value);
+        auto file = [this](const YAML::Node& n, const std::string& p) { return file_path(n, p); };
+        read(node, "server_tls_ca_file", path, tls.ca_file, file);
+        read(node, "server_tls_cert_file", path, tls.cert_file, file);
+        read(node, "server_tls_key_file", path, tls.key_file, file);
+        if ((node["server_tls_cert_file"] || node["server_tls_key_file"]) && tls.cert_file.empty() != tls.key_file.empty())
+            reader_.error(node["server_tls_cert_file"] ? node["server_tls_cert_file"] : node["server_tls_key_file"],
+                          key("server_tls_cert_file") + " and server_tls_key_file go together: set both or neither");
+        if (auto allow = node["server_allow_cleartext_password"])
+            if (auto value = reader_.boolean(allow, key("server_allow_cleartext_password"))) login.allow_cleartext = *value;
+        if (auto allow = node["server_allow_md5_password"])
+            if (auto value = reader_.boolean(allow, key("server_allow_md5_password"))) login.allow_md5 = *value;
+        if (auto user = node["auth_user"]) {
+            if (auto value = reader_.string(user, key("auth_user"))) {
+                lookup.auth_user = *value;
+                auth_user_marks_.push_back({*value, user, key("auth_user")});
+            }
+        }
+        if (auto query = node["auth_query"]) {
+            if (auto value = reader_.string(query, key("auth_query"))) {
+                if (value->find("$1") == std::string::npos)
+                    reader_.error(query, key("auth_query") + " must use $1 for the user name");
+                else
+                    lookup.auth_query = *value;
+            }
+        }
+    }
+
+    void read_hba(const YAML::Node& root) {
+        auto list = root["hba"];
+        if (!list) return;
+        if (!list.IsSequence()) {
+            reader_.error(list, "hba must be a list of rules like {type: host, database: all, user: all, address: "
+                                "10.0.0.0/8, method: scram-sha-256}");
+            return;
+        }
+        int index = 0;
+        for (const auto& node : list) {
+            const auto path = "hba[" + std::to_string(index++) + "]";
+            if (!reader_.is_map(node, path)) continue;
+            reader_.check_keys(node, path, kHbaKeys);
+            HbaRule rule;
+            bool complete = true;
+            if (auto type = node["type"]) {
+                if (auto value = reader_.choice(type, path + ".type", kHbaTypes)) {
+                    if (*value == "hostssl") rule.type = HbaRule::ConnectionType::hostssl;
+                    if (*value == "hostnossl") rule.type = HbaRule::ConnectionType::hostnossl;
+                    if (*value == "local") rule.type = HbaRule::ConnectionType::local;
+                } else {
+                    complete = false;
+                }
+            } else {
+                reader_.error(node, path + " has no type (host, hostssl, hostnossl or local)");
+                complete = false;
+            }
+            read(node, "database", path, rule.database, string());
+            read(node, "user", path, rule.user, string());
+            if (auto address = node["address"]) {
+                if (auto value = reader_.string(address, path + ".address")) {
+                    rule.address = *value;
+                    if (!AddressRange::parse(*value)) {
+                        reader_.error(address, path + ".address must be all, an IP address or a CIDR range like "
+                                                      "10.0.0.0/8 or fd00::/8 (got '" + *value + "')");
+                        complete = false;
+                    }
+                }
+            } else if (rule.type != HbaRule::ConnectionType::local) {
+                reader_.error(node, path + " has no address (all, or a CIDR range like 10.0.0.0/8)");
+                complete = false;
+            }
+            if (auto method = node["method"]) {
+                if (auto value = auth_type(method, path + ".method")) rule.method = *value;
+                else complete = false;
+            } else {
+                reader_.error(node, path + " has no method (scram-sha-256, md5, plain, cert, trust or reject)");
+                complete = false;
+            }
+            if (rule.method == AuthType::cert && rule.type != HbaRule::ConnectionType::hostssl)
+                reader_.error(node, path + ": method cert needs type hostssl (a client certificate comes only with TLS)");
+            if (complete) config_.hba.push_back(std::move(rule));
+        }
+    }
+
     void read_pool(const YAML::Node& node, const std::string& path, PoolSettings& pool) {
         if (auto mode = node["pool_mode"])
             if (auto value = reader_.choice(mode, path + ".pool_mode", kPoolModes)) pool.pool_mode = pool_mode_from(*value);
@@ -281,7 +487,7 @@ private:
         }
         if (!reader_.is_map(databases, "databases")) return;
         if (databases.size() == 0) reader_.error(databases, "databases is empty: name at least one database");
-        const auto allowed = concat(kDatabaseOwnKeys, kPoolKeys);
+        const auto allowed = concat(concat(kDatabaseOwnKeys, kPoolKeys), kDatabaseAuthKeys);
         for (auto it = databases.begin(); it != databases.end(); ++it) {
             const auto name = it->first.Scalar();
             const auto path = "databases." + name;
@@ -289,6 +495,9 @@ private:
             database.name = name;
             database.dbname = name;
             database.pool = config_.defaults;
+            database.server_tls = config_.server_tls;
+            database.server_login = config_.server_login;
+            database.auth_lookup = config_.auth_lookup;
             const YAML::Node node = it->second;  // a handle: the iterator yields a temporary pair
             if (node.IsNull()) {  // "app:" alone: everything by default
                 config_.databases.emplace(name, std::move(database));
@@ -312,6 +521,9 @@ private:
                 }
             }
             if (node["host"] && database.host.empty()) reader_.error(node["host"], path + ".host is empty");
+            if (auto type = node["auth_type"])
+                if (auto value = auth_type(type, path + ".auth_type")) database.auth_type = *value;
+            read_server_side(node, path, database.server_tls, database.server_login, database.auth_lookup);
             read_pool(node, path, database.pool);
             if (database.pool.max_db_connections > 0 && database.pool.pool_size > database.pool.max_db_connections)
                 reader_.error(node["pool_size"] ? node["pool_size"] : node,
@@ -345,8 +557,15 @@ private:
                 if (auto max = node["max_user_connections"])
                     if (auto value = reader_.whole_number(max, path + ".max_user_connections", 0, 100'000))
                         user.max_user_connections = static_cast<std::uint32_t>(*value);
+                if (auto type = node["auth_type"])
+                    if (auto value = auth_type(type, path + ".auth_type")) user.auth_type = *value;
             }
-            if (!password_given && config_.auth_type != AuthType::trust)
+            // Methods that check no password, and access rules or auth_query that may
+            // decide otherwise, let a user go without one.
+            const auto type = user.auth_type.value_or(config_.auth_type);
+            const bool needs_password = type != AuthType::trust && type != AuthType::cert &&
+                                        type != AuthType::reject && config_.hba.empty() && auth_user_marks_.empty();
+            if (!password_given && needs_password)
                 reader_.error(it->first, path + " has no password (add password: {env: NAME}, {file: PATH} or a SCRAM verifier)");
             config_.users.emplace(name, std::move(user));
         }
@@ -399,6 +618,26 @@ private:
         for (const auto& admin : config_.admin.users)
             if (!config_.users.count(admin))
                 reader_.warning(root["admin"]["users"], "admin user '" + admin + "' is not defined under users");
+        for (const auto& stats : config_.admin.stats_users)
+            if (!config_.users.count(stats))
+                reader_.warning(root["admin"]["stats_users"], "stats user '" + stats + "' is not defined under users");
+        // auth_user logs in to PostgreSQL itself, before any client has proved anything: it
+        // needs its plaintext password, not a verifier.
+        for (const auto& [name, node, path] : auth_user_marks_) {
+            auto user = config_.users.find(name);
+            if (user == config_.users.end() || !user->second.password)
+                reader_.error(node, path + " '" + name + "' must be listed under users with its password");
+            else if (user->second.password->kind != Secret::Kind::plain)
+                reader_.error(node, path + " '" + name +
+                                        "' has a SCRAM verifier; its login to the server needs the plaintext password");
+        }
+        if (cert_auth_at_ && (config_.client_tls.sslmode == TlsMode::disable || config_.client_tls.ca_file.empty()))
+            reader_.error(*cert_auth_at_, "auth_type cert needs client TLS: set client_tls_sslmode and client_tls_ca_file "
+                                         "(the CA that signs client certificates)");
+        if (config_.auth_type == AuthType::plain && !config_.allow_plain_without_tls &&
+            config_.client_tls.sslmode == TlsMode::disable)
+            reader_.warning(root["auth_type"], "auth_type plain without client TLS refuses every login; enable "
+                                               "client_tls_sslmode or set allow_plain_without_tls: true");
         if (config_.users.empty() && config_.auth_type != AuthType::trust && root["databases"])
             reader_.warning(root["databases"], "no users are defined: nobody can log in");
     }
@@ -412,9 +651,16 @@ public:
     const std::vector<InlineSecret>& inline_secrets() const { return inline_secrets_; }
 
 private:
+    struct AuthUserMark {
+        std::string name;
+        YAML::Node node;
+        std::string path;
+    };
     YamlReader reader_;
     const SecretResolver& secrets_;
     Config config_;
+    std::vector<AuthUserMark> auth_user_marks_;  // every auth_user written, checked once users are read
+    std::optional<YAML::Node> cert_auth_at_;                  // where auth_type cert was last written
     std::vector<InlineSecret> inline_secrets_;
 };
 

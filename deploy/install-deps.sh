@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libsystemd-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(catch2 libpq-dev postgresql-15 postgresql-client-15 pgbouncer)
+  packages+=(catch2 libpq-dev postgresql-15 postgresql-client-15 pgbouncer openssl)  # openssl: the tests' CA
   # The deploy tests (tests/deploy): the tools that consume each artefact, and podman,
   # buildah, runc and debootstrap to build and run the image without a registry.
   packages+=(shellcheck python3-yaml prometheus ansible ansible-lint systemd

@@ -32,8 +32,8 @@ ErrorFields error(const char* code, std::string message, std::string hint = {}) 
 
 class AdminConsole {
 public:
-    AdminConsole(Transport& client, ProxyContext& context, const std::string& who)
-        : client_(client), context_(context), who_(who) {}
+    AdminConsole(Transport& client, ProxyContext& context, const std::string& who, bool show_only)
+        : client_(client), context_(context), who_(who), show_only_(show_only) {}
     AdminConsole(const AdminConsole&) = delete;
     AdminConsole& operator=(const AdminConsole&) = delete;
 
@@ -50,6 +50,7 @@ private:
     Transport& client_;
     ProxyContext& context_;
     const std::string who_;
+    const bool show_only_;
     bool shutdown_requested_ = false;
     // Drivers want a key; one issued to no client: a cancel for the console does nothing.
     const protocol::BackendKeyData cancel_key_ = random_cancel_key();
@@ -93,7 +94,12 @@ awaitable<std::string> AdminConsole::run() {
                         const bool shows = command.verb <= AdminVerb::show_version;
                         spdlog::log(shows ? spdlog::level::debug : spdlog::level::info, "{}: admin command: {}", who_,
                                     std::string(statement));
-                        failure = co_await execute(command, out);
+                        if (show_only_ && !shows)
+                            failure = error(sqlstate::kInsufficientPrivilege,
+                                            "permission denied: stats users may run only SHOW commands",
+                                            "admin.users may run every command; admin.stats_users only SHOW.");
+                        else
+                            failure = co_await execute(command, out);
                     }
                     if (failure) {
                         protocol::append_error_response(out, *failure);
@@ -257,8 +263,9 @@ awaitable<std::optional<ErrorFields>> AdminConsole::execute(const AdminCommand& 
 
 bool is_admin_database(std::string_view database) { return database == "pgbouncer" || database == "pgsluice"; }
 
-awaitable<std::string> serve_admin_console(Transport& client, ProxyContext& context, const std::string& who) {
-    AdminConsole console(client, context, who);
+awaitable<std::string> serve_admin_console(Transport& client, ProxyContext& context, const std::string& who,
+                                           bool show_only) {
+    AdminConsole console(client, context, who, show_only);
     co_return co_await console.run();
 }
 

@@ -15,7 +15,9 @@ namespace pgsluice::proxy {
 bool is_admin_database(std::string_view database);
 
 // Runs after AuthenticationOk was sent: ParameterStatus, ReadyForQuery, then commands until
-// the client leaves. Returns the reason the session ended, for its log line.
-awaitable<std::string> serve_admin_console(Transport& client, ProxyContext& context, const std::string& who);
+// the client leaves. Returns the reason the session ended, for its log line. `show_only`:
+// a stats user (admin.stats_users), refused anything but the SHOW commands.
+awaitable<std::string> serve_admin_console(Transport& client, ProxyContext& context, const std::string& who,
+                                           bool show_only = false);
 
 }  // namespace pgsluice::proxy

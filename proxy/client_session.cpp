@@ -8,6 +8,8 @@
 #include "protocol/sqlstate.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/admin_console.hpp"
+#include "proxy/auth/client_address.hpp"
+#include "proxy/tls/tls_context.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/forward/forwarder.hpp"
 #include "proxy/handler_memory.hpp"
@@ -775,13 +777,20 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
 
     const auto snapshot = context_.snapshot();
     const auto& config = *snapshot->config;
-    const auto* credentials = snapshot->credentials.find(user);
     // What is left of client_login_timeout (at least a moment: zero would mean no limit).
     Duration auth_timeout = Duration::zero();
     if (login_deadline)
         auth_timeout = std::max<Duration>(std::chrono::duration_cast<Duration>(*login_deadline - Clock::now()),
                                           std::chrono::milliseconds(1));
-    auto auth = co_await with_deadline(authenticate_client(client_, user, credentials, config.auth_type), auth_timeout);
+    // On TLS: the certificate this side presented (SCRAM-SHA-256-PLUS) and the client's, if verified.
+    const bool tls = client_.is_tls();
+    const ClientLogin identity{user,
+                               database,
+                               client_address_from_peer(peer),
+                               tls,
+                               tls ? tls::presented_end_point(client_.tls()) : std::nullopt,
+                               tls ? tls::verified_client_common_name(client_.tls()) : std::nullopt};
+    auto auth = co_await with_deadline(authenticate_client(client_, identity, *snapshot, context_), auth_timeout);
     if (!auth.ok) {
         // Counted on the pool if it exists; a login never creates one.
         auto existing = context_.find_pool(database, user);
@@ -797,16 +806,19 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
 
     if (is_admin_database(database)) {
         const auto& admins = config.admin.users;
-        if (std::find(admins.begin(), admins.end(), user) == admins.end()) {
+        const auto& stats_users = config.admin.stats_users;
+        const bool admin = std::find(admins.begin(), admins.end(), user) != admins.end();
+        const bool show_only = !admin && std::find(stats_users.begin(), stats_users.end(), user) != stats_users.end();
+        if (!admin && !show_only) {
             co_await send_error(fatal(sqlstate::kInvalidAuthorizationSpecification,
                                       "user \"" + user + "\" is not allowed to use the admin console (database \"" +
                                           database + "\")",
-                                      "Only the users listed under admin.users in the config may connect to it."));
-            co_return Ending{"admin console refused: user \"" + user + "\" is not in admin.users", true};
+                                      "Only the users listed under admin.users or admin.stats_users in the config may connect to it."));
+            co_return Ending{"admin console refused: user \"" + user + "\" is not in admin.users or admin.stats_users", true};
         }
         register_client(startup, ClientState::active);
-        spdlog::info("{}: login ok, user \"{}\" on the admin console", who(), user);
-        auto reason = co_await serve_admin_console(client_, context_, who());
+        spdlog::info("{}: login ok, user \"{}\" on the admin console{}", who(), user, show_only ? " (SHOW only)" : "");
+        auto reason = co_await serve_admin_console(client_, context_, who(), show_only);
         co_return Ending{"admin console: " + reason, false};
     }
 
@@ -821,7 +833,7 @@ awaitable<std::optional<Ending>> ClientSession::login(const protocol::StartupMes
                                   "pgsluice serves only the databases in its config file."));
         co_return Ending{"unknown database \"" + database + "\"", true};
     }
-    pool_ = context_.pool_for(*snapshot, route->second, user);
+    pool_ = context_.pool_for(*snapshot, route->second, user, auth.server_key);
     if (auth.client_key) pool_->remember_client_key(*auth.client_key);
     mode_ = pool_->settings().pool_mode;
     // The pool's `clients` gauge: routed here from now until the session ends (waiting for

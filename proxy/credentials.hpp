@@ -18,6 +18,7 @@ struct UserCredentials {
     std::string name;
     std::optional<protocol::scram::Verifier> verifier;
     std::optional<std::string> plaintext;  // secret: never log
+    std::optional<std::string> md5_hash;   // "md5<hex>" as pg_shadow keeps it (auth_query); secret
 };
 
 class Credentials {

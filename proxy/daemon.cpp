@@ -35,6 +35,21 @@ FileStamp stamp_of(const std::string& path) {
             static_cast<std::int64_t>(st.st_size)};
 }
 
+// Settings that let clients in without a password, said once at startup.
+void warn_about_open_doors(const config::Config& config) {
+    if (config.auth_type == config::AuthType::trust)
+        spdlog::warn("auth_type trust: any client may log in as any user without a password");
+    for (const auto& [name, database] : config.databases)
+        if (database.auth_type == config::AuthType::trust)
+            spdlog::warn("databases.{}.auth_type trust: any client may log in to it without a password", name);
+    for (const auto& [name, user] : config.users)
+        if (user.auth_type == config::AuthType::trust)
+            spdlog::warn("users.{}.auth_type trust: any client may log in as {} without a password", name, name);
+    for (std::size_t i = 0; i < config.hba.size(); ++i)
+        if (config.hba[i].method == config::AuthType::trust)
+            spdlog::warn("hba[{}] method trust: the connections it matches log in without a password", i);
+}
+
 void notify(const std::function<void()>& hook) {
     if (hook) hook();
 }
@@ -54,9 +69,15 @@ int run_daemon(std::shared_ptr<const config::Config> config, const DaemonHooks& 
     // Declared before the io_contexts so it outlives them: destroying an io_context destroys
     // suspended session coroutines, and their destructors still use the context and pools.
     std::unique_ptr<ProxyContext> context_holder;
+    auto tls = tls::TlsContexts::load(*config);
+    if (!tls.contexts) {
+        for (const auto& error : tls.errors) spdlog::error("{}", error);
+        return 1;
+    }
+    warn_about_open_doors(*config);
     Workers threads(workers, spread_limits(config->worker_spread_above));
     asio::io_context& io = threads.control();
-    context_holder = std::make_unique<ProxyContext>(threads, config);
+    context_holder = std::make_unique<ProxyContext>(threads, config, std::move(tls.contexts));
     ProxyContext& context = *context_holder;
     // Signals, acceptors, reload (SIGHUP, watch_config), the drain and the one-second tick
     // run on the control thread, which serves no client.

@@ -116,6 +116,7 @@ public:
         collect_pool_counters(pools, out);
         collect_databases(pools, out);
         collect_config(out);
+        collect_login_failures(out);
         collect_workers(out);
         collect_process(out);
         return out;
@@ -220,6 +221,16 @@ private:
         for (const auto& [name, database] : snapshot->config->databases)
             add_sample(limit, database.pool.max_db_connections, {{"database", name}});
         out.push_back(std::move(limit));
+    }
+
+    // Per user, with one shared label value for unknown names (LoginFailures bounds them).
+    void collect_login_failures(std::vector<MetricFamily>& out) const {
+        MetricFamily family{"pgsluice_client_login_failures_total",
+                            "Client logins refused or failed, by user name (unknown names share one value)",
+                            MetricType::Counter, {}};
+        for (const auto& [user, count] : context_.login_failures().counts())
+            add_sample(family, static_cast<double>(count), {{"user", user}});
+        out.push_back(std::move(family));
     }
 
     void collect_config(std::vector<MetricFamily>& out) const {

@@ -12,9 +12,19 @@ namespace pgsluice::proxy {
 
 namespace {
 
+std::shared_ptr<const tls::TlsContexts> load_tls_or_throw(const config::Config& config);
+
 // Where and as whom a pool for (database, user) logs in, from one snapshot.
-ServerTarget target_for(const Snapshot& snapshot, const config::Database& database, const std::string& user) {
+// `looked_up_server_key`: for a user the config does not list, the ServerKey of the verifier
+// auth_query found.
+ServerTarget target_for(const Snapshot& snapshot, const config::Database& database, const std::string& user,
+                        std::optional<protocol::scram::Key> looked_up_server_key = std::nullopt) {
     ServerTarget target;
+    target.allow_cleartext = database.server_login.allow_cleartext;
+    target.allow_md5 = database.server_login.allow_md5;
+    target.scram_max_iterations = static_cast<int>(snapshot.config->server_scram_max_iterations);
+    target.tls_mode = database.server_tls.sslmode;
+    target.tls_context = snapshot.tls->server_facing(database.name);
     target.host = database.host;
     target.port = database.port;
     target.dbname = database.dbname.empty() ? database.name : database.dbname;
@@ -30,6 +40,8 @@ ServerTarget target_for(const Snapshot& snapshot, const config::Database& databa
             target.password = credentials->plaintext;
             if (!credentials->plaintext && credentials->verifier)
                 target.server_key = credentials->verifier->server_key;
+        } else {
+            target.server_key = looked_up_server_key;
         }
     }
     return target;
@@ -47,13 +59,31 @@ config::PoolSettings settings_for(const Snapshot& snapshot, const config::Databa
 
 }  // namespace
 
-ProxyContext::ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config)
-    : workers_(workers), snapshot_(std::make_shared<const Snapshot>(std::move(config))) {
+namespace {
+std::shared_ptr<const tls::TlsContexts> load_tls_or_throw(const config::Config& config) {
+    auto loaded = tls::TlsContexts::load(config);
+    if (loaded.contexts) return loaded.contexts;
+    std::string message;
+    for (const auto& error : loaded.errors) message += (message.empty() ? "" : "; ") + error;
+    throw std::runtime_error(message);
+}
+}  // namespace
+
+Snapshot::Snapshot(std::shared_ptr<const config::Config> c, std::shared_ptr<const tls::TlsContexts> t)
+    : config(std::move(c)),
+      credentials(*config),
+      access_rules(config->hba),
+      tls(t ? std::move(t) : load_tls_or_throw(*config)) {}
+
+ProxyContext::ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config,
+                           std::shared_ptr<const tls::TlsContexts> tls)
+    : workers_(workers), snapshot_(std::make_shared<const Snapshot>(std::move(config), std::move(tls))) {
     set_server_tcp_options(snapshot_->config->tcp);
 }
 
 std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,
-                                             const std::string& user) {
+                                             const std::string& user,
+                                             std::optional<protocol::scram::Key> looked_up_server_key) {
     std::lock_guard lock(pools_mutex_);
     auto key = std::make_pair(database.name, user);
     auto it = pools_.find(key);
@@ -68,7 +98,7 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
         source = current.get();
         entry = &found->second;
     }
-    auto pool = std::make_shared<Pool>(entry->name, user, target_for(*source, *entry, user),
+    auto pool = std::make_shared<Pool>(entry->name, user, target_for(*source, *entry, user, looked_up_server_key),
                                        settings_for(*source, *entry, user), workers_.control().get_executor(), server_ids_);
     // max_db_connections and max_user_connections count across pools: one shared budget each.
     auto& database_budget = database_budgets_[database.name];
@@ -112,8 +142,9 @@ void ProxyContext::set_paused(const std::string& database, bool paused) {
     }
 }
 
-void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) {
-    auto snapshot = std::make_shared<const Snapshot>(std::move(config));
+void ProxyContext::replace_config(std::shared_ptr<const config::Config> config,
+                                  std::shared_ptr<const tls::TlsContexts> tls) {
+    auto snapshot = std::make_shared<const Snapshot>(std::move(config), std::move(tls));
     // Under the pools' lock, so that pool_for cannot create a pool from the old snapshot
     // after this loop has passed it.
     std::lock_guard lock(pools_mutex_);
@@ -124,7 +155,9 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) 
     for (auto& [key, pool] : pools_) {
         const auto& [database_name, user] = key;
         auto database = databases.find(database_name);
-        const bool user_known = users.count(user) || snapshot->config->auth_type == config::AuthType::trust;
+        // A user not listed may still log in: through trust, or looked up with auth_query.
+        const bool user_known = users.count(user) || snapshot->config->auth_type == config::AuthType::trust ||
+                                (database != databases.end() && database->second.auth_lookup.auth_user);
         if (database == databases.end() || !user_known) {
             // Removed: its clients drain (they keep their servers until they leave); the
             // servers nobody uses are closed now, and none are kept warm any more.
@@ -135,7 +168,7 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config) 
             continue;
         }
         pool->update(settings_for(*snapshot, database->second, user));
-        auto target = target_for(*snapshot, database->second, user);
+        auto target = target_for(*snapshot, database->second, user, auth_query_cache_.server_key(database_name, user));
         if (!pool->same_target(target)) pool->retarget(std::move(target));
     }
 }

@@ -12,8 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "config/access_rules.hpp"
 #include "config/config.hpp"
 #include "proxy/asio.hpp"
+#include "proxy/auth/auth_query.hpp"
+#include "proxy/auth/login_failures.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/client_registry.hpp"
 #include "proxy/credentials.hpp"
@@ -21,15 +24,20 @@
 #include "proxy/prepared/statement_key.hpp"
 #include "proxy/session_settings.hpp"
 #include "proxy/stats_line.hpp"
+#include "proxy/tls/tls_contexts.hpp"
 #include "proxy/workers.hpp"
 
 namespace pgsluice::proxy {
 
 // An immutable config and what is derived from it once.
 struct Snapshot {
-    explicit Snapshot(std::shared_ptr<const config::Config> c) : config(std::move(c)), credentials(*config) {}
+    // `t`: the config's TLS contexts, loaded already (tls::TlsContexts::load); null loads
+    // them here and throws std::runtime_error naming every file that failed.
+    explicit Snapshot(std::shared_ptr<const config::Config> c, std::shared_ptr<const tls::TlsContexts> t = nullptr);
     std::shared_ptr<const config::Config> config;
     Credentials credentials;
+    config::AccessRules access_rules;         // the config's hba list, parsed
+    std::shared_ptr<const tls::TlsContexts> tls;  // never null
 };
 
 // What the admin console (RELOAD, SHUTDOWN) and signals may ask of the daemon; run_daemon
@@ -43,8 +51,9 @@ struct Lifecycle {
 
 class ProxyContext {
 public:
-    // `workers` outlives the context.
-    ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config);
+    // `workers` outlives the context. `tls` as for Snapshot (null: loaded here, may throw).
+    ProxyContext(Workers& workers, std::shared_ptr<const config::Config> config,
+                 std::shared_ptr<const tls::TlsContexts> tls = nullptr);
 
     std::shared_ptr<const Snapshot> snapshot() const { return std::atomic_load(&snapshot_); }
     Workers& workers() { return workers_; }
@@ -54,10 +63,15 @@ public:
     // The texts of prepared statements, one copy each however many clients prepare them.
     prepared::StatementKeyInterner& statement_keys() { return statement_keys_; }
     Interner<ClientNames>& names_interner() { return names_interner_; }
+    LoginFailures& login_failures() { return login_failures_; }
+    AuthQueryCache& auth_query_cache() { return auth_query_cache_; }
 
-    // The pool for (database, user), created on first use.
+    // The pool for (database, user), created on first use. `looked_up_server_key`: the
+    // ServerKey of the verifier auth_query found for a user the config does not list, so the
+    // pool can log in with the key its client proves.
     std::shared_ptr<Pool> pool_for(const Snapshot& snapshot, const config::Database& database,
-                                   const std::string& user);
+                                   const std::string& user,
+                                   std::optional<protocol::scram::Key> looked_up_server_key = std::nullopt);
     // The pool for (database, user) if one was created; never creates one.
     std::shared_ptr<Pool> find_pool(const std::string& database, const std::string& user);
     // Counters of clients that never reached a pool: an unknown database, or a failed login
@@ -66,7 +80,10 @@ public:
 
     // Reload: swaps in a new, already validated config and brings existing pools up to date
     // (sizes, modes, timeouts; a changed address or login makes their servers reconnect).
-    void replace_config(std::shared_ptr<const config::Config> config);
+    // `tls`: the new config's TLS contexts, loaded by the caller so that a file that fails
+    // fails the reload before anything is swapped (null: loaded here, may throw).
+    void replace_config(std::shared_ptr<const config::Config> config,
+                        std::shared_ptr<const tls::TlsContexts> tls = nullptr);
 
     // Shutdown drain: once set, sessions end at their next transaction start (transaction
     // and statement mode) or their next idle point (session mode) with 57P01.
@@ -127,6 +144,8 @@ private:
     std::atomic<std::uint64_t> client_ids_{0};
     std::atomic<std::uint32_t> clients_{0};
     PoolStats unrouted_stats_;
+    LoginFailures login_failures_;
+    AuthQueryCache auth_query_cache_;
     ClientRegistry clients_registry_;
     bool all_paused_ = false;               // guarded by pools_mutex_
     std::set<std::string> paused_databases_;  // guarded by pools_mutex_

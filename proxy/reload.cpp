@@ -45,6 +45,20 @@ bool reload_config(ProxyContext& context, const std::string& path, std::string& 
         return false;
     }
 
+    // Certificates and keys are read again even when their paths did not change: that is
+    // how a rotated certificate gets in. One that fails keeps the old ones serving.
+    auto tls = tls::TlsContexts::load(*result.config);
+    if (!tls.contexts) {
+        for (const auto& error : tls.errors) {
+            spdlog::error("reload: {}", error);
+            report += error + "\n";
+        }
+        spdlog::error("reload failed, keeping the old config and certificates");
+        report += "reload failed, keeping the old config and certificates";
+        ++context.reloads_failed;
+        return false;
+    }
+
     const auto running = context.snapshot()->config;
     auto next = std::move(*result.config);
     const auto changes = config::diff_configs(*running, next);
@@ -60,7 +74,7 @@ bool reload_config(ProxyContext& context, const std::string& path, std::string& 
         applied += (applied_count++ ? "; " : "") + change.path + ": " + change.description;
     }
     if (next.log_level != running->log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
-    context.replace_config(std::make_shared<const config::Config>(std::move(next)));
+    context.replace_config(std::make_shared<const config::Config>(std::move(next)), std::move(tls.contexts));
     ++context.reloads_ok;
 
     if (applied_count == 0)

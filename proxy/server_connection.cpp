@@ -178,10 +178,17 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                         authenticated = true;
                         break;
                     case protocol::AuthCode::cleartext_password:
+                        if (!target.allow_cleartext)
+                            fail("server asked for the password of user \"" + target.user +
+                                 "\" in clear text; refused (set server_allow_cleartext_password for this database "
+                                 "to allow it)");
                         if (!target.password) fail(needs_password(target, "cleartext"));
                         protocol::append_password_message(out, *target.password);
                         break;
                     case protocol::AuthCode::md5_password: {
+                        if (!target.allow_md5)
+                            fail("server asked for MD5 authentication for user \"" + target.user +
+                                 "\"; refused (set server_allow_md5_password for this database to allow it)");
                         if (!target.password) fail(needs_password(target, "MD5"));
                         protocol::append_password_message(
                             out, protocol::md5::salted_response(target.user, *target.password, auth->md5_salt));
@@ -201,6 +208,7 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                             fail("server asked for SCRAM authentication for user \"" + target.user +
                                  "\" but pgsluice has neither its password nor a key from a SCRAM client login");
                         }
+                        scram->set_max_iterations(target.scram_max_iterations);
                         protocol::append_sasl_initial_response(out, protocol::scram::kMechanism,
                                                                scram->client_first());
                         break;

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <openssl/ssl.h>
+
+#include "config/config.hpp"
 #include "protocol/auth/scram.hpp"
 #include "protocol/error_response.hpp"
 #include "protocol/messages.hpp"
@@ -51,6 +54,16 @@ struct ServerTarget {
     // and the ServerKey of the configured verifier.
     std::optional<protocol::scram::Key> client_key;
     std::optional<protocol::scram::Key> server_key;
+    // What the server may ask for (server_allow_cleartext_password / _md5_password): either
+    // hands the password, or a replayable hash of it, to whoever answers on its address.
+    bool allow_cleartext = false;
+    bool allow_md5 = false;
+    int scram_max_iterations = protocol::scram::kMaxServerIterations;  // server_scram_max_iterations
+    // server_tls_sslmode of the database, and the context to open TLS with (null when the
+    // mode is disable); from the snapshot's tls::TlsContexts. The TLS stream uses them;
+    // tls::prepare_server_connection does the verify-full host check per connection.
+    config::TlsMode tls_mode = config::TlsMode::disable;
+    std::shared_ptr<SSL_CTX> tls_context;
 
     std::string address() const;  // "host:port" or the socket path, for logs
 };

@@ -18,6 +18,7 @@ namespace pgsluice::protocol::scram {
 
 namespace {
 
+constexpr std::string_view kChannelBindingName = "tls-server-end-point";
 constexpr int kMaxIterations = 10'000'000;
 
 std::string_view as_view(const Key& key) { return {reinterpret_cast<const char*>(key.data()), key.size()}; }
@@ -129,6 +130,16 @@ std::string Verifier::to_string() const {
            base64_encode(as_view(stored_key)) + ":" + base64_encode(as_view(server_key));
 }
 
+Verifier mock_verifier(std::string_view secret, std::string_view user) {
+    const Key seed = hmac(secret, user);
+    Verifier verifier;
+    verifier.iterations = kDefaultIterations;
+    verifier.salt = std::string(as_view(seed).substr(0, 16));
+    verifier.stored_key = hmac(as_view(seed), "stored");
+    verifier.server_key = hmac(as_view(seed), "server");
+    return verifier;
+}
+
 std::string random_nonce() {
     unsigned char raw[18];
     if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -140,17 +151,49 @@ std::string random_nonce() {
 Server::Server(Verifier verifier, std::string server_nonce)
     : verifier_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}
 
+void Server::use_channel_binding(std::string end_point, bool plus_selected) {
+    channel_binding_ = std::move(end_point);
+    plus_selected_ = plus_selected;
+}
+
 Step Server::handle_client_first(std::string_view client_first) {
     if (state_ != State::expect_client_first) return fail("unexpected client-first-message");
     state_ = State::done;  // any failure ends the exchange
-    // gs2-header: "n," or "y," (no channel binding), then an empty authzid and a comma.
-    if (client_first.starts_with("p=")) return fail("channel binding is not supported");
-    if (!client_first.starts_with("n,") && !client_first.starts_with("y,"))
+    // gs2-header: "n," (no channel binding), "y," (the client could, but thinks the server
+    // cannot), or "p=<type>," (binding); then an empty authzid and a comma. The checks and
+    // their words follow PostgreSQL's read_client_first_message.
+    std::size_t header_end = 0;
+    if (client_first.starts_with("p=")) {
+        const auto comma = client_first.find(',');
+        if (!plus_selected_)
+            return fail("malformed SCRAM message: the client selected SCRAM-SHA-256 without channel binding, but the "
+                        "SCRAM message includes channel binding data");
+        if (comma == std::string_view::npos || client_first.substr(2, comma - 2) != kChannelBindingName)
+            return fail("unsupported SCRAM channel-binding type");
+        binding_used_ = true;
+        header_end = comma + 1;
+    } else if (client_first.starts_with("y,")) {
+        if (plus_selected_)
+            return fail("malformed SCRAM message: the client selected SCRAM-SHA-256-PLUS, but the SCRAM message does "
+                        "not include channel binding data");
+        // A server that can bind was told the client could too but saw no offer: someone in
+        // the middle removed SCRAM-SHA-256-PLUS from the list.
+        if (channel_binding_)
+            return fail("SCRAM channel binding negotiation error: the client supports SCRAM channel binding but "
+                        "thinks the server does not, yet this server does support channel binding");
+        header_end = 2;
+    } else if (client_first.starts_with("n,")) {
+        if (plus_selected_)
+            return fail("malformed SCRAM message: the client selected SCRAM-SHA-256-PLUS, but the SCRAM message does "
+                        "not include channel binding data");
+        header_end = 2;
+    } else {
         return fail("malformed SCRAM message: bad GS2 header");
-    if (client_first.size() < 3 || client_first[2] != ',')
+    }
+    if (client_first.size() <= header_end || client_first[header_end] != ',')
         return fail("client uses authorization identity, but it is not supported");
-    gs2_header_ = std::string(client_first.substr(0, 3));
-    client_first_bare_ = std::string(client_first.substr(3));
+    gs2_header_ = std::string(client_first.substr(0, header_end + 1));
+    client_first_bare_ = std::string(client_first.substr(header_end + 1));
     auto attrs = attributes(client_first_bare_);
     if (!attrs || attrs->size() < 2 || (*attrs)[0].first != 'n' || (*attrs)[1].first != 'r')
         return fail("malformed SCRAM message: expected n= and r= attributes");
@@ -172,7 +215,9 @@ Step Server::handle_client_final(std::string_view client_final) {
     auto attrs = attributes(without_proof);
     if (!attrs || attrs->size() < 2 || (*attrs)[0].first != 'c' || (*attrs)[1].first != 'r')
         return fail("malformed SCRAM message: expected c= and r= attributes");
-    if ((*attrs)[0].second != base64_encode(gs2_header_)) return fail("SCRAM channel binding check failed");
+    // c= is the GS2 header again, followed by the channel binding data when "p=" was used.
+    const std::string expected_binding = gs2_header_ + (binding_used_ ? *channel_binding_ : std::string());
+    if ((*attrs)[0].second != base64_encode(expected_binding)) return fail("SCRAM channel binding check failed");
     if ((*attrs)[1].second != combined_nonce_) return fail("SCRAM nonce mismatch");
     auto proof = decode_key(client_final.substr(proof_at + 3));
     if (!proof) return fail("malformed SCRAM message: bad proof");
@@ -206,7 +251,11 @@ Client Client::with_keys(Key client_key, Key server_key, std::string client_nonc
 
 std::string Client::client_first_bare() const { return "n=" + user_ + ",r=" + client_nonce_; }
 
-std::string Client::client_first() const { return "n,," + client_first_bare(); }
+std::string Client::gs2_header() const {
+    return channel_binding_ ? "p=" + std::string(kChannelBindingName) + ",," : std::string("n,,");
+}
+
+std::string Client::client_first() const { return gs2_header() + client_first_bare(); }
 
 Step Client::handle_server_first(std::string_view server_first) {
     auto attrs = attributes(server_first);
@@ -219,9 +268,9 @@ Step Client::handle_server_first(std::string_view server_first) {
     auto iterations = parse_iterations((*attrs)[2].second);
     if (!salt || salt->empty()) return fail("malformed salt in server-first-message");
     if (!iterations) return fail("bad iteration count in server-first-message");
-    if (*iterations > kMaxServerIterations)
+    if (*iterations > max_iterations_)
         return fail("server asks for " + std::to_string(*iterations) + " SCRAM iterations, more than " +
-                    std::to_string(kMaxServerIterations));
+                    std::to_string(max_iterations_) + " (server_scram_max_iterations)");
 
     Key client_key{}, server_key{};
     if (password_) {
@@ -234,7 +283,8 @@ Step Client::handle_server_first(std::string_view server_first) {
     } else {
         return fail("no credentials");
     }
-    const std::string without_proof = "c=biws,r=" + std::string(nonce);
+    const std::string binding = gs2_header() + channel_binding_.value_or("");
+    const std::string without_proof = "c=" + base64_encode(binding) + ",r=" + std::string(nonce);
     const std::string auth_message = client_first_bare() + "," + std::string(server_first) + "," + without_proof;
     const Key stored_key = sha256(as_view(client_key));
     const Key proof = exclusive_or(client_key, hmac(as_view(stored_key), auth_message));

@@ -1,7 +1,8 @@
 // SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL uses it, both sides, as pure state
 // machines: text in, text out. pgsluice is the server towards clients (ScramServer) and the
-// client towards PostgreSQL (ScramClient). Channel binding is not offered ("n,," / "y,,"
-// are accepted; "p=" is refused). OpenSSL provides the hash, HMAC and PBKDF2.
+// client towards PostgreSQL (ScramClient). As the server, SCRAM-SHA-256-PLUS with
+// tls-server-end-point channel binding (RFC 5929) for TLS clients. OpenSSL provides the
+// hash, HMAC and PBKDF2.
 #pragma once
 
 #include <array>
@@ -15,6 +16,7 @@ namespace pgsluice::protocol::scram {
 using Key = std::array<std::uint8_t, 32>;  // SHA-256 sized
 
 inline constexpr const char* kMechanism = "SCRAM-SHA-256";
+inline constexpr const char* kMechanismPlus = "SCRAM-SHA-256-PLUS";
 inline constexpr int kDefaultIterations = 4096;
 // The most PBKDF2 rounds pgsluice does for a server that asks (PostgreSQL's default is 4096;
 // 100,000 take about 70 ms, on the key-derivation thread). A server asking more is refused: a malicious
@@ -34,6 +36,12 @@ struct Verifier {
     std::string to_string() const;
 };
 
+// What an unknown user is challenged with, so that a client cannot tell it from a real one
+// (PostgreSQL's mock authentication): salt and keys from HMAC-SHA256(secret, user), the
+// same on every attempt for the same user and secret, and PostgreSQL's default iteration
+// count, which is what a real user most likely has. No password matches it.
+Verifier mock_verifier(std::string_view secret, std::string_view user);
+
 // The result of feeding one message to either side.
 struct Step {
     bool ok = false;
@@ -47,6 +55,11 @@ public:
     // `server_nonce` is random printable text (tests pass a fixed one); see random_nonce().
     Server(Verifier verifier, std::string server_nonce);
 
+    // On a TLS connection, before handle_client_first: the tls-server-end-point data of the
+    // certificate pgsluice presented, and whether the client picked SCRAM-SHA-256-PLUS.
+    // Without it, the server did not offer channel binding.
+    void use_channel_binding(std::string end_point, bool plus_selected);
+
     // client-first-message (the data of SASLInitialResponse) -> server-first-message.
     Step handle_client_first(std::string_view client_first);
     // client-final-message (SASLResponse) -> server-final-message ("v=..."), ok when the
@@ -58,7 +71,10 @@ public:
 private:
     Verifier verifier_;
     std::string server_nonce_;
-    std::string gs2_header_;  // "n,," or "y,,": the c= attribute must repeat it
+    std::string gs2_header_;  // "n,,", "y,," or "p=tls-server-end-point,,": c= must repeat it
+    std::optional<std::string> channel_binding_;  // set: TLS, and PLUS was offered
+    bool plus_selected_ = false;
+    bool binding_used_ = false;  // the client sent "p=": c= carries channel_binding_ too
     std::string client_first_bare_;
     std::string server_first_;
     std::string combined_nonce_;
@@ -76,7 +92,14 @@ public:
     // ServerKey from the configured verifier. Works when PostgreSQL holds the same verifier.
     static Client with_keys(Key client_key, Key server_key, std::string client_nonce);
 
-    // "n,,n=,r=<nonce>" (the user name is taken from the startup packet, as libpq does).
+    // Binds the exchange to the TLS connection (SCRAM-SHA-256-PLUS): `end_point` is the
+    // tls-server-end-point hash of the certificate the server presented. Before client_first().
+    void use_channel_binding(std::string end_point) { channel_binding_ = std::move(end_point); }
+    // A server asking for more PBKDF2 rounds than this is refused (server_scram_max_iterations).
+    void set_max_iterations(int max_iterations) { max_iterations_ = max_iterations; }
+
+    // "n,,n=,r=<nonce>" (the user name is taken from the startup packet, as libpq does);
+    // "p=tls-server-end-point,,n=,r=<nonce>" with channel binding.
     std::string client_first() const;
     // server-first-message -> client-final-message.
     Step handle_server_first(std::string_view server_first);
@@ -86,6 +109,9 @@ public:
 private:
     Client() = default;
     std::string client_first_bare() const;
+    std::string gs2_header() const;
+    std::optional<std::string> channel_binding_;
+    int max_iterations_ = kMaxServerIterations;
     std::optional<std::string> password_;
     std::string user_;
     std::optional<Key> client_key_;

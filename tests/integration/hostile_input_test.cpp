@@ -444,3 +444,56 @@ TEST_CASE("a NUL inside a startup value, control characters in names and the adm
     }
     bystander_is_served(proxy, bystander);
 }
+
+TEST_CASE("a server asking for the password in clear text or as MD5 is refused unless the database allows it",
+          "[integration][hostile]") {
+    PostgresServer postgres;
+    std::function<void(int)> behaviour;
+    FakeServer fake([&](int fd) { behaviour(fd); });
+    std::atomic<bool> password_sent{false};
+    const auto ask = [&](protocol::AuthCode code, const std::string& data) {
+        return [&, code, data](int fd) {
+            send_all(fd, auth_request(code, data));
+            auto reply = read_message(fd);
+            if (reply && reply->type == 'p') {
+                password_sent = true;
+                send_all(fd, message('E', "SFATAL\0C28P01\0Mfake refuses\0\0"s));
+            }
+            read_until_close(fd);
+        };
+    };
+    SECTION("cleartext, refused by default") {
+        behaviour = ask(protocol::AuthCode::cleartext_password, {});
+        Pgsluice proxy(postgres, config_with_fake(fake.port()));
+        Connection bystander(proxy.conninfo());
+        CHECK(error_through_fake(proxy).find("in clear text; refused (set server_allow_cleartext_password") !=
+              std::string::npos);
+        CHECK_FALSE(password_sent);
+        bystander_is_served(proxy, bystander);
+    }
+    SECTION("MD5, refused by default") {
+        behaviour = ask(protocol::AuthCode::md5_password, std::string("salt", 4));
+        Pgsluice proxy(postgres, config_with_fake(fake.port()));
+        CHECK(error_through_fake(proxy).find("MD5 authentication for user \"app\"; refused") != std::string::npos);
+        CHECK_FALSE(password_sent);
+    }
+    SECTION("cleartext, allowed for that database") {
+        behaviour = ask(protocol::AuthCode::cleartext_password, {});
+        auto config = config_with_fake(fake.port());
+        config.replace(config.find("  fake: {"), 9, "  fake: {server_allow_cleartext_password: true, ");
+        Pgsluice proxy(postgres, config);
+        CHECK(error_through_fake(proxy).find("fake refuses") != std::string::npos);
+        CHECK(password_sent);
+    }
+}
+
+TEST_CASE("server_scram_max_iterations bounds what a server may ask", "[integration][hostile]") {
+    PostgresServer postgres;
+    FakeServer fake([](int fd) {
+        const auto nonce = start_scram(fd);
+        send_all(fd, auth_request(protocol::AuthCode::sasl_continue, "r=" + nonce + "evil,s=c2FsdHNhbHQ=,i=6000"));
+        read_until_close(fd);
+    });
+    Pgsluice proxy(postgres, "server_scram_max_iterations: 5000\n" + config_with_fake(fake.port()));
+    CHECK(error_through_fake(proxy).find("6000 SCRAM iterations, more than 5000") != std::string::npos);
+}

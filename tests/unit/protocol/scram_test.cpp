@@ -147,3 +147,109 @@ TEST_CASE("SCRAM verifiers round trip and bad ones are refused", "[protocol][scr
                               "SCRAM-SHA-256$4096:c2FsdA==$AAAA:AAAA", "SCRAM-SHA-256$4096:!!$x:y", "SCRAM-SHA-256$4096:c2FsdA==");
     CHECK_FALSE(Verifier::parse(bad).has_value());
 }
+
+TEST_CASE("the iteration cap is a setting of the client", "[protocol][scram]") {
+    auto client = Client::with_password("pencil", kClientNonce);
+    client.set_max_iterations(5000);
+    auto step = client.handle_server_first("r=rOprNGfwEbeRWgbNEkqOxx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=5001");
+    CHECK_FALSE(step.ok);
+    CHECK(step.error == "server asks for 5001 SCRAM iterations, more than 5000 (server_scram_max_iterations)");
+}
+
+namespace {
+const std::string kEndPoint(32, '\x42');  // what both ends hash from the server's certificate
+
+// A full exchange; returns the server's verdict on the client-final-message.
+Step plus_exchange(Server& server, Client& client) {
+    auto first = server.handle_client_first(client.client_first());
+    if (!first.ok) return first;
+    auto client_final = client.handle_server_first(first.message);
+    REQUIRE(client_final.ok);
+    return server.handle_client_final(client_final.message);
+}
+}  // namespace
+
+TEST_CASE("SCRAM-SHA-256-PLUS succeeds when both ends bind to the same certificate", "[protocol][scram]") {
+    Server server(Verifier::from_password("pencil", "saltsalt", 4096), "servernonce");
+    server.use_channel_binding(kEndPoint, true);
+    auto client = Client::with_password("pencil", "clientnonce");
+    client.use_channel_binding(kEndPoint);
+    CHECK(client.client_first().starts_with("p=tls-server-end-point,,n="));
+    auto verdict = plus_exchange(server, client);
+    INFO(verdict.error);
+    REQUIRE(verdict.ok);
+    CHECK(client.handle_server_final(verdict.message).ok);
+    CHECK(server.client_key());
+}
+
+TEST_CASE("SCRAM-SHA-256-PLUS fails when the client saw another certificate (a man in the middle)", "[protocol][scram]") {
+    Server server(Verifier::from_password("pencil", "saltsalt", 4096), "servernonce");
+    server.use_channel_binding(kEndPoint, true);
+    auto client = Client::with_password("pencil", "clientnonce");
+    client.use_channel_binding(std::string(32, '\x43'));
+    auto verdict = plus_exchange(server, client);
+    CHECK_FALSE(verdict.ok);
+    CHECK(verdict.error == "SCRAM channel binding check failed");
+    CHECK_FALSE(server.client_key());
+}
+
+TEST_CASE("SCRAM channel binding negotiation is checked as PostgreSQL checks it", "[protocol][scram]") {
+    const auto verifier = Verifier::from_password("pencil", "saltsalt", 4096);
+    SECTION("PLUS selected but no binding in the message") {
+        Server server(verifier, "n");
+        server.use_channel_binding(kEndPoint, true);
+        auto step = server.handle_client_first("n,,n=,r=abc");
+        CHECK_FALSE(step.ok);
+        CHECK(step.error.find("SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding") !=
+              std::string::npos);
+    }
+    SECTION("plain SCRAM selected but binding data sent") {
+        Server server(verifier, "n");
+        server.use_channel_binding(kEndPoint, false);
+        CHECK_FALSE(server.handle_client_first("p=tls-server-end-point,,n=,r=abc").ok);
+        Server without_tls(verifier, "n");
+        CHECK_FALSE(without_tls.handle_client_first("p=tls-server-end-point,,n=,r=abc").ok);
+    }
+    SECTION("y on a connection where PLUS was offered is a downgrade") {
+        Server server(verifier, "n");
+        server.use_channel_binding(kEndPoint, false);
+        auto step = server.handle_client_first("y,,n=,r=abc");
+        CHECK_FALSE(step.ok);
+        CHECK(step.error.find("negotiation error") != std::string::npos);
+    }
+    SECTION("y without TLS is fine") {
+        Server server(verifier, "n");
+        CHECK(server.handle_client_first("y,,n=,r=abc").ok);
+    }
+    SECTION("another binding type") {
+        Server server(verifier, "n");
+        server.use_channel_binding(kEndPoint, true);
+        CHECK(server.handle_client_first("p=tls-unique,,n=,r=abc").error == "unsupported SCRAM channel-binding type");
+    }
+    SECTION("plain SCRAM on TLS without binding still works") {
+        Server server(verifier, "servernonce");
+        server.use_channel_binding(kEndPoint, false);
+        auto client = Client::with_password("pencil", "clientnonce");
+        auto verdict = plus_exchange(server, client);
+        INFO(verdict.error);
+        CHECK(verdict.ok);
+    }
+}
+
+TEST_CASE("a mock verifier is the same for the same user and differs between users", "[protocol][scram]") {
+    const auto a = mock_verifier("process secret", "alice");
+    const auto again = mock_verifier("process secret", "alice");
+    const auto b = mock_verifier("process secret", "bob");
+    const auto other_process = mock_verifier("another secret", "alice");
+    CHECK(a.to_string() == again.to_string());
+    CHECK(a.salt != b.salt);
+    CHECK(a.salt != other_process.salt);
+    CHECK(a.salt.size() == 16);
+    CHECK(a.iterations == kDefaultIterations);
+    // The challenge an unknown user gets is stable across attempts.
+    Server first(a, "nonce1");
+    Server second(again, "nonce2");
+    auto one = first.handle_client_first("n,,n=,r=c");
+    auto two = second.handle_client_first("n,,n=,r=c");
+    CHECK(one.message.substr(one.message.find(",s=")) == two.message.substr(two.message.find(",s=")));
+}
