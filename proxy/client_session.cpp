@@ -19,6 +19,8 @@
 #include "proxy/session_settings.hpp"
 #include "proxy/silence_clock.hpp"
 #include "proxy/slab.hpp"
+#include "proxy/tls/tls_contexts.hpp"
+#include "proxy/tls/tls_policy.hpp"
 #include "proxy/traffic.hpp"
 
 namespace pgsluice::proxy {
@@ -220,6 +222,12 @@ awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> ClientS
 // Answers SSLRequest / GSSENCRequest with 'N' (TLS comes later), forwards a CancelRequest,
 // and returns the StartupMessage, or nothing when the connection is done.
 awaitable<std::optional<protocol::StartupMessage>> ClientSession::negotiate_startup() {
+    const auto snapshot = context_.snapshot();
+    // client_tls_sslmode, over TCP: a Unix socket is as private as PostgreSQL's own.
+    const bool tcp = peer != "unix";
+    const auto policy = tls::client_tls_policy(snapshot->config->client_tls.sslmode);
+    const auto* facing = snapshot->tls ? snapshot->tls->client_facing() : nullptr;
+    bool ssl_requested = false;
     for (int round = 0; round < kMaxNegotiationPackets; ++round) {
         auto packet = co_await read_startup_packet();
         if (auto* error = std::get_if<protocol::StartupError>(&packet)) {
@@ -228,13 +236,36 @@ awaitable<std::optional<protocol::StartupMessage>> ClientSession::negotiate_star
             co_return std::nullopt;
         }
         auto& startup_packet = std::get<protocol::StartupPacket>(packet);
-        if (std::holds_alternative<protocol::SslRequest>(startup_packet) ||
-            std::holds_alternative<protocol::GssEncRequest>(startup_packet)) {
+        if (std::holds_alternative<protocol::SslRequest>(startup_packet)) {
+            // One per connection: a second (inside TLS, or after an 'N') is not PostgreSQL's protocol.
+            if (std::exchange(ssl_requested, true)) {
+                spdlog::warn("{}: a second SSLRequest", who());
+                co_await send_error(fatal(sqlstate::kProtocolViolation, "SSLRequest sent twice"));
+                co_return std::nullopt;
+            }
+            if (!tcp || !policy.accept_tls || !facing) {
+                co_await write_all(client_, "N");
+                continue;
+            }
+            // Whatever the client sent after its SSLRequest goes into the handshake, never
+            // past it as plaintext: the request was read to its last byte, nothing more.
+            co_await write_all(client_, "S");
+            co_await client_.start_tls_server(facing->context.get());
+            continue;
+        }
+        if (std::holds_alternative<protocol::GssEncRequest>(startup_packet)) {
             co_await write_all(client_, "N");
             continue;
         }
         if (auto* cancel = std::get_if<protocol::CancelRequest>(&startup_packet)) {
             co_await forward_cancel(*cancel);
+            co_return std::nullopt;
+        }
+        if (tcp && policy.require_tls && !client_.is_tls()) {
+            spdlog::warn("{}: refused: client_tls_sslmode {} requires TLS", who(),
+                         config::to_string(snapshot->config->client_tls.sslmode));
+            co_await send_error(fatal(sqlstate::kInvalidAuthorizationSpecification, tls::kPlaintextRefusal,
+                                      "client_tls_sslmode requires TLS: connect with sslmode=require or stronger."));
             co_return std::nullopt;
         }
         co_return std::get<protocol::StartupMessage>(std::move(startup_packet));
@@ -275,6 +306,9 @@ awaitable<void> ClientSession::start() {
     } catch (const DeadlineExpired&) {
         ending = {"client_login_timeout: no login within " + std::to_string(login_timeout.count()) + " ms", true};
         error_to_send = fatal(sqlstate::kProtocolViolation, "client_login_timeout");
+    } catch (const TlsError& e) {
+        // Nothing can be said to the client: the channel for it is what failed.
+        ending = {std::string("TLS handshake failed: ") + e.what(), true};
     } catch (const ProtocolViolation& e) {
         ending = {std::string("protocol violation: ") + e.what(), true};
         error_to_send = fatal(sqlstate::kProtocolViolation, e.what());

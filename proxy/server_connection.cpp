@@ -16,6 +16,7 @@
 #include "protocol/startup.hpp"
 #include "proxy/message_io.hpp"
 #include "proxy/tcp_options.hpp"
+#include "proxy/tls/tls_policy.hpp"
 
 namespace pgsluice::proxy {
 
@@ -125,6 +126,7 @@ awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor 
     auto attempt = [&]() -> awaitable<void> {
         Socket socket = co_await open_socket(io_executor, target);
         server.reset(new ServerConnection(std::move(socket), id, target));
+        co_await server->negotiate_tls(target);
         co_await server->login(target);
     };
     try {
@@ -145,6 +147,37 @@ awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor 
         fail("could not log in to server " + target.address() + ": " + e.what(), sqlstate::kInternalError);
     }
     co_return server;
+}
+
+// server_tls_sslmode: an SSLRequest first, then the TLS handshake when the server says 'S'.
+// A server that says 'N' is refused when TLS is required, else the login goes on in
+// plaintext (allow, prefer). The certificate's chain and host name are checked by the
+// context and the handshake (verify-ca, verify-full).
+awaitable<void> ServerConnection::negotiate_tls(const ServerTarget& target) {
+    const auto policy = tls::server_tls_policy(target.tls_mode);
+    if (!policy.request_tls || !target.tls_context) co_return;
+    // (Locals, not temporaries, in the co_await expressions: GCC 12 mishandles those.)
+    const std::string request = protocol::encode_ssl_request();
+    co_await write_all(transport_, request);
+    std::array<std::uint8_t, 1> answer{};
+    co_await transport_.read_exactly(asio::buffer(answer));
+    if (answer[0] == 'S') {
+        std::string verify_host;
+        if (policy.verify_host) verify_host = target.host;
+        try {
+            co_await transport_.start_tls_client(target.tls_context.get(), verify_host);
+        } catch (const TlsError& e) {
+            fail("TLS with server " + target.address() + " failed: " + e.what(),
+                 sqlstate::kSqlclientUnableToEstablishSqlconnection);
+        }
+        co_return;
+    }
+    if (answer[0] != 'N') fail("server " + target.address() + " answered the SSLRequest with neither S nor N",
+                               sqlstate::kProtocolViolation);
+    if (policy.require_tls)
+        fail("server " + target.address() + " does not accept TLS, and server_tls_sslmode " +
+                 config::to_string(target.tls_mode) + " requires it",
+             sqlstate::kSqlclientUnableToEstablishSqlconnection);
 }
 
 awaitable<void> ServerConnection::login(const ServerTarget& target) {

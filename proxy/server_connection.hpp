@@ -206,6 +206,7 @@ private:
     std::uint64_t parameters_version_ = 0;
     std::uint64_t synced_version_ = 0;
     ServerConnection(Socket socket, std::uint64_t id, const ServerTarget& target);
+    awaitable<void> negotiate_tls(const ServerTarget& target);
     awaitable<void> login(const ServerTarget& target);
 
     Transport transport_;
