@@ -166,7 +166,8 @@ ResultTable show_clients(ProxyContext& context) {
     auto t = table({{"type", kText},         {"user", kText},         {"database", kText},     {"replication", kText},
                     {"state", kText},        {"addr", kText},         {"port", kInt8},         {"connect_time", kText},
                     {"request_time", kText}, {"wait", kInt8},         {"wait_us", kInt8},      {"close_needed", kInt8},
-                    {"link", kText},         {"tls", kText},          {"application_name", kText}, {"id", kInt8}});
+                    {"link", kText},         {"tls", kText},          {"application_name", kText},
+                    {"prepared_statements", kInt8}, {"id", kInt8}});
     const auto now = WallClock::now();
     for (const auto& c : context.clients().list()) {
         std::uint64_t wait_us = 0;
@@ -177,7 +178,7 @@ ResultTable show_clients(ProxyContext& context) {
                           timestamp(c.connect_time), timestamp(c.state_since), num(wait_us / 1000000),
                           num(wait_us % 1000000), num(std::uint32_t{0}),
                           c.server_id ? std::optional<std::string>(num(c.server_id)) : std::nullopt, "",
-                          c.application_name, num(c.id)});
+                          c.application_name, num(c.prepared_statements), num(c.id)});
     }
     return t;
 }
@@ -187,7 +188,8 @@ ResultTable show_servers(ProxyContext& context) {
                     {"state", kText},        {"addr", kText},        {"port", kInt8},         {"local_addr", kText},
                     {"local_port", kInt8},   {"connect_time", kText}, {"request_time", kText}, {"wait", kInt8},
                     {"wait_us", kInt8},      {"close_needed", kInt8}, {"link", kText},         {"remote_pid", kInt8},
-                    {"tls", kText},          {"application_name", kText}, {"id", kInt8}});
+                    {"tls", kText},          {"application_name", kText}, {"prepared_statements", kInt8},
+                    {"id", kInt8}});
     const auto snapshot = context.snapshot();
     std::map<std::uint64_t, ClientSnapshot> holders;  // server id -> the client holding it
     for (auto& c : context.clients().list())
@@ -203,7 +205,8 @@ ResultTable show_servers(ProxyContext& context) {
                               s.local_addr, num(s.local_port), timestamp(to_wall(s.created_at)),
                               timestamp(to_wall(s.released_at)), "0", "0", num(std::uint32_t{s.close_needed}),
                               linked ? std::optional<std::string>(num(holder->second.id)) : std::nullopt, num(s.remote_pid),
-                              "", linked ? holder->second.application_name : std::string(), num(s.id)});
+                              "", linked ? holder->second.application_name : std::string(),
+                              num(static_cast<std::uint64_t>(s.prepared_statements)), num(s.id)});
         }
     }
     return t;

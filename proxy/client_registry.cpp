@@ -74,7 +74,8 @@ std::vector<ClientSnapshot> ClientRegistry::list() {
         auto [addr, port] = split_peer(e->peer);
         out.push_back({e->id, e->user(), e->database(), std::move(addr), e->names->application_name, port, e->connect_time,
                        WallClock::time_point(std::chrono::microseconds(e->state_since_us.load(std::memory_order_relaxed))),
-                       e->state.load(std::memory_order_relaxed), e->server_id.load(std::memory_order_relaxed)});
+                       e->state.load(std::memory_order_relaxed), e->server_id.load(std::memory_order_relaxed),
+                       e->prepared_statements.load(std::memory_order_relaxed)});
     }
     return out;
 }

@@ -54,6 +54,7 @@ struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
     const std::string& database() const { return names->database; }
     std::atomic<std::int64_t> state_since_us{0};  // wall clock, µs since the epoch
     std::atomic<std::uint64_t> server_id{0};      // the server it holds while active
+    std::atomic<std::uint32_t> prepared_statements{0};  // named statements the client holds (SHOW CLIENTS)
 
     // Where a CancelRequest with this client's key goes (ClientRegistry::find_by_cancel_key).
     CancelSlot cancel;
@@ -83,6 +84,7 @@ struct ClientSnapshot {
     WallClock::time_point connect_time, state_since;
     ClientState state;
     std::uint64_t server_id;
+    std::uint32_t prepared_statements;
 };
 
 // Entries in the order they logged in (ids ascending). An entry is removed by its own

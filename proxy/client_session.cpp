@@ -404,7 +404,10 @@ awaitable<void> ClientSession::resume([[maybe_unused]] std::shared_ptr<ClientSes
             ending = {std::string("protocol violation: ") + e.what(), true};
             error_to_send = fatal(sqlstate::kProtocolViolation, e.what());
         } catch (const boost::system::system_error& e) {
-            ending = {"client connection lost: " + e.code().message(), false};
+            // Most likely the client's own connection; should it be a server's, the client
+            // still hears why it is closed (a gone client misses nothing).
+            ending = {"connection lost: " + e.code().message(), false};
+            error_to_send = fatal(sqlstate::kConnectionFailure, "connection lost: " + e.code().message());
         }
         if (error_to_send) co_await send_error(*error_to_send);
         if (handed_over_) {
@@ -578,7 +581,10 @@ bool ClientSession::quick_request() {
         to_server.plan = &from_client.plan;
     }
     const auto step = forward_now(from_client, traffic.lease->transport(), to_server);
-    if (statements) traffic.lease->count_prepared();
+    if (statements) {
+        traffic.lease->count_prepared(pool_->stats());
+        prepared_statements.store(static_cast<std::uint32_t>(statements_->size()), std::memory_order_relaxed);
+    }
     if (!step.written) return false;
     // Whole messages ending in a Query or Sync: the server answers up to a ReadyForQuery
     // without hearing from the client again.
@@ -751,7 +757,7 @@ bool ClientSession::release_before_answer(std::size_t unread) {
     // (Nothing owed by the server either: its FIFO of expected answers is empty.)
     if (!traffic.may_release_before_answer(unread, traffic.lease->state()) || !traffic.lease->expected().empty())
         return false;
-    traffic.lease->count_prepared();
+    traffic.lease->count_prepared(pool_->stats());
     cancel.set(std::nullopt);
     traffic.lease.release_reusable();
     set_state(ClientState::idle);
@@ -1145,7 +1151,10 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
         // The server may go to another client only if everything it was sent is complete
         // and answered, and we hold no unread bytes of its output.
         step.server_clean = traffic_->server_drained() && lease->state().idle() && lease->expected().empty();
-        if (statements) lease->count_prepared();
+        if (statements) {
+            lease->count_prepared(stats);
+            prepared_statements.store(static_cast<std::uint32_t>(statements_->size()), std::memory_order_relaxed);
+        }
         const bool transaction_ended = server_result.end == PumpEnd::stopped && client_paused(client_result);
         // While the final ReadyForQuery was being written, the client may already have
         // sent its next transaction to this server: then keep serving it here.

@@ -186,6 +186,16 @@ private:
                  "restored before their next client",
                  counter, [](const PoolSample& p) { return load(p.pool->stats().settings_restores); });
 
+        per_pool(out, pools, "pgsluice_prepared_statement_parses_total",
+                 "Parses of named prepared statements pgsluice sent to servers (transaction and statement mode)",
+                 counter, [](const PoolSample& p) { return load(p.pool->stats().prepared_parses); });
+        per_pool(out, pools, "pgsluice_prepared_statement_hits_total",
+                 "Client uses of a named prepared statement its server already had", counter,
+                 [](const PoolSample& p) { return load(p.pool->stats().prepared_hits); });
+        per_pool(out, pools, "pgsluice_prepared_statement_misses_total",
+                 "Client uses of a named prepared statement its server had to prepare first", counter,
+                 [](const PoolSample& p) { return load(p.pool->stats().prepared_misses); });
+
         MetricFamily errors{"pgsluice_errors_total", "Errors by kind; database and user are empty for clients that reached no pool",
                             counter, {}};
         auto add_errors = [&errors](const PoolStats& stats, const Labels& labels) {

@@ -162,14 +162,24 @@ public:
     prepared::ExpectedResponses& expected() { return expected_; }
     // For SHOW SERVERS, from another thread: how many statements the server holds.
     std::size_t prepared_count() const { return prepared_count_.load(std::memory_order_relaxed); }
-    void count_prepared() {
-        prepared_count_.store(statements_ ? statements_->size() : 0, std::memory_order_relaxed);
+    // After a step that used the statements: the count for SHOW SERVERS, and what changed
+    // in the server's own counters added to its pool's statistics.
+    template <class Stats>
+    void count_prepared(Stats& stats) {
+        if (!statements_) return;
+        prepared_count_.store(statements_->size(), std::memory_order_relaxed);
+        Stats::add(stats.prepared_parses, statements_->parses_sent() - reported_parses_);
+        Stats::add(stats.prepared_hits, statements_->hits() - reported_hits_);
+        Stats::add(stats.prepared_misses, statements_->misses() - reported_misses_);
+        reported_parses_ = statements_->parses_sent();
+        reported_hits_ = statements_->hits();
+        reported_misses_ = statements_->misses();
     }
     // The server dropped its prepared statements (DISCARD ALL as its reset).
     void forget_prepared() {
         if (statements_) statements_->clear();
         expected_.clear();
-        count_prepared();
+        prepared_count_.store(0, std::memory_order_relaxed);
     }
     const protocol::BackendKeyData& backend_key() const { return backend_key_; }
     protocol::ServerState& state() { return state_; }
@@ -225,6 +235,7 @@ private:
     std::unique_ptr<prepared::ServerStatements> statements_;
     prepared::ExpectedResponses expected_;
     std::atomic<std::size_t> prepared_count_{0};
+    std::uint64_t reported_parses_ = 0, reported_hits_ = 0, reported_misses_ = 0;
     const Clock::time_point created_at_ = Clock::now();
     std::atomic<Clock::rep> released_at_{created_at_.time_since_epoch().count()};  // equal until the first release
     std::uint64_t generation_ = 0;

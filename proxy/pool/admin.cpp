@@ -95,6 +95,7 @@ Pool::View Pool::view(bool with_servers) {
         info.released_at = server.released_at();
         info.remote_pid = server.backend_key().process_id;
         info.close_needed = close_needed;
+        info.prepared_statements = server.prepared_count();
         // What was read at connect: a leased server's socket belongs to the session that
         // holds it (on another worker, which may be moving it: ServerConnection::move_to).
         info.local_addr = server.local_addr();

@@ -125,6 +125,7 @@ public:
         Clock::time_point released_at{};
         std::uint32_t remote_pid = 0;
         bool close_needed = false;  // RECONNECT/KILL/PAUSE: closed when released
+        std::size_t prepared_statements = 0;  // named statements pgsluice keeps on it
     };
     struct View {
         std::uint32_t active = 0, idle = 0, used = 0, login = 0, waiting = 0, close_needed = 0;

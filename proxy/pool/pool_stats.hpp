@@ -54,7 +54,7 @@ struct PoolTotals {
 };
 
 class PoolStats {
-    static constexpr unsigned kCounters = 16;
+    static constexpr unsigned kCounters = 19;
     struct alignas(64) Shard {
         std::atomic<std::uint64_t> cells[kCounters] = {};
     };
@@ -122,6 +122,11 @@ public:
     // A client changed a server's session settings in a way pgsluice does not follow: the
     // server is restored (RESET ALL) before its next client.
     const Counter settings_restores{this, 15};
+    // Named prepared statements (transaction and statement mode): Parses pgsluice sent to
+    // servers, and client statements a server had already (hits) or had to prepare (misses).
+    const Counter prepared_parses{this, 16};
+    const Counter prepared_hits{this, 17};
+    const Counter prepared_misses{this, 18};
 
     // Gauges: changed at login and logout only, so one shared atomic.
     std::atomic<std::int64_t> clients{0};  // logged-in clients routed to this pool

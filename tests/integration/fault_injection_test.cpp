@@ -82,7 +82,7 @@ struct Thaw {
 }  // namespace
 
 TEST_CASE("a backend SIGKILLed mid-transaction: clean errors while PostgreSQL recovers, no commit lost",
-          "[integration][fault]") {
+          "[integration][fault][serial]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 5,
                                                     "  server_connect_timeout: 2s\n  query_wait_timeout: 5s\n"));
@@ -127,7 +127,7 @@ TEST_CASE("a backend SIGKILLed mid-transaction: clean errors while PostgreSQL re
 // issue's 30 s: PGSLUICE_FAULT_FREEZE_SECONDS=30). The bounds do not grow with it: they
 // come from the timeouts alone.
 TEST_CASE("PostgreSQL frozen with SIGSTOP: clients get errors within their timeouts, then are served again",
-          "[integration][fault]") {
+          "[integration][fault][serial]") {
     const auto freeze = seconds_from_env("PGSLUICE_FAULT_FREEZE_SECONDS", 3);
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 3,
@@ -201,7 +201,8 @@ TEST_CASE("every idle pooled backend terminated: the next clients see no error",
     CHECK(errors == 0);
 }
 
-TEST_CASE("network cut to the server: tcp_user_timeout and keepalive end the wait in seconds", "[integration][fault]") {
+TEST_CASE("network cut to the server: tcp_user_timeout and keepalive end the wait in seconds",
+          "[integration][fault][serial]") {
     if (auto why = VethLink::unavailable()) {
         WARN("skipped: no network namespace to cut: " << *why);
         return;

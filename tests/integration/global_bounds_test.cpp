@@ -117,7 +117,7 @@ TEST_CASE("max_user_connections caps one user's servers across databases, the us
     CHECK(most <= 4);
 }
 
-TEST_CASE("the reserve pool serves a client that waited reserve_pool_timeout, within its size", "[integration]") {
+TEST_CASE("the reserve pool serves a client that waited reserve_pool_timeout, within its size", "[integration][serial]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1,
                                                     "  reserve_pool_size: 1\n  reserve_pool_timeout: 300ms\n"

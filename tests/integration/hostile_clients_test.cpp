@@ -115,7 +115,7 @@ double percentile(const std::vector<double>& sorted, double p) {
 }  // namespace
 
 TEST_CASE("a client that never reads a huge result: back-pressure reaches PostgreSQL, pgsluice's memory stays bounded",
-          "[integration][hostile]") {
+          "[integration][hostile][serial]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 2));
     const pid_t pid = proxy.process().pid();
@@ -177,7 +177,7 @@ TEST_CASE("a client trickling its login one byte a second is closed at client_lo
 }
 
 TEST_CASE("10,000 connection attempts in a burst and a connect/disconnect loop: pgbench alongside keeps its p99",
-          "[integration][hostile]") {
+          "[integration][hostile][serial]") {
     raise_fd_limit(8192);
     // Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) before
     // it is reused: 20,000 connections' worth would look like growth. A small one for the

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "harness/http.hpp"
 #include "harness/pgsluice_process.hpp"
 #include "harness/postgres_server.hpp"
 #include "harness/pq.hpp"
@@ -323,4 +324,49 @@ TEST_CASE("real drivers with named prepared statements, 8 workers over a pool of
         run_driver(proxy, {"/usr/bin/java", "-cp", "/usr/share/java/postgresql.jar", drivers("PgjdbcPrepared.java")});
     }
     SECTION("node-postgres, named queries") { run_driver(proxy, {"/usr/bin/node", drivers("node_prepared.js")}); }
+}
+
+// What an operator sees: each server's and each client's count of named statements (SHOW
+// SERVERS / SHOW CLIENTS, PgBouncer's prepared_statements column), and the Parses pgsluice
+// sent, with the hits and misses of the servers' caches, in the metrics.
+TEST_CASE("SHOW SERVERS, SHOW CLIENTS and the metrics count prepared statements", "[integration][prepared_tx][admin]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, Pgsluice::with_metrics("admin: {users: [app]}\n" + config("transaction", 1)));
+    Connection client(proxy.conninfo());
+    for (const auto* name : {"s1", "s2"}) {
+        PGresult* prepared = PQprepare(client.raw(), name, "select $1::int + 1", 0, nullptr);
+        REQUIRE(PQresultStatus(prepared) == PGRES_COMMAND_OK);
+        PQclear(prepared);
+    }
+    for (int i = 0; i < 5; ++i) {
+        const std::string value = std::to_string(i);
+        const char* values[] = {value.c_str()};
+        PGresult* result = PQexecPrepared(client.raw(), i % 2 ? "s1" : "s2", 1, values, nullptr, nullptr, 0);
+        REQUIRE(PQresultStatus(result) == PGRES_TUPLES_OK);
+        CHECK(std::string(PQgetvalue(result, 0, 0)) == std::to_string(i + 1));
+        PQclear(result);
+    }
+    Connection admin(proxy.conninfo("app", PostgresServer::kAppPassword, "pgbouncer"));
+    // prepared_statements is the column before id, in both tables.
+    auto count_of = [](const std::vector<std::string>& row) { return row[row.size() - 2]; };
+    const auto servers = admin.query("SHOW SERVERS");
+    REQUIRE(servers.size() == 1);
+    CHECK(count_of(servers[0]) == "1");  // one text, two client names: one statement on the server
+    bool client_seen = false;
+    for (const auto& row : admin.query("SHOW CLIENTS"))
+        if (row[2] == "app") {
+            CHECK(count_of(row) == "2");
+            client_seen = true;
+        }
+    CHECK(client_seen);
+    const auto metrics = http_get(proxy.metrics_port(), "/metrics").body;
+    INFO(metrics);
+    auto sample = [&](const std::string& name) {
+        const std::string key = name + "{database=\"app\",user=\"app\"} ";
+        const auto at = metrics.find(key);
+        return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + key.size()));
+    };
+    CHECK(sample("pgsluice_prepared_statement_parses_total") == 1);  // one text: prepared once
+    CHECK(sample("pgsluice_prepared_statement_misses_total") >= 1);
+    CHECK(sample("pgsluice_prepared_statement_hits_total") >= 5);   // the second Parse and every Bind
 }
