@@ -70,9 +70,11 @@ public:
     // Waits until a read would find something (or the peer closed): `handler(error_code)`.
     template <class Handler>
     void async_wait_readable(Handler&& handler) {
-        // Bytes OpenSSL read from the socket and has not handed out yet: the socket may
-        // never become readable again for them.
-        if (ssl_ && SSL_has_pending(ssl_.get()))
+        // Data OpenSSL decrypted and has not handed out yet: the socket may never become
+        // readable again for it. (Not SSL_has_pending: a record read only in part counts
+        // there, and waiting is right for it; reading ahead is off, so whole records not
+        // yet read stay in the socket and make it readable.)
+        if (ssl_ && SSL_pending(ssl_.get()) > 0)
             asio::post(socket_.get_executor(), asio::append(std::forward<Handler>(handler), boost::system::error_code{}));
         else
             socket_.async_wait(Socket::wait_read, std::forward<Handler>(handler));
