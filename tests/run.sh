@@ -27,8 +27,10 @@ done
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh --test
 # node-postgres for the driver tests, pinned by tests/drivers/package-lock.json.
+# Without a reachable registry the node-postgres case is skipped (and says so), not failed.
 if [[ ! -d tests/drivers/node_modules/pg ]]; then
-  npm ci --prefix tests/drivers --no-audit --no-fund --loglevel=error
+  npm ci --prefix tests/drivers --no-audit --no-fund --loglevel=error ||
+    echo "run.sh: npm ci failed: the node-postgres driver test will be skipped" >&2
 fi
 
 if ((tsan)); then
