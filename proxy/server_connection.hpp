@@ -175,12 +175,6 @@ public:
         reported_hits_ = statements_->hits();
         reported_misses_ = statements_->misses();
     }
-    // The server dropped its prepared statements (DISCARD ALL as its reset).
-    void forget_prepared() {
-        if (statements_) statements_->clear();
-        expected_.clear();
-        prepared_count_.store(0, std::memory_order_relaxed);
-    }
     const protocol::BackendKeyData& backend_key() const { return backend_key_; }
     protocol::ServerState& state() { return state_; }
 

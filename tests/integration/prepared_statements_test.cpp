@@ -80,6 +80,16 @@ void run_node_driver(const Pgsluice& proxy) {
     run_driver(proxy, {"/usr/bin/node", drivers("node_prepared.js")});
 }
 
+// Each driver of tests/drivers, one Catch section apiece (so one failing names itself).
+void run_every_driver(const Pgsluice& proxy) {
+    SECTION("psycopg 3, prepare_threshold=0") { run_driver(proxy, {"/usr/bin/python3", drivers("psycopg3_prepared.py")}); }
+    SECTION("asyncpg, default statement cache") { run_driver(proxy, {"/usr/bin/python3", drivers("asyncpg_prepared.py")}); }
+    SECTION("pgjdbc, prepareThreshold=1") {
+        run_driver(proxy, {"/usr/bin/java", "-cp", "/usr/share/java/postgresql.jar", drivers("PgjdbcPrepared.java")});
+    }
+    SECTION("node-postgres, named queries") { run_node_driver(proxy); }
+}
+
 // PQexecPrepared of one text parameter; the first column of the first row, or throws.
 std::string exec_prepared(Connection& connection, const std::string& name, const std::string& value) {
     const char* params[] = {value.c_str()};
@@ -318,23 +328,13 @@ TEST_CASE("five statements in rotation with max_prepared_statements 2", "[integr
 TEST_CASE("real drivers with named prepared statements (session)", "[integration][prepared][drivers]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, config("session", 8));
-    SECTION("psycopg 3, prepare_threshold=0") { run_driver(proxy, {"/usr/bin/python3", drivers("psycopg3_prepared.py")}); }
-    SECTION("asyncpg, default statement cache") { run_driver(proxy, {"/usr/bin/python3", drivers("asyncpg_prepared.py")}); }
-    SECTION("pgjdbc, prepareThreshold=1") {
-        run_driver(proxy, {"/usr/bin/java", "-cp", "/usr/share/java/postgresql.jar", drivers("PgjdbcPrepared.java")});
-    }
-    SECTION("node-postgres, named queries") { run_node_driver(proxy); }
+    run_every_driver(proxy);
 }
 
 TEST_CASE("real drivers with named prepared statements, 8 workers over a pool of 2", "[integration][prepared_tx][drivers]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, config("transaction", 2));
-    SECTION("psycopg 3, prepare_threshold=0") { run_driver(proxy, {"/usr/bin/python3", drivers("psycopg3_prepared.py")}); }
-    SECTION("asyncpg, default statement cache") { run_driver(proxy, {"/usr/bin/python3", drivers("asyncpg_prepared.py")}); }
-    SECTION("pgjdbc, prepareThreshold=1") {
-        run_driver(proxy, {"/usr/bin/java", "-cp", "/usr/share/java/postgresql.jar", drivers("PgjdbcPrepared.java")});
-    }
-    SECTION("node-postgres, named queries") { run_node_driver(proxy); }
+    run_every_driver(proxy);
 }
 
 // What an operator sees: each server's and each client's count of named statements (SHOW
