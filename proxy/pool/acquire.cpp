@@ -45,7 +45,8 @@ Pool::Attempt Pool::attempt_locked(const Executor& executor, std::shared_ptr<Qui
     attempt.queued = true;
     if (slots_.open() < settings_.pool_size) attempt.blocked = slots_.blocked_by();
     update_starving_locked();
-    arm_wait_timer_locked();
+    const auto now = Clock::now();
+    arm_wait_timer_locked(pool_policy::wait_due(now, false, now, settings_).next);
     return attempt;
 }
 

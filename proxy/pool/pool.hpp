@@ -186,7 +186,9 @@ private:
     void note_client_waits(ConnectionBudget* blocked, std::uint32_t pool_size);
 
     // ---- wait_timer.cpp ----
-    void arm_wait_timer_locked();
+    // Makes sure the timer runs by `due` (the newest waiter's first due time); the default,
+    // after a reload, recomputes every waiter's.
+    void arm_wait_timer_locked(Clock::time_point due = Clock::time_point::min());
     void on_wait_timer(std::shared_ptr<asio::steady_timer> timer);
     // Tells a waiter its wait is over; it is out of the queue already.
     void wake(const std::shared_ptr<Waiter>& waiter);
@@ -237,6 +239,8 @@ private:
     SlotAccount slots_{this};
     std::uint32_t connecting_ = 0;  // of the slots: login to the server in progress
     bool wait_timer_armed_ = false;
+    Clock::time_point wait_timer_due_ = Clock::time_point::max();  // when the armed timer runs
+    std::weak_ptr<asio::steady_timer> wait_timer_;  // touched only on io_executor_
     Clock::time_point last_connect_failure_{};
     std::atomic<Clock::rep> last_bound_log_{0};
     // Admin console state. A server on lease remembers the generation it was leased in;

@@ -10,18 +10,24 @@
 
 namespace pgsluice::proxy {
 
-void Pool::arm_wait_timer_locked() {
-    if (wait_timer_armed_) return;
+void Pool::arm_wait_timer_locked(Clock::time_point due) {
     if (settings_.query_wait_timeout.count() == 0 && settings_.reserve_pool_size == 0) return;
+    // A timer set for later than `due` must be brought forward: a waiter that got the
+    // reserve pool and left keeps the timer set for its query_wait_timeout, and the clients
+    // queued after it must not wait that long for theirs.
+    if (wait_timer_armed_ && wait_timer_due_ <= due) return;
     wait_timer_armed_ = true;
+    wait_timer_due_ = std::min(wait_timer_due_, due);
     asio::post(io_executor_, [self = shared_from_this()] { self->on_wait_timer(nullptr); });
 }
 
 // On io_executor_: ends the waits whose query_wait_timeout passed, gives a reserve slot to
 // those that waited reserve_pool_timeout, and sets the timer for what is due next. The
 // timer lives only while armed, owned by its own wait (a pool may outlive the io_context, a
-// timer must not).
+// timer must not); a run posted by arm_wait_timer_locked finds it through wait_timer_, which
+// only this executor touches, and setting its expiry cancels the wait it had.
 void Pool::on_wait_timer(std::shared_ptr<asio::steady_timer> timer) {
+    if (!timer) timer = wait_timer_.lock();
     auto next = Clock::time_point::max();
     std::vector<ConnectionBudget*> blocked;
     {
@@ -60,15 +66,19 @@ void Pool::on_wait_timer(std::shared_ptr<asio::steady_timer> timer) {
             ++it;
         }
         if (changed) update_starving_locked();
-        if (next == Clock::time_point::max()) {
-            wait_timer_armed_ = false;
-            timer.reset();
-        }
+        wait_timer_due_ = next;
+        if (next == Clock::time_point::max()) wait_timer_armed_ = false;
     }
     for (auto* budget : blocked)
         slots_.ask_sibling_for_room(budget, "pool " + database_ + "/" + user_ + ", held back by the cap of " + budget->name());
-    if (next == Clock::time_point::max()) return;
-    if (!timer) timer = std::make_shared<asio::steady_timer>(io_executor_);
+    if (next == Clock::time_point::max()) {
+        if (timer) timer->cancel();  // an earlier wait may still be pending
+        return;
+    }
+    if (!timer) {
+        timer = std::make_shared<asio::steady_timer>(io_executor_);
+        wait_timer_ = timer;
+    }
     timer->expires_at(next);
     timer->async_wait([self = shared_from_this(), timer](const boost::system::error_code& ec) mutable {
         if (!ec) self->on_wait_timer(std::move(timer));

@@ -117,11 +117,8 @@ TEST_CASE("max_user_connections caps one user's servers across databases, the us
     CHECK(most <= 4);
 }
 
-// [!mayfail]: since the pool's one wait timer (proxy/pool/wait_timer.cpp) replaced the
-// waiters' own, about one run in two here serves both clients only at query_wait_timeout
-// (10 s), not at reserve_pool_timeout: a known bug, open under issue 15. Reported, not fatal.
 TEST_CASE("the reserve pool serves a client that waited reserve_pool_timeout, within its size",
-          "[integration][serial][!mayfail]") {
+          "[integration][serial]") {
     PostgresServer postgres;
     Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1,
                                                     "  reserve_pool_size: 1\n  reserve_pool_timeout: 300ms\n"
@@ -155,6 +152,41 @@ TEST_CASE("the reserve pool serves a client that waited reserve_pool_timeout, wi
     CHECK(proxy.wait_for_log("opening a reserve server"));
     holder.exec("commit");
     CHECK(sampler.stop() <= 2);
+}
+
+// The pool's one wait timer stays set for the deadline of a client that was refused the
+// reserve pool and then served; a client queueing after it must still get the reserve at its
+// own reserve_pool_timeout, not at that stale deadline (this took 10 s before the fix).
+TEST_CASE("a client queueing after one that was refused the reserve still gets it at reserve_pool_timeout",
+          "[integration][serial]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1,
+                                                    "  reserve_pool_size: 1\n  reserve_pool_timeout: 300ms\n"
+                                                    "  query_wait_timeout: 10s\n"));
+    // Logged in while the pool is free: from here on, only their queries wait.
+    Connection holder(proxy.conninfo()), first(proxy.conninfo()), second(proxy.conninfo()), third(proxy.conninfo());
+    Connection observer(postgres.superuser_conninfo());
+    holder.exec("begin");
+    holder.exec("select 1");  // holds the pool's only server
+
+    // `first` gets the reserve server and keeps it 1.5 s; `second` queues meanwhile, is
+    // refused the reserve (it is in use) and is served when `first` is done.
+    std::thread first_thread([&] { first.exec("select pg_sleep(1.5)"); });
+    const bool first_running = wait_until([&] {
+        return observer.scalar("select count(*) from pg_stat_activity where query = 'select pg_sleep(1.5)' "
+                               "and state = 'active'") == "1";
+    });
+    std::thread second_thread([&] { second.exec("select pg_sleep(0.1)"); });
+    first_thread.join();
+    second_thread.join();
+    REQUIRE(first_running);
+
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(third.scalar("select 'served'") == "served");
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(waited >= std::chrono::milliseconds(250));
+    CHECK(waited < std::chrono::seconds(3));
+    holder.exec("commit");
 }
 
 TEST_CASE("pgbench with 200 clients x 20 transactions over pool size 5 never opens more than 5 servers", "[integration]") {
