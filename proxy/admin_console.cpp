@@ -242,8 +242,14 @@ awaitable<std::optional<ErrorFields>> AdminConsole::execute(const AdminCommand& 
             auto& reload = context_.lifecycle().reload;
             if (!reload) co_return error(sqlstate::kFeatureNotSupported, "reload is not available",
                                          "This build cannot reload its config; restart pgsluice to apply changes.");
+            // On the control thread, where SIGHUP's reload runs too: reading and validating the
+            // config and rebuilding pools must not stall the clients of this admin session's
+            // worker, and two reloads never run at once. (No temporary inside the co_await.)
             std::string report;
-            if (!reload(report))
+            auto on_control = [&reload, &report]() -> awaitable<bool> { co_return reload(report); };
+            auto reloading = asio::co_spawn(context_.workers().control(), on_control, use_awaitable);
+            const bool reloaded = co_await std::move(reloading);
+            if (!reloaded)
                 co_return ErrorFields{"ERROR", sqlstate::kConfigFileError, "RELOAD: the new config is not valid; the old one keeps serving", report, {}};
             if (!report.empty())
                 protocol::append_notice_response(out, {"NOTICE", sqlstate::kSuccessfulCompletion, "RELOAD", report, {}});

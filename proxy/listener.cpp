@@ -8,7 +8,7 @@
 #include <cstring>
 #include <unistd.h>
 
-#include "proxy/client_session.hpp"
+#include "proxy/session/serve_client.hpp"
 #include "proxy/log_rate_limit.hpp"
 #include "proxy/tcp_options.hpp"
 

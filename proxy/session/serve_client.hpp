@@ -1,7 +1,5 @@
-// One coroutine per client connection: the startup packet (and SSL/GSS refusal, cancel
-// requests), authentication, routing to a pool, the server lease, and forwarding. Whatever
-// way it ends, the session closes the client with a reason and never hands a server that
-// is not idle to the next client.
+// The entry point of a client connection: admission against max_client_conn, then its
+// session (client_session.hpp), from the startup packet to the close.
 #pragma once
 
 #include <string>
