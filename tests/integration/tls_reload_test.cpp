@@ -1,6 +1,7 @@
 // Certificates are read again at every reload: a key that fails to load fails the reload and
 // the old contexts keep serving; a rotated certificate at the same path is taken in; no
-// client is dropped either way, nor a transaction of pgbench over TLS.
+// client is dropped either way, nor a transaction of pgbench over TLS. A reload that turns
+// server-side TLS on replaces the plaintext servers.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "harness/pgsluice_process.hpp"
+#include "harness/postgres_tls.hpp"
 #include "harness/pq.hpp"
 #include "harness/wait.hpp"
 #include "tests/support/test_pki.hpp"
@@ -37,6 +39,35 @@ TEST_CASE("a certificate that fails to load fails the reload and the old one kee
     CHECK(client.scalar("select 3") == "3");
     Connection fresh(proxy.conninfo());
     CHECK(fresh.scalar("select 4") == "4");
+}
+
+TEST_CASE("a reload that turns server_tls_sslmode on replaces the plaintext servers", "[integration][tls][reload]") {
+    PostgresServer postgres;
+    pgsluice::test::TestPki pki;
+    enable_ssl(postgres, pki.cert("server"), pki.key("server"));
+    const auto config = [&](const std::string& mode) {
+        return "server_tls_sslmode: " + mode + "\nserver_tls_ca_file: " + pki.ca() + "\n" +
+               Pgsluice::basic_config("transaction", 2);
+    };
+    const std::string on_tls = "select ssl::text from pg_stat_ssl where pid = pg_backend_pid()";
+    Pgsluice proxy(postgres, config("disable"));
+    Connection client(proxy.conninfo());
+    CHECK(client.scalar(on_tls) == "false");
+
+    proxy.write_config(config("verify-full"));
+    REQUIRE(proxy.reload());
+    // The idle plaintext servers were closed at the reload: every transaction from now on
+    // runs on a server reached over TLS.
+    for (int i = 0; i < 10; ++i) CHECK(client.scalar(on_tls) == "true");
+    Connection fresh(proxy.conninfo());
+    CHECK(fresh.scalar(on_tls) == "true");
+
+    // A reload that changes nothing keeps the servers it has (the contexts are new ones).
+    const auto closed = proxy.log_count("server address or login changed by reload");
+    CHECK(closed >= 1);
+    REQUIRE(proxy.reload());
+    CHECK(client.scalar(on_tls) == "true");
+    CHECK(proxy.log_count("server address or login changed by reload") == closed);
 }
 
 TEST_CASE("certificates rotated under pgbench over TLS fail no transaction and new connections see the new one",
