@@ -3,6 +3,7 @@
 
 #include "proxy/credentials.hpp"
 #include "proxy/server_connection.hpp"
+#include "proxy/tls/tls_contexts.hpp"
 
 namespace pgsluice::proxy {
 
@@ -75,6 +76,9 @@ awaitable<void> probe(Executor executor, ServerTarget target, Duration timeout, 
 
 std::vector<BackendCapacity> probe_backends(const config::Config& config) {
     const Credentials credentials(config);
+    // server_tls as the pools use it (a file that does not load is check's own error; the
+    // probe then goes without TLS and PostgreSQL says whether that is allowed).
+    const auto tls = tls::TlsContexts::load(config).contexts;
     asio::io_context io;
     std::vector<BackendCapacity> results;
     results.reserve(config.databases.size());  // stable addresses for the coroutines below
@@ -90,6 +94,15 @@ std::vector<BackendCapacity> probe_backends(const config::Config& config) {
         if (!target) {
             results.back().error = "no plaintext password configured to log in to database " + name +
                                    " (a SCRAM verifier alone cannot start a login)";
+            continue;
+        }
+        target->allow_cleartext = database.server_login.allow_cleartext;
+        target->allow_md5 = database.server_login.allow_md5;
+        target->scram_max_iterations = static_cast<int>(config.server_scram_max_iterations);
+        target->tls = database.server_tls;
+        if (tls) target->tls_context = tls->server_facing(name);
+        if (database.server_tls.sslmode != config::TlsMode::disable && !target->tls_context) {
+            results.back().error = "server_tls for database " + name + ": its files did not load";
             continue;
         }
         asio::co_spawn(io, probe(io.get_executor(), *target, database.pool.server_connect_timeout, results.back()),

@@ -184,7 +184,9 @@ awaitable<bool> look_up(Transport& socket, const ClientLogin& login, const Snaps
     if (database == config.databases.end() || !database->second.auth_lookup.auth_user) co_return false;
     const auto* auth_user = snapshot.credentials.find(*database->second.auth_lookup.auth_user);
     if (!auth_user || !auth_user->plaintext) co_return false;  // the loader refuses such configs
-    auto user = co_await context.auth_query_cache().lookup(socket.get_executor(), database->second, *auth_user->plaintext,
+    // As the pool's servers log in: server_tls_sslmode and its context, the login settings.
+    const ServerTarget auth_login = auth_user_target(snapshot, database->second);
+    auto user = co_await context.auth_query_cache().lookup(socket.get_executor(), database->second, auth_login,
                                                            login.user, config.auth_query_cache_ttl,
                                                            database->second.pool.server_connect_timeout);
     if (!user.exists) co_return false;
@@ -193,7 +195,7 @@ awaitable<bool> look_up(Transport& socket, const ClientLogin& login, const Snaps
         if (auto verifier = protocol::scram::Verifier::parse(*user.verifier)) {
             found.verifier = *verifier;
             server_key = verifier->server_key;
-        } else if (user.verifier->starts_with("md5") && user.verifier->size() == 35) {
+        } else if (is_md5_hash(*user.verifier)) {
             found.md5_hash = *user.verifier;
         }
         // Anything else (a plaintext password in a custom table) is not trusted as one.

@@ -14,20 +14,26 @@ namespace {
 
 std::shared_ptr<const tls::TlsContexts> load_tls_or_throw(const config::Config& config);
 
-// Where and as whom a pool for (database, user) logs in, from one snapshot.
-// `looked_up_server_key`: for a user the config does not list, the ServerKey of the verifier
-// auth_query found.
-ServerTarget target_for(const Snapshot& snapshot, const config::Database& database, const std::string& user,
-                        std::optional<protocol::scram::Key> looked_up_server_key = std::nullopt) {
+// The database's server, TLS and login settings: what every login to it shares.
+ServerTarget server_of(const Snapshot& snapshot, const config::Database& database) {
     ServerTarget target;
     target.allow_cleartext = database.server_login.allow_cleartext;
     target.allow_md5 = database.server_login.allow_md5;
     target.scram_max_iterations = static_cast<int>(snapshot.config->server_scram_max_iterations);
-    target.tls_mode = database.server_tls.sslmode;
+    target.tls = database.server_tls;
     target.tls_context = snapshot.tls->server_facing(database.name);
     target.host = database.host;
     target.port = database.port;
     target.dbname = database.dbname.empty() ? database.name : database.dbname;
+    return target;
+}
+
+// Where and as whom a pool for (database, user) logs in, from one snapshot.
+// `looked_up`: for a user the config does not list, what auth_query found (the ServerKey of
+// a SCRAM verifier, or an MD5 hash).
+ServerTarget target_for(const Snapshot& snapshot, const config::Database& database, const std::string& user,
+                        const AuthQueryCache::Secrets& looked_up = {}) {
+    ServerTarget target = server_of(snapshot, database);
     if (database.user) {  // a forced login user with its own password
         target.user = *database.user;
         if (database.password && database.password->kind == config::Secret::Kind::plain)
@@ -41,7 +47,8 @@ ServerTarget target_for(const Snapshot& snapshot, const config::Database& databa
             if (!credentials->plaintext && credentials->verifier)
                 target.server_key = credentials->verifier->server_key;
         } else {
-            target.server_key = looked_up_server_key;
+            target.server_key = looked_up.server_key;
+            target.md5_hash = looked_up.md5_hash;
         }
     }
     return target;
@@ -58,6 +65,13 @@ config::PoolSettings settings_for(const Snapshot& snapshot, const config::Databa
 }
 
 }  // namespace
+
+ServerTarget auth_user_target(const Snapshot& snapshot, const config::Database& database) {
+    ServerTarget target = server_of(snapshot, database);
+    target.user = database.auth_lookup.auth_user.value_or("");
+    if (const auto* auth_user = snapshot.credentials.find(target.user)) target.password = auth_user->plaintext;
+    return target;
+}
 
 namespace {
 std::shared_ptr<const tls::TlsContexts> load_tls_or_throw(const config::Config& config) {
@@ -98,7 +112,9 @@ std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const con
         source = current.get();
         entry = &found->second;
     }
-    auto pool = std::make_shared<Pool>(entry->name, user, target_for(*source, *entry, user, looked_up_server_key),
+    auto looked_up = auth_query_cache_.secrets(database.name, user);
+    if (looked_up_server_key) looked_up.server_key = looked_up_server_key;
+    auto pool = std::make_shared<Pool>(entry->name, user, target_for(*source, *entry, user, looked_up),
                                        settings_for(*source, *entry, user), workers_.control().get_executor(), server_ids_);
     // max_db_connections and max_user_connections count across pools: one shared budget each.
     auto& database_budget = database_budgets_[database.name];
@@ -168,8 +184,7 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config,
             continue;
         }
         pool->update(settings_for(*snapshot, database->second, user));
-        auto target = target_for(*snapshot, database->second, user, auth_query_cache_.server_key(database_name, user));
-        if (!pool->same_target(target)) pool->retarget(std::move(target));
+        pool->retarget(target_for(*snapshot, database->second, user, auth_query_cache_.secrets(database_name, user)));
     }
 }
 

@@ -40,6 +40,11 @@ struct Snapshot {
     std::shared_ptr<const tls::TlsContexts> tls;  // never null
 };
 
+// The database's server logged in to as its auth_user (with its configured plaintext
+// password, if any), with the server-side TLS and login settings the pools use: what
+// auth_query runs on.
+ServerTarget auth_user_target(const Snapshot& snapshot, const config::Database& database);
+
 // What the admin console (RELOAD, SHUTDOWN) and signals may ask of the daemon; run_daemon
 // fills these in. Empty until then.
 struct Lifecycle {

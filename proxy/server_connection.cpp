@@ -73,6 +73,11 @@ const CancelAddress& intern_cancel_address(const CancelAddress& address) {
     return known.emplace_back(address);
 }
 
+bool same_login(const ServerTarget& a, const ServerTarget& b) {
+    return a.host == b.host && a.port == b.port && a.dbname == b.dbname && a.user == b.user &&
+           a.password == b.password && a.md5_hash == b.md5_hash && a.server_key == b.server_key && a.tls == b.tls;
+}
+
 std::string ServerTarget::address() const {
     if (host.starts_with('/')) return host + "/.s.PGSQL." + std::to_string(port);
     return host + ":" + std::to_string(port);
@@ -154,8 +159,17 @@ awaitable<std::unique_ptr<ServerConnection>> ServerConnection::connect(Executor 
 // plaintext (allow, prefer). The certificate's chain and host name are checked by the
 // context and the handshake (verify-ca, verify-full).
 awaitable<void> ServerConnection::negotiate_tls(const ServerTarget& target) {
-    const auto policy = tls::server_tls_policy(target.tls_mode);
-    if (!policy.request_tls || !target.tls_context) co_return;
+    const auto policy = tls::server_tls_policy(target.tls.sslmode);
+    if (!policy.request_tls) co_return;
+    if (!target.tls_context) {
+        // Never in a pool (a snapshot has a context for every database with TLS on), but
+        // never plaintext where TLS is required either.
+        if (policy.require_tls)
+            fail(std::string("server_tls_sslmode ") + config::to_string(target.tls.sslmode) + " for server " + target.address() +
+                     " but no TLS context was loaded",
+                 sqlstate::kSqlclientUnableToEstablishSqlconnection);
+        co_return;
+    }
     // (Locals, not temporaries, in the co_await expressions: GCC 12 mishandles those.)
     const std::string request = protocol::encode_ssl_request();
     co_await write_all(transport_, request);
@@ -176,7 +190,7 @@ awaitable<void> ServerConnection::negotiate_tls(const ServerTarget& target) {
                                sqlstate::kProtocolViolation);
     if (policy.require_tls)
         fail("server " + target.address() + " does not accept TLS, and server_tls_sslmode " +
-                 config::to_string(target.tls_mode) + " requires it",
+                 config::to_string(target.tls.sslmode) + " requires it",
              sqlstate::kSqlclientUnableToEstablishSqlconnection);
 }
 
@@ -222,9 +236,13 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                         if (!target.allow_md5)
                             fail("server asked for MD5 authentication for user \"" + target.user +
                                  "\"; refused (set server_allow_md5_password for this database to allow it)");
-                        if (!target.password) fail(needs_password(target, "MD5"));
+                        // The plaintext, or pg_shadow's md5 hash: salted_response takes either.
+                        const auto* secret = target.password ? &*target.password
+                                             : target.md5_hash ? &*target.md5_hash
+                                                               : nullptr;
+                        if (!secret) fail(needs_password(target, "MD5"));
                         protocol::append_password_message(
-                            out, protocol::md5::salted_response(target.user, *target.password, auth->md5_salt));
+                            out, protocol::md5::salted_response(target.user, *secret, auth->md5_salt));
                         break;
                     }
                     case protocol::AuthCode::sasl: {
@@ -237,6 +255,10 @@ awaitable<void> ServerConnection::login(const ServerTarget& target) {
                         } else if (target.client_key && target.server_key) {
                             scram = protocol::scram::Client::with_keys(*target.client_key, *target.server_key,
                                                                        protocol::scram::random_nonce());
+                        } else if (target.md5_hash) {
+                            fail("server asked for SCRAM authentication for user \"" + target.user +
+                                 "\" but pgsluice has only its MD5 hash (from auth_query), which can answer MD5 only; "
+                                 "let PostgreSQL ask this user for md5 in pg_hba.conf, or store a SCRAM verifier");
                         } else {
                             fail("server asked for SCRAM authentication for user \"" + target.user +
                                  "\" but pgsluice has neither its password nor a key from a SCRAM client login");

@@ -50,6 +50,9 @@ struct ServerTarget {
     std::string dbname;
     std::string user;
     std::optional<std::string> password;  // plaintext
+    // MD5 pass-through when only pg_shadow's "md5<hex>" is known (auth_query): PostgreSQL's
+    // MD5 answer is md5(that hex + salt), so the hash logs in as the password would.
+    std::optional<std::string> md5_hash;
     // SCRAM pass-through when only a verifier is configured: the ClientKey a client proved,
     // and the ServerKey of the configured verifier.
     std::optional<protocol::scram::Key> client_key;
@@ -59,14 +62,20 @@ struct ServerTarget {
     bool allow_cleartext = false;
     bool allow_md5 = false;
     int scram_max_iterations = protocol::scram::kMaxServerIterations;  // server_scram_max_iterations
-    // server_tls_sslmode of the database, and the context to open TLS with (null when the
+    // The database's server_tls settings, and the context to open TLS with (null when the
     // mode is disable); from the snapshot's tls::TlsContexts. The TLS stream uses them;
     // tls::prepare_server_connection does the verify-full host check per connection.
-    config::TlsMode tls_mode = config::TlsMode::disable;
+    config::ServerTls tls;
     std::shared_ptr<SSL_CTX> tls_context;
 
     std::string address() const;  // "host:port" or the socket path, for logs
 };
+
+// Whether a server opened for `a` is one `b` would open: same place, same login, same TLS
+// settings (a reload that turns server_tls_sslmode on must not keep plaintext servers).
+// What only matters while logging in (allow_cleartext, allow_md5, the iteration cap, the
+// TLS context's loaded files) is not compared: an open server already passed it.
+bool same_login(const ServerTarget& a, const ServerTarget& b);
 
 // The server refused us or broke the protocol during login. `fields` is what a client may
 // be shown (PostgreSQL's own ErrorResponse when there was one).

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "protocol/sqlstate.hpp"
@@ -42,7 +43,7 @@ std::string auth_query_sql(const std::string& auth_query, const std::string& use
 }
 
 awaitable<LookedUpUser> AuthQueryCache::lookup(Executor executor, const config::Database& database,
-                                               const std::string& auth_password, const std::string& user, Duration ttl,
+                                               const ServerTarget& auth_login, const std::string& user, Duration ttl,
                                                Duration connect_timeout) {
     const auto key = std::make_pair(database.name, user);
     std::uint64_t id = 0;
@@ -52,14 +53,7 @@ awaitable<LookedUpUser> AuthQueryCache::lookup(Executor executor, const config::
             co_return it->second.user;
         id = ++next_id_;
     }
-    ServerTarget target;
-    target.host = database.host;
-    target.port = database.port;
-    target.dbname = database.dbname.empty() ? database.name : database.dbname;
-    target.user = *database.auth_lookup.auth_user;
-    target.password = auth_password;
-    target.allow_cleartext = database.server_login.allow_cleartext;
-    target.allow_md5 = database.server_login.allow_md5;
+    const ServerTarget& target = auth_login;
     // Not a pool's server: ids from their own range, visible as such in the logs.
     auto server = co_await ServerConnection::connect(executor, target, connect_timeout, (1ull << 62) + id);
     std::vector<std::string> row;
@@ -96,13 +90,20 @@ awaitable<LookedUpUser> AuthQueryCache::lookup(Executor executor, const config::
     co_return found;
 }
 
-std::optional<protocol::scram::Key> AuthQueryCache::server_key(const std::string& database, const std::string& user) {
+AuthQueryCache::Secrets AuthQueryCache::secrets(const std::string& database, const std::string& user) {
     std::lock_guard lock(mutex_);
+    Secrets out;
     auto it = entries_.find({database, user});
-    if (it == entries_.end() || !it->second.user.verifier) return std::nullopt;
-    auto verifier = protocol::scram::Verifier::parse(*it->second.user.verifier);
-    if (!verifier) return std::nullopt;
-    return verifier->server_key;
+    if (it == entries_.end() || !it->second.user.verifier) return out;
+    const auto& stored = *it->second.user.verifier;
+    if (auto verifier = protocol::scram::Verifier::parse(stored)) out.server_key = verifier->server_key;
+    else if (is_md5_hash(stored)) out.md5_hash = stored;
+    return out;
+}
+
+bool is_md5_hash(std::string_view stored) {
+    return stored.size() == 35 && stored.starts_with("md5") &&
+           std::all_of(stored.begin() + 3, stored.end(), [](unsigned char c) { return std::isxdigit(c); });
 }
 
 }  // namespace pgsluice::proxy

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/config.hpp"
 #include "proxy/asio.hpp"
@@ -28,19 +29,28 @@ struct LookedUpUser {
 // below is exact), then `auth_query` with every $1 replaced by `user` as a quoted literal.
 std::string auth_query_sql(const std::string& auth_query, const std::string& user);
 
+// "md5" and 32 hex digits: the form pg_shadow keeps an MD5 password in.
+bool is_md5_hash(std::string_view stored);
+
 class AuthQueryCache {
 public:
     static constexpr std::size_t kMaxEntries = 10'000;
 
     // The cached answer, or a fresh one from the database's server. Throws ServerLoginError
     // when auth_user cannot log in or the query fails (the client is then refused).
-    // `auth_password`: the plaintext password of the database's auth_user.
-    awaitable<LookedUpUser> lookup(Executor executor, const config::Database& database, const std::string& auth_password,
+    // `auth_login`: the database's server, logged in to as its auth_user with the same
+    // server-side TLS and login settings as the pool's servers (auth_user_target).
+    awaitable<LookedUpUser> lookup(Executor executor, const config::Database& database, const ServerTarget& auth_login,
                                    const std::string& user, Duration ttl, Duration connect_timeout);
 
-    // The ServerKey of the SCRAM verifier last fetched for (database, user), expired or not:
-    // a reload rebuilding a pool's target keeps the key its servers log in with.
-    std::optional<protocol::scram::Key> server_key(const std::string& database, const std::string& user);
+    // What pgsluice may log in to PostgreSQL with, from the verifier last fetched for
+    // (database, user), expired or not: the ServerKey of a SCRAM verifier, or an MD5 hash.
+    // A pool's target is built from it (and rebuilt by a reload).
+    struct Secrets {
+        std::optional<protocol::scram::Key> server_key;
+        std::optional<std::string> md5_hash;  // "md5<hex>"; secret
+    };
+    Secrets secrets(const std::string& database, const std::string& user);
 
 private:
     struct Entry {

@@ -69,20 +69,15 @@ void Pool::update(const config::PoolSettings& settings) {
     retire_all(to_close, to_string(CloseReason::pool_shrunk));
 }
 
-bool Pool::same_target(const ServerTarget& target) const {
-    std::lock_guard lock(mutex_);
-    return target.host == target_.host && target.port == target_.port && target.dbname == target_.dbname &&
-           target.user == target_.user && target.password == target_.password &&
-           target.server_key == target_.server_key;
-}
-
 void Pool::retarget(ServerTarget target) {
     std::vector<std::unique_ptr<ServerConnection>> to_close;
     {
         std::lock_guard lock(mutex_);
         // A ClientKey proven against the old verifier is useless with a new one.
         if (target.server_key == target_.server_key) target.client_key = target_.client_key;
+        const bool same = same_login(target, target_);
         target_ = std::move(target);
+        if (same) return;
         ++target_generation_;
         close_old_idle_locked(to_close);
     }

@@ -91,11 +91,11 @@ public:
     // servers now and the excess busy ones as they are released; a larger one lets waiters
     // open servers at once.
     void update(const config::PoolSettings& settings);
-    // Reload: the server's address, dbname or login changed. Idle servers are closed now,
-    // busy ones when released (their generation is older), never under a running transaction.
+    // Reload: the target new servers are opened for. When the server's address, dbname,
+    // login or TLS settings changed (same_login), idle servers are closed now, busy ones
+    // when released (their generation is older), never under a running transaction; else
+    // the open servers stay and only new ones see the rest (a new TLS context, allow_md5).
     void retarget(ServerTarget target);
-    // A target equal to the current one except for what the pool learnt itself (client_key).
-    bool same_target(const ServerTarget& target) const;
     PoolStats& stats() { return stats_; }
 
     struct Counts {

@@ -14,6 +14,14 @@ swing 30% between runs on a small machine; the ratio table shows each repetition
 
 usage: tests/bench/bench.py [--quick] [--repeat N] [--build DIR] [--seconds N]
        [--workloads simple,extended,prepared,tpcb] [--clients 16,256] [--no-logins] [--no-memory] [--no-direct]
+       [--tls]
+
+--tls puts the client side on TLS: both proxies get client_tls_sslmode require with the same
+certificate and key (EC P-256, made here with openssl), pgbench connects with
+PGSSLMODE=require, and the run is select -M simple at 16 and 256 clients (unless
+--workloads / --clients say otherwise), the login measurement (each login a TLS handshake
+plus SCRAM) and idle memory with TLS clients. PostgreSQL itself stays plaintext, so there is
+no direct target.
 
 `prepared` (pgbench -S -M prepared: named prepared statements) runs through pgsluice and
 directly; PgBouncer 1.18 (Debian's) cannot keep named statements in transaction mode, so it
@@ -96,6 +104,39 @@ class Postgres:
 
 # --timeouts: the production timeouts the data-path issue measures, the same on both poolers.
 TIMEOUTS = False
+# --tls: (certificate, key) both proxies present to clients, which connect with sslmode=require.
+TLS = None
+
+
+def make_certificate(work):
+    """A self-signed EC P-256 certificate for localhost / 127.0.0.1, readable by postgres."""
+    d = os.path.join(work, "tls")
+    os.makedirs(d)
+    cert, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    subprocess.run(["openssl", "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-sha256", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for f in (d, cert, key):
+        shutil.chown(f, "postgres")  # PgBouncer reads them after dropping to user postgres
+    return cert, key
+
+
+def negotiated(port):
+    """What a TLS client gets from the proxy on `port`: "TLSv1.3 TLS_AES_256_GCM_SHA384"."""
+    out = subprocess.run(["openssl", "s_client", "-starttls", "postgres", "-connect", f"127.0.0.1:{port}"],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20).stdout
+    protocol = re.search(r"Protocol *: *(\S+)", out) or re.search(r"New, (\S+), Cipher", out)
+    cipher = re.search(r"Cipher *(?:is|:) *(\S+)", out)
+    return f"{protocol.group(1) if protocol else '?'} {cipher.group(1) if cipher else '?'}"
+
+
+def client_env():
+    """pgbench's environment: the password, and TLS with --tls."""
+    env = dict(os.environ, PGPASSWORD=PASSWORD)
+    if TLS:
+        env["PGSSLMODE"] = "require"
+    return env
 
 
 def start_pgbouncer(work, pg_port, max_clients, suffix=""):
@@ -116,7 +157,9 @@ default_pool_size = {POOL_SIZE}
 max_client_conn = {max_clients + 100}
 logfile = {d}/pgbouncer.log
 user = postgres
-""" + ("query_timeout = 30\nidle_transaction_timeout = 60\n" if TIMEOUTS else ""))
+""" + ("query_timeout = 30\nidle_transaction_timeout = 60\n" if TIMEOUTS else "")
+      + (f"client_tls_sslmode = require\nclient_tls_cert_file = {TLS[0]}\nclient_tls_key_file = {TLS[1]}\n"
+         if TLS else ""))
     shutil.chown(d, "postgres")
     for f in os.listdir(d):
         shutil.chown(os.path.join(d, f), "postgres")
@@ -140,7 +183,8 @@ databases:
   bench: {{host: 127.0.0.1, port: {pg_port}, dbname: postgres}}
 users:
   postgres: {{password: {{env: BENCH_PASSWORD}}}}
-""")
+""" + (f"client_tls_sslmode: require\nclient_tls_cert_file: {TLS[0]}\nclient_tls_key_file: {TLS[1]}\n"
+       if TLS else ""))
     env = dict(os.environ, BENCH_PASSWORD=PASSWORD)
     proc = subprocess.Popen([binary, "run", "-c", f"{d}/pgsluice.yaml"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(f"{d}/pgsluice.log", "w"))
@@ -153,7 +197,7 @@ def pgbench(port, dbname, args, clients, seconds, proxy_pid):
     threads = min(clients, 8)
     cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n", "-P", "1",
            "-c", str(clients), "-j", str(threads), "-T", str(seconds)] + args + [dbname]
-    env = dict(os.environ, PGPASSWORD=PASSWORD)
+    env = client_env()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     samples = []  # (time, cpu seconds, tps, latency) per progress line
     for line in proc.stdout:
@@ -176,8 +220,9 @@ def pgbench(port, dbname, args, clients, seconds, proxy_pid):
 
 
 def idle_memory(port, proxy_pid, clients):
-    """RSS growth of the proxy per idle client, with `clients` connected and idle."""
-    env = dict(os.environ, PGPASSWORD=PASSWORD)
+    """RSS growth of the proxy per idle client, with `clients` connected and idle (on TLS
+    with --tls: each holds its own TLS session with the proxy)."""
+    env = client_env()
     before = rss_kib(proxy_pid)
     script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
     script.write("\\sleep 600 s\n")  # far longer than the measurement: pgbench is stopped below
@@ -216,9 +261,15 @@ def main():
     parser.add_argument("--no-direct", action="store_true", help="skip pgbench straight to PostgreSQL")
     parser.add_argument("--timeouts", action="store_true",
                         help="query_timeout 30s and idle_transaction_timeout 60s on both poolers")
+    parser.add_argument("--tls", action="store_true",
+                        help="clients on TLS (sslmode=require) to both proxies; select simple at 16 and 256 clients")
     args = parser.parse_args()
-    global TIMEOUTS
+    global TIMEOUTS, TLS
     TIMEOUTS = args.timeouts
+    if args.tls:
+        args.no_direct = True  # PostgreSQL is not set up for TLS here
+        args.workloads = args.workloads or "simple"
+        args.clients = args.clients or "16,256"
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     binary = os.path.join(repo, args.build, "cmd", "pgsluice")
     if not os.path.exists(binary):
@@ -234,14 +285,19 @@ def main():
 
     work = tempfile.mkdtemp(prefix="pgsluice-bench-")
     pg = Postgres(work)
+    if args.tls:
+        TLS = make_certificate(work)
     procs = []
     try:
-        env = dict(os.environ, PGPASSWORD=PASSWORD)
+        env = dict(os.environ, PGPASSWORD=PASSWORD)  # straight to PostgreSQL: never TLS
         subprocess.run(["pgbench", "-i", "-q", "-s", "10", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
                         "postgres"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bouncer, bouncer_pid, bouncer_port = start_pgbouncer(work, pg.port, max(idle_clients, 1000))
         sluice, sluice_pid, sluice_port = start_pgsluice(work, binary, pg.port, max(idle_clients, 1000))
         procs = [bouncer, sluice]
+        if TLS:
+            for target, port in (("pgsluice", sluice_port), ("pgbouncer", bouncer_port)):
+                print(f"TLS to {target}: {negotiated(port)}", flush=True)
         targets = [("pgsluice", sluice_port, "bench", sluice_pid), ("pgbouncer", bouncer_port, "bench", bouncer_pid),
                    ("direct", pg.port, "postgres", None)]
         workloads = [("select -M simple", ["-S", "-M", "simple"]), ("select -M extended", ["-S", "-M", "extended"]),
@@ -269,7 +325,7 @@ def main():
         rows = [(name, clients, target, mean([r[0] for r in rs]), mean([r[1] for r in rs]), mean([r[2] for r in rs]))
                 for (name, clients, target), rs in runs.items()]
         # A new connection per transaction (pgbench -C): the cost of a SCRAM login, which both
-        # proxies check against a plaintext password here.
+        # proxies check against a plaintext password here (with --tls, a TLS handshake too).
         logins = {}
         for rep in range(0 if args.memory_only or args.no_logins else args.repeat):
             for target, port, dbname, pid in targets[:2]:
@@ -293,7 +349,8 @@ def main():
             print(f"idle memory {target}: {per_client:.0f} bytes/client with {connected} clients", flush=True)
 
         if rows:  # not with --memory-only
-            print(f"\nMeans over {args.repeat} interleaved run(s) of {seconds} s per point.")
+            print(f"\nMeans over {args.repeat} interleaved run(s) of {seconds} s per point"
+                  + (", clients on TLS (sslmode=require)." if TLS else "."))
             print("\n| workload | clients | target | TPS | mean latency ms | proxy CPU us/tx |")
             print("|---|---|---|---|---|---|")
             for name, clients, target, tps, latency, cpu_us in rows:

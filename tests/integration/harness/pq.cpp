@@ -4,9 +4,13 @@
 #include "harness/raw_socket.hpp"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 
 #include "protocol/auth/md5.hpp"
 #include "protocol/auth/scram.hpp"
@@ -150,6 +154,29 @@ std::string query_error(Connection& connection, const std::string& sql) {
         return e.what();
     }
     return "";
+}
+
+std::string connect_error(const std::string& conninfo, int timeout_ms) {
+    PGconn* conn = PQconnectStart(conninfo.c_str());
+    if (!conn) return "out of memory";
+    // Verbose before the first message is read, so a FATAL's text carries its SQLSTATE.
+    PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    PostgresPollingStatusType status = PQstatus(conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+    while (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            PQfinish(conn);
+            return "timed out connecting";
+        }
+        pollfd descriptor{PQsocket(conn), static_cast<short>(status == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+        if (::poll(&descriptor, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+        status = PQconnectPoll(conn);
+    }
+    std::string error = status == PGRES_POLLING_OK ? "" : PQerrorMessage(conn);
+    if (status != PGRES_POLLING_OK && error.empty()) error = "connection failed without a message";
+    PQfinish(conn);
+    return error;
 }
 
 }  // namespace harness

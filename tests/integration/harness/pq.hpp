@@ -43,6 +43,11 @@ private:
 // formatted, which holds every error the server sent before closing.
 std::string query_error(Connection& connection, const std::string& sql);
 
+// Connects with libpq (TLS and all, as PQconnectdb would) and returns the error text of a
+// refused connection with its SQLSTATE ("FATAL:  28000: ..."; verbose), or "" when the
+// connection succeeded. Bounded by `timeout_ms`; a timeout is an error text too.
+std::string connect_error(const std::string& conninfo, int timeout_ms = 20000);
+
 // Speaks the startup and SCRAM/MD5/cleartext login itself; returns the SQLSTATE of the
 // ErrorResponse that refused the login, or nullopt when the login succeeded.
 std::optional<std::string> login_error_sqlstate(int port, const std::string& user, const std::string& password,
