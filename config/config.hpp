@@ -120,6 +120,11 @@ struct Limits {
     // A failed login waits this long before its error reply (a timer, not a blocked
     // thread): it slows down password guessing. 0: answer at once.
     Duration auth_failure_delay = std::chrono::seconds(1);
+    // A client that takes no byte of what pgsluice has for it (its socket stays full) for
+    // this long is closed, and its server with it when mid-transaction. 0: no limit (a
+    // client that stops reading then holds its server until it reads again or its TCP
+    // connection dies).
+    Duration client_write_timeout = Duration::zero();
 };
 
 // TCP keepalive and TCP_USER_TIMEOUT for every TCP socket pgsluice accepts from a client or

@@ -169,6 +169,7 @@ std::vector<Change> diff_configs(const Config& a, const Config& b) {
     d.value("limits.auth_failure_delay", a.limits.auth_failure_delay, b.limits.auth_failure_delay);
     d.value("limits.max_client_conn", a.limits.max_client_conn, b.limits.max_client_conn);
     d.value("limits.client_login_timeout", a.limits.client_login_timeout, b.limits.client_login_timeout);
+    d.value("limits.client_write_timeout", a.limits.client_write_timeout, b.limits.client_write_timeout);
     d.value("log_level", a.log_level, b.log_level);
     d.value("worker_spread_above", a.worker_spread_above, b.worker_spread_above);
     d.value("shutdown_timeout", a.shutdown_timeout, b.shutdown_timeout);

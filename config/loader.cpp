@@ -42,7 +42,8 @@ const std::vector<std::string> kTcpKeys = {"tcp_keepalive", "tcp_keepidle", "tcp
 const std::vector<std::string> kListenKeys = {"address", "port", "unix_socket_dir", "unix_socket_mode"};
 const std::vector<std::string> kAdminKeys = {"users", "stats_users"};
 const std::vector<std::string> kMetricsKeys = {"enabled", "address", "port"};
-const std::vector<std::string> kLimitsKeys = {"max_client_conn", "client_login_timeout", "auth_failure_delay"};
+const std::vector<std::string> kLimitsKeys = {"max_client_conn", "client_login_timeout", "auth_failure_delay",
+                                              "client_write_timeout"};
 const std::vector<std::string> kPoolKeys = {
     "pool_mode",          "pool_size",           "min_pool_size",          "reserve_pool_size",
     "reserve_pool_timeout", "max_db_connections", "max_user_connections",   "server_connect_timeout",
@@ -261,6 +262,11 @@ private:
             if (config_.limits.auth_failure_delay > std::chrono::seconds(10))
                 reader_.error(limits["auth_failure_delay"],
                               "limits.auth_failure_delay must be at most 10s: each failed login holds a client slot that long");
+            read(limits, "client_write_timeout", "limits", config_.limits.client_write_timeout, duration());
+            if (const auto limit = config_.limits.client_write_timeout; limit.count() > 0 && limit < std::chrono::seconds(1))
+                reader_.error(limits["client_write_timeout"],
+                              "limits.client_write_timeout must be 0 (off) or at least 1s: a shorter one would close "
+                              "clients at an ordinary pause in their reading");
         }
         read(root, "log_level", "", config_.log_level, choice(kLogLevels));
         read(root, "log_format", "", config_.log_format, choice(kLogFormats));

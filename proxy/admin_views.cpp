@@ -282,6 +282,7 @@ ResultTable show_config(ProxyContext& context) {
     add("metrics.port", num(c.metrics.port), num(d.metrics.port), false);
     add("max_client_conn", num(c.limits.max_client_conn), num(d.limits.max_client_conn), true);
     add("client_login_timeout", duration(c.limits.client_login_timeout), duration(d.limits.client_login_timeout), true);
+    add("client_write_timeout", duration(c.limits.client_write_timeout), duration(d.limits.client_write_timeout), true);
     add("log_level", c.log_level, d.log_level, true);
     add("log_format", c.log_format, d.log_format, false);
     add("shutdown_timeout", duration(c.shutdown_timeout), duration(d.shutdown_timeout), true);

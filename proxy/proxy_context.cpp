@@ -2,6 +2,7 @@
 // snapshot and brings the pools that exist up to date; pools for removed databases or
 // users stay until their clients leave (new logins to them are refused by the session).
 #include "proxy/proxy_context.hpp"
+#include "proxy/forward/write_deadline.hpp"
 #include "proxy/tcp_options.hpp"
 
 #include <spdlog/spdlog.h>
@@ -93,6 +94,7 @@ ProxyContext::ProxyContext(Workers& workers, std::shared_ptr<const config::Confi
                            std::shared_ptr<const tls::TlsContexts> tls)
     : workers_(workers), snapshot_(std::make_shared<const Snapshot>(std::move(config), std::move(tls))) {
     set_server_tcp_options(snapshot_->config->tcp);
+    set_client_write_timeout(snapshot_->config->limits.client_write_timeout);
 }
 
 std::shared_ptr<Pool> ProxyContext::pool_for(const Snapshot& snapshot, const config::Database& database,
@@ -166,6 +168,7 @@ void ProxyContext::replace_config(std::shared_ptr<const config::Config> config,
     std::lock_guard lock(pools_mutex_);
     std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(snapshot));
     set_server_tcp_options(snapshot->config->tcp);  // for servers connected from now on
+    set_client_write_timeout(snapshot->config->limits.client_write_timeout);  // for writes that block from now on
     const auto& databases = snapshot->config->databases;
     const auto& users = snapshot->config->users;
     for (auto& [key, pool] : pools_) {

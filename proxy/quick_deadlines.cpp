@@ -4,6 +4,14 @@
 
 namespace pgsluice::proxy {
 
+namespace {
+// The list of the worker running this thread, found once per thread, not per transaction
+// (use_service takes the context's registry lock). Forgotten when its context shuts down:
+// another context made later at the same address (tests) must find its own.
+thread_local asio::execution_context* cached_context = nullptr;
+thread_local QuickDeadlines* cached_list = nullptr;
+}  // namespace
+
 // Holds a worker's list for as long as its io_context lives, and unlinks every member when
 // the context shuts down (a session destroyed after that must not reach into the list).
 class QuickDeadlines::Service : public asio::execution_context::service {
@@ -18,6 +26,10 @@ public:
 
 private:
     void shutdown() override {
+        if (cached_context == &context()) {
+            cached_context = nullptr;
+            cached_list = nullptr;
+        }
         lists_->unlink_all();
         lists_.reset();  // the timer goes while every service still exists
     }
@@ -26,11 +38,7 @@ private:
 
 namespace {
 
-// The list of the worker running this thread: found once per thread, not per transaction
-// (use_service takes the context's registry lock).
 QuickDeadlines& list_of(const Executor& executor) {
-    thread_local asio::io_context* cached_context = nullptr;
-    thread_local QuickDeadlines* cached_list = nullptr;
     auto& context = executor.context();
     if (cached_context != &context) {
         cached_list = &asio::use_service<QuickDeadlines::Service>(context).list();

@@ -17,6 +17,7 @@
 #include "protocol/server_state.hpp"
 #include "protocol/set_statement.hpp"
 #include "proxy/forward/forwarder.hpp"
+#include "proxy/forward/write_deadline.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/pool/pool.hpp"
 #include "proxy/pool/pool_stats.hpp"
@@ -315,6 +316,10 @@ struct ServerToClient {
 // boundary or carries exactly what the forwarder needs to go on from where the quick path
 // stopped.
 struct Traffic {
+    Traffic() { from_server.plan.watch_writes(&client_write); }
+    Traffic(const Traffic&) = delete;
+    Traffic& operator=(const Traffic&) = delete;
+
     ServerLease lease;
     // The quick path's wait for a server ended in something the coroutine path finishes:
     // a slot, an error, a timeout (`waited`), or a server whose parameters differ from the
@@ -333,6 +338,10 @@ struct Traffic {
     bool opened_transaction = false;  // statement mode: the quick path saw a transaction block open
     // The quick path's one pending read (of the client or of the server).
     ReadMemory read_memory;
+    // limits.client_write_timeout over every write to the client that has to wait (the
+    // coroutine path's: the quick path hands a full socket over to it). When it expired,
+    // the write failed for it and the session ends.
+    WriteDeadline client_write;
 
     // Back to what a new Traffic is, keeping the buffers' memory (see TrafficCache). Only
     // what park() leaves: no server, no wait, empty buffers.
@@ -349,6 +358,7 @@ struct Traffic {
         overrun_due = false;
         opened_transaction = false;
         settings_due = false;
+        client_write.reset();
     }
 
     // A write the quick path began without finishing (a socket was full, or failed): the

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/asio.hpp"
+#include "proxy/forward/write_deadline.hpp"
 #include "proxy/io/transport.hpp"
 
 namespace pgsluice::proxy {
@@ -34,8 +35,11 @@ public:
 
     // Writes what `to` takes now: done when all of it went.
     Transport::Io write_now(Transport& to, const std::uint8_t* source);
-    // Writes the rest, waiting as needed.
+    // Writes the rest, waiting as needed. Under a WriteDeadline (watch_writes), a peer that
+    // takes nothing for client_write_timeout ends the write with asio::error::timed_out.
     awaitable<boost::system::error_code> write(Transport& to, const std::uint8_t* source);
+    // The plan of the stream towards a client: its waits are watched by `deadline`.
+    void watch_writes(WriteDeadline* deadline) { deadline_ = deadline; }
     // All written: ready for the next scan.
     void clear() {
         decided_ = 0;
@@ -62,6 +66,7 @@ private:
     std::vector<Edit> edits_;
     std::size_t piece_ = 0;   // the piece being written
     std::size_t offset_ = 0;  // bytes of it already written
+    WriteDeadline* deadline_ = nullptr;
 };
 
 }  // namespace pgsluice::proxy

@@ -103,6 +103,12 @@ awaitable<boost::system::error_code> Transport::write(asio::const_buffer bytes) 
     co_return boost::system::error_code{};
 }
 
+awaitable<boost::system::error_code> Transport::wait_writable() {
+    const auto wait = ssl_ ? tls_wait() : Socket::wait_write;
+    auto [ec] = co_await socket_.async_wait(wait, asio::as_tuple(use_awaitable));
+    co_return ec;
+}
+
 awaitable<void> Transport::read_exactly(asio::mutable_buffer buffer) {
     if (!ssl_) {
         co_await asio::async_read(socket_, buffer, use_awaitable);

@@ -85,6 +85,9 @@ public:
     awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
     // All of `bytes`, or the error.
     awaitable<boost::system::error_code> write(asio::const_buffer bytes);
+    // Until a write would take something (or the socket failed): after write_now found it
+    // full. Over TLS, the readiness OpenSSL asked for.
+    awaitable<boost::system::error_code> wait_writable();
     // As read_some and write, but throwing boost::system::system_error on failure.
     awaitable<void> read_exactly(asio::mutable_buffer buffer);
     awaitable<void> write_all(std::string_view bytes);

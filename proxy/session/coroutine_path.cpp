@@ -21,8 +21,13 @@ awaitable<std::optional<Ending>> ClientSession::finish_pending_write() {
     if (traffic.from_server.plan.pending()) {
         auto& from_server = traffic.from_server;
         if (auto ec = co_await from_server.plan.write(client_, from_server.buffer.filled().data())) {
-            traffic.lease.release_closed("client left mid-message");
-            co_return Ending{"client connection lost: " + ec.message(), false};
+            if (!traffic.client_write.expired()) {
+                traffic.lease.release_closed("client left mid-message");
+                co_return Ending{"client connection lost: " + ec.message(), false};
+            }
+            traffic.lease.release_closed("client_write_timeout: the client stopped reading");
+            PoolStats::add(stats.client_timeouts);
+            co_return Ending{traffic.client_write.reason(), true};
         }
         PoolStats::add(stats.bytes_sent, from_server.plan_sent());
     }
@@ -280,6 +285,14 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
         // sent its next transaction to this server: then keep serving it here.
         if (transaction_ended && !step.server_clean && !to_client.opened_transaction) continue;
         break;
+    }
+    if (traffic_->client_write.expired()) {
+        // The client stopped reading (client_write_timeout): part of a message may have gone
+        // to it, so it is only closed; its server too, unless it went back before the answer.
+        PoolStats::add(stats.client_timeouts);
+        step.server_clean = early.done;
+        step.ending = {traffic_->client_write.reason(), true};
+        co_return step;
     }
     if (early.done) {
         // The server is back in the pool; what is left is the client's side of things.

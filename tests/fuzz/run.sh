@@ -16,7 +16,7 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUIL
   -DPGSLUICE_SANITIZE=ON -DPGSLUICE_FUZZ=ON >/dev/null
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(frame_scanner startup scram_server scram_client server_messages config_loader)
+  targets=(frame_scanner startup scram_server scram_client server_messages config_loader extended_query)
 fi
 cmake --build "$build_dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 

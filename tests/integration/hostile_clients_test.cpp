@@ -150,6 +150,90 @@ TEST_CASE("a client that never reads a huge result: back-pressure reaches Postgr
     CHECK(other.scalar("select 'not stuck'") == "not stuck");
 }
 
+namespace {
+// Reads what arrives on `conn` (without parsing it) until the connection ends; false when
+// it has not ended within `within`.
+bool connection_ends(PGconn* conn, std::chrono::milliseconds within) {
+    return wait_until(
+        [&] {
+            pollfd readable{PQsocket(conn), POLLIN, 0};
+            ::poll(&readable, 1, 100);
+            return PQconsumeInput(conn) == 0;
+        },
+        within);
+}
+}  // namespace
+
+TEST_CASE("a client that stops reading is closed at client_write_timeout: its transaction rolls back, the pool serves on",
+          "[integration][hostile]") {
+    PostgresServer postgres;
+    {
+        Connection owner(postgres.superuser_conninfo("app"));
+        owner.exec("create table write_timeout_ledger (id int); grant all on write_timeout_ledger to app");
+    }
+    Connection monitor(postgres.superuser_conninfo("app"));
+    struct Case {
+        const char* mode;
+        bool reads_first;  // reads for 100 ms before it stops: the coroutine forwarder's write stalls
+    };
+    // Transaction mode, never reading: the quick path hands the full socket to
+    // finish_pending_write. Reading first: the stall comes in the coroutine forwarder's pump.
+    // Session mode: always the pump.
+    for (const Case c : {Case{"transaction", false}, Case{"transaction", true}, Case{"session", false}}) {
+        INFO("pool_mode " << c.mode << (c.reads_first ? ", reads for 100 ms first" : ", never reads"));
+        std::string yaml = Pgsluice::basic_config(c.mode, 2, "  query_wait_timeout: 3s\n");
+        yaml.replace(yaml.find("workers: 2\n"), 11, "workers: 2\nlimits: {client_write_timeout: 2s}\n");
+        Pgsluice proxy(postgres, yaml);
+
+        Connection hog(proxy.conninfo());
+        hog.exec("begin");
+        hog.exec("insert into write_timeout_ledger values (1)");
+        REQUIRE(PQsendQuery(hog.raw(), "select repeat('x', 8000) from generate_series(1, 200000)"));
+        if (c.reads_first) {
+            const auto until = Clock::now() + 100ms;
+            while (Clock::now() < until) {
+                pollfd readable{PQsocket(hog.raw()), POLLIN, 0};
+                ::poll(&readable, 1, 50);
+                REQUIRE(PQconsumeInput(hog.raw()) == 1);
+            }
+        }
+        const auto stopped_reading = Clock::now();
+        {
+            // Everyone else is served meanwhile (the hog holds one of the two servers).
+            Connection other(proxy.conninfo());
+            CHECK(other.scalar("select 'not stuck'") == "not stuck");
+        }
+        const std::string line = "client_write_timeout: the client read nothing for 2000 ms";
+        REQUIRE(proxy.wait_for_log(line, 15s));
+        const auto took = Clock::now() - stopped_reading;
+        INFO("closed " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                       << " ms after the client stopped reading");
+        CHECK(took >= 1800ms);  // not before the limit (measured from the test's side)
+        CHECK(took < 5s);       // 2 s, looked at every 100 ms, and the log polled
+        CHECK(proxy.log_count(line) == 1);
+        CHECK(connection_ends(hog.raw(), 10s));
+
+        // Its server was closed, not given back mid-result: the backend is gone, and the
+        // transaction with it.
+        CHECK(wait_until(
+            [&] {
+                return monitor.scalar("select count(*) from pg_stat_activity where usename = 'app' and "
+                                      "(wait_event = 'ClientWrite' or state like 'idle in transaction%')") == "0";
+            },
+            10s));
+        CHECK(monitor.scalar("select count(*) from write_timeout_ledger") == "0");
+        // Both servers serve again (a lost slot would make the second wait out query_wait_timeout).
+        Connection a(proxy.conninfo());
+        Connection b(proxy.conninfo());
+        a.exec("begin");
+        b.exec("begin");
+        CHECK(a.scalar("insert into write_timeout_ledger values (2) returning id") == "2");
+        CHECK(b.scalar("select count(*) from write_timeout_ledger") == "0");
+        a.exec("rollback");
+        b.exec("commit");
+    }
+}
+
 TEST_CASE("a client trickling its login one byte a second is closed at client_login_timeout", "[integration][hostile]") {
     PostgresServer postgres;
     std::string yaml = Pgsluice::basic_config("transaction", 2);

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -391,6 +392,53 @@ TEST_CASE("a malicious server cannot stall, skip authentication or send errors w
         CHECK(sqlstate_through_fake(proxy) == "08P01");
         bystander_is_served(proxy, bystander);
     }
+}
+
+TEST_CASE("a server's message with a length negative, below 4 or past what pgsluice holds ends that server only",
+          "[integration][hostile]") {
+    PostgresServer postgres;
+    std::string hostile;  // what the fake server answers the client's query with
+    std::mutex hostile_mutex;
+    // Logs pgsluice in without a password (as trust would), answers whatever pgsluice sends
+    // on its own with a plain completion, and the client's "select 'hostile'" with `hostile`.
+    FakeServer fake([&](int fd) {
+        send_all(fd, auth_request(protocol::AuthCode::ok) + message('S', "server_version\0" "15.0\0"s) +
+                         message('S', "client_encoding\0" "UTF8\0"s) + message('K', u32(1) + u32(2)) + message('Z', "I"));
+        while (auto request = read_message(fd)) {
+            if (request->type == 'X') return;
+            if (request->type != 'Q') continue;
+            if (request->body.find("hostile") == std::string::npos) {
+                send_all(fd, message('C', "SELECT 0\0"s) + message('Z', "I"));
+                continue;
+            }
+            std::lock_guard lock(hostile_mutex);
+            send_all(fd, message('T', std::string("\0\0", 2)) + hostile);
+            read_until_close(fd);
+            return;
+        }
+    });
+    Pgsluice proxy(postgres, config_with_fake(fake.port()));
+    Connection bystander(proxy.conninfo());
+    const long rss_before = rss_kb(proxy.process().pid());
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"negative", "D"s + u32(0xffffffffu)},
+        {"below 4", "D"s + u32(2) + "xx"},
+        {"near 2^31, on a message pgsluice reads whole", "S"s + u32(0x7ffffff0u) + "server_version\0"s + std::string(1 << 16, 'x')},
+        {"past 1 MB, on a message pgsluice reads whole", "S"s + u32(16u << 20) + "application_name\0"s + std::string(2 << 20, 'x')},
+    };
+    for (const auto& [name, bytes] : cases) {
+        INFO(name);
+        {
+            std::lock_guard lock(hostile_mutex);
+            hostile = bytes;
+        }
+        Connection client(proxy.conninfo("app", PostgresServer::kAppPassword, "fake"));
+        const auto error = query_error(client, "select 'hostile'");
+        CHECK(error.find("08006") != std::string::npos);
+        CHECK(rss_kb(proxy.process().pid()) - rss_before < 64 * 1024);
+    }
+    CHECK(proxy.log_count("server broke the protocol") == cases.size());
+    bystander_is_served(proxy, bystander);
 }
 
 TEST_CASE("a NUL inside a startup value, control characters in names and the admin console from a non-admin",

@@ -1,4 +1,6 @@
 // The everyday client: psql through the TCP port and through the Unix socket directory.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include "harness/pgsluice_process.hpp"
@@ -32,6 +34,25 @@ TEST_CASE("psql queries through the TCP port and through the Unix socket", "[int
                rc);
     CHECK(rc == 0);
     CHECK(out.find("via unix socket") != std::string::npos);
+}
+
+TEST_CASE("listen.unix_socket_mode is the mode of the socket file, and the socket serves", "[integration][hygiene]") {
+    PostgresServer postgres;
+    std::string yaml = Pgsluice::basic_config("transaction", 2);
+    const std::string dir_key = "unix_socket_dir: {SOCKET_DIR}}";
+    yaml.replace(yaml.find(dir_key), dir_key.size(), "unix_socket_dir: {SOCKET_DIR}, unix_socket_mode: 0770}");
+    Pgsluice proxy(postgres, yaml);
+    struct stat st {};
+    const std::string path = proxy.socket_dir() + "/.s.PGSQL." + std::to_string(proxy.port());
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0770);
+    int rc = 0;
+    const auto out = psql({"-h", proxy.socket_dir(), "-p", std::to_string(proxy.port()), "-U", "app", "app", "-c",
+                           "select 'through 0770'"},
+                          rc);
+    CHECK(rc == 0);
+    CHECK(out.find("through 0770") != std::string::npos);
 }
 
 TEST_CASE("psql runs a multi-statement script with COPY through pgsluice", "[integration]") {

@@ -51,6 +51,12 @@ TEST_CASE("TCP keepalive settings apply live, to sockets opened after the reload
     for (const auto& change : changes) CHECK_FALSE(change.needs_restart);
 }
 
+TEST_CASE("limits.client_write_timeout applies live", "[config][diff]") {
+    auto changes = diff_configs(load(kBase), load(kBase + "limits: {client_write_timeout: 1m}\n"));
+    CHECK(formatted(changes) == std::vector<std::string>{"limits.client_write_timeout: 0s -> 60s"});
+    for (const auto& change : changes) CHECK_FALSE(change.needs_restart);
+}
+
 TEST_CASE("diff names each changed key, added and removed entries", "[config][diff]") {
     auto changes = diff_configs(load(kBase), load("listen: {port: 6432}\n"
                                                   "databases:\n"

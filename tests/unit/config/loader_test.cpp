@@ -68,6 +68,7 @@ TEST_CASE("a minimal config gets the documented defaults", "[config]") {
     CHECK(config.auth_type == AuthType::scram_sha_256);
     CHECK(config.limits.max_client_conn == 5000);
     CHECK(config.limits.client_login_timeout == std::chrono::seconds(60));
+    CHECK(config.limits.client_write_timeout == std::chrono::seconds(0));
     CHECK(config.worker_spread_above == 70);
     const auto& app = config.databases.at("app");
     CHECK(app.dbname == "app");
@@ -198,6 +199,19 @@ TEST_CASE("worker_spread_above is a percent of one core, 0 to 100", "[config]") 
     auto bad = load("worker_spread_above: 150\n" + kMinimal);
     REQUIRE_FALSE(bad.ok());
     CHECK(has(bad, "test.yaml:1:22: error: worker_spread_above"));
+}
+
+TEST_CASE("limits.client_write_timeout is off by default, else at least a second", "[config]") {
+    auto result = load("limits: {client_write_timeout: 30s}\n" + kMinimal);
+    REQUIRE(result.ok());
+    CHECK(result.config->limits.client_write_timeout == std::chrono::seconds(30));
+    REQUIRE(load("limits: {client_write_timeout: 0}\n" + kMinimal).ok());
+    auto short_one = load("limits: {client_write_timeout: 500ms}\n" + kMinimal);
+    CHECK_FALSE(short_one.ok());
+    CHECK(has(short_one, "test.yaml:1:32: error: limits.client_write_timeout must be 0 (off) or at least 1s"));
+    auto no_unit = load("limits: {client_write_timeout: 30}\n" + kMinimal);
+    CHECK_FALSE(no_unit.ok());
+    CHECK(has(no_unit, "limits.client_write_timeout needs a unit"));
 }
 
 TEST_CASE("listen.unix_socket_mode is an octal mode, 0777 by default, and bad ones are refused", "[config]") {

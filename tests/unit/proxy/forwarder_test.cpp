@@ -153,3 +153,94 @@ TEST_CASE("the coroutine loop runs the same steps as the quick one and stops whe
     // What came after the stop stays for the next call, scanned then.
     CHECK(stream.buffer.filled().size() == message('Q', "after the stop").size());
 }
+
+namespace {
+// Sets limits.client_write_timeout for one test and puts it back.
+struct WriteTimeout {
+    explicit WriteTimeout(Duration limit) { set_client_write_timeout(limit); }
+    ~WriteTimeout() { set_client_write_timeout(Duration::zero()); }
+};
+
+// A plan of `size` bytes of DataRows in `stream`, forwarded untouched.
+void plan_rows(Stream& stream, std::size_t size) {
+    std::string input;
+    while (input.size() < size) input += message('D', std::string(4000, 'r'));
+    fill(stream.buffer, input);
+    stream.plan.decide(input.size());
+}
+}  // namespace
+
+TEST_CASE("a write to a client that reads nothing ends at client_write_timeout", "[unit][forward]") {
+    WriteTimeout limit(std::chrono::seconds(1));
+    asio::io_context io;
+    Pipe pipe(io);
+    Stream stream;
+    WriteDeadline deadline;
+    stream.plan.watch_writes(&deadline);
+    plan_rows(stream, 900 * 1024);  // far more than the socket pair holds
+    boost::system::error_code result;
+    const auto started = Clock::now();
+    Clock::time_point ended;
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            result = co_await stream.plan.write(pipe.near, stream.buffer.filled().data());
+            ended = Clock::now();
+        },
+        asio::detached);
+    io.run_for(std::chrono::seconds(5));
+    CHECK(result == asio::error::timed_out);
+    CHECK(deadline.expired());
+    CHECK(deadline.reason() == "client_write_timeout: the client read nothing for 1000 ms");
+    // Checked every 100 ms: at most that late, and never early.
+    CHECK(ended - started >= std::chrono::seconds(1));
+    CHECK(ended - started < std::chrono::milliseconds(1500));
+    CHECK(stream.plan.pending());  // the rest stays unsent: the session closes the client
+}
+
+TEST_CASE("a client that reads slowly but steadily is never cut by client_write_timeout", "[unit][forward]") {
+    WriteTimeout limit(std::chrono::seconds(1));
+    asio::io_context io;
+    Pipe pipe(io);
+    Stream stream;
+    WriteDeadline deadline;
+    stream.plan.watch_writes(&deadline);
+    const std::size_t size = 900 * 1024;
+    plan_rows(stream, size);
+    boost::system::error_code result = asio::error::would_block;
+    bool written = false;
+    std::size_t received = 0;
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            result = co_await stream.plan.write(pipe.near, stream.buffer.filled().data());
+            written = true;
+        },
+        asio::detached);
+    // 64 kB every 250 ms: the whole write takes well over the limit, yet bytes move in
+    // every one of the deadline's looks.
+    const auto started = Clock::now();
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+            asio::steady_timer tick(io);
+            std::uint8_t chunk[8192];
+            while (received < size && Clock::now() - started < std::chrono::seconds(20)) {
+                tick.expires_after(std::chrono::milliseconds(250));
+                co_await tick.async_wait(use_awaitable);
+                for (std::size_t taken = 0; taken < 64 * 1024;) {
+                    const auto read = pipe.far.read_now(chunk, sizeof chunk);
+                    if (read.status != Transport::Io::done) break;
+                    taken += read.bytes;
+                    received += read.bytes;
+                }
+            }
+        },
+        asio::detached);
+    io.run_for(std::chrono::seconds(25));
+    REQUIRE(written);
+    CHECK(!result);
+    CHECK(!deadline.expired());
+    CHECK(received >= size);
+    CHECK(Clock::now() - started > std::chrono::milliseconds(1500));  // longer than the limit
+}
