@@ -146,13 +146,13 @@ private:
     bool begin_quick_transaction();
     void on_wait_over(WaitOutcome outcome) override;
     bool quick_request();
-    bool wait_for_server(bool read_first);
+    bool wait_for_server();
     bool quick_answer();
     bool wait_for_client();
     bool next_transaction_or_park();
     bool read_next_transaction();
     template <bool kFromServer, class Step>
-    bool quick_read(Step step, bool read_first);
+    bool quick_read(Step step);
     void resume_after_read(Transport& transport, const boost::system::error_code& ec);
     template <class Step>
     void later(Step step);

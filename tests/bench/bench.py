@@ -104,6 +104,7 @@ class Postgres:
 
 # --timeouts: the production timeouts the data-path issue measures, the same on both poolers.
 TIMEOUTS = False
+WORKERS = 0  # --workers: pgsluice's worker threads (0: one per core)
 # --tls: (certificate, key) both proxies present to clients, which connect with sslmode=require.
 TLS = None
 
@@ -177,6 +178,7 @@ def start_pgsluice(work, binary, pg_port, max_clients, suffix=""):
     open(f"{d}/pgsluice.yaml", "w").write(f"""listen: {{address: 127.0.0.1, port: {port}}}
 metrics: {{enabled: false}}
 log_level: warn
+{f"workers: {WORKERS}" if WORKERS else ""}
 limits: {{max_client_conn: {max_clients + 100}}}
 defaults: {{pool_mode: transaction, pool_size: {POOL_SIZE}{", query_timeout: 30s, idle_transaction_timeout: 60s" if TIMEOUTS else ""}}}
 databases:
@@ -263,9 +265,11 @@ def main():
                         help="query_timeout 30s and idle_transaction_timeout 60s on both poolers")
     parser.add_argument("--tls", action="store_true",
                         help="clients on TLS (sslmode=require) to both proxies; select simple at 16 and 256 clients")
+    parser.add_argument("--workers", type=int, default=0, help="pgsluice's worker threads (default: one per core)")
     args = parser.parse_args()
-    global TIMEOUTS, TLS
+    global TIMEOUTS, TLS, WORKERS
     TIMEOUTS = args.timeouts
+    WORKERS = args.workers
     if args.tls:
         args.no_direct = True  # PostgreSQL is not set up for TLS here
         args.workloads = args.workloads or "simple"
