@@ -203,7 +203,7 @@ struct Config {
     Listen listen;
     unsigned workers = 0;  // 0: one per core ("auto")
     // A worker busier than this (percent of one core) makes one more worker take clients;
-    // 0: every worker takes clients at all times (proxy/worker_spread.hpp).
+    // 0: every worker takes clients at all times (proxy/runtime/worker_spread.hpp).
     unsigned worker_spread_above = 70;
     AuthType auth_type = AuthType::scram_sha_256;
     // `plain` sends the password in clear text: refused on a connection without TLS unless this is set.

@@ -7,7 +7,7 @@
 #include <cctype>
 
 #include "protocol/sqlstate.hpp"
-#include "proxy/log_escape.hpp"
+#include "proxy/observe/log_escape.hpp"
 
 namespace pgsluice::proxy {
 

@@ -13,7 +13,7 @@
 
 #include "config/config.hpp"
 #include "proxy/asio.hpp"
-#include "proxy/server_connection.hpp"
+#include "proxy/backend/server_connection.hpp"
 
 namespace pgsluice::proxy {
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "proxy/asio.hpp"
-#include "proxy/quick_deadlines.hpp"
+#include "proxy/runtime/quick_deadlines.hpp"
 
 namespace pgsluice::proxy {
 

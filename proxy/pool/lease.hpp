@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "proxy/server_connection.hpp"
+#include "proxy/backend/server_connection.hpp"
 
 namespace pgsluice::proxy {
 

@@ -33,8 +33,8 @@
 #include "proxy/pool/pool_stats.hpp"
 #include "proxy/pool/slot_account.hpp"
 #include "proxy/pool/waiter_queue.hpp"
-#include "proxy/server_connection.hpp"
-#include "proxy/silence_clock.hpp"
+#include "proxy/backend/server_connection.hpp"
+#include "proxy/session/silence_clock.hpp"
 
 namespace pgsluice::proxy {
 

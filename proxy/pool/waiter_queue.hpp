@@ -13,7 +13,7 @@
 #include "protocol/error_response.hpp"
 #include "proxy/asio.hpp"
 #include "proxy/pool/lease.hpp"
-#include "proxy/server_connection.hpp"
+#include "proxy/backend/server_connection.hpp"
 
 namespace pgsluice::proxy {
 

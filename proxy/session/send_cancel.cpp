@@ -4,9 +4,9 @@
 
 #include "protocol/messages.hpp"
 #include "protocol/startup.hpp"
-#include "proxy/server_connection.hpp"
+#include "proxy/backend/server_connection.hpp"
 #include "proxy/io/transport.hpp"
-#include "proxy/message_io.hpp"
+#include "proxy/io/message_io.hpp"
 
 namespace pgsluice::proxy {
 

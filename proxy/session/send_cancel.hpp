@@ -5,7 +5,7 @@
 #include <string>
 
 #include "proxy/asio.hpp"
-#include "proxy/cancel_registry.hpp"
+#include "proxy/session/cancel_registry.hpp"
 
 namespace pgsluice::proxy {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "proxy/asio.hpp"
-#include "proxy/proxy_context.hpp"
+#include "proxy/runtime/proxy_context.hpp"
 
 namespace pgsluice::proxy {
 

@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 TEST_CASE("a wedged worker turns /healthz unhealthy within seconds, and healthy again after", "[integration][serial]") {
-    // The test-only hook (proxy/test_hooks.hpp): SIGUSR2 blocks worker 1 for 4 s. The child
+    // The test-only hook (proxy/runtime/test_hooks.hpp): SIGUSR2 blocks worker 1 for 4 s. The child
     // inherits the environment; this process runs this one test case.
     ::setenv("PGSLUICE_TEST_HOOKS", "1", 1);
     ::setenv("PGSLUICE_TEST_WEDGE_WORKER", "1", 1);

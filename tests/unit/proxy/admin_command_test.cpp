@@ -2,7 +2,7 @@
 // (with a hint listing the commands) for everything else.
 #include <catch2/catch.hpp>
 
-#include "proxy/admin_command.hpp"
+#include "proxy/admin/admin_command.hpp"
 
 using namespace pgsluice::proxy;
 

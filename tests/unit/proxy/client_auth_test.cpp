@@ -5,7 +5,7 @@
 #include "config/loader.hpp"
 #include "proxy/auth/auth_query.hpp"
 #include "proxy/auth/login_failures.hpp"
-#include "proxy/client_auth.hpp"
+#include "proxy/auth/client_auth.hpp"
 
 using namespace pgsluice;
 using proxy::ClientLogin;

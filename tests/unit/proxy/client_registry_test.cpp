@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "protocol/error_response.hpp"
-#include "proxy/client_registry.hpp"
+#include "proxy/session/client_registry.hpp"
 
 using namespace pgsluice::proxy;
 

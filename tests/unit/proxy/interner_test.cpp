@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "proxy/interner.hpp"
+#include "proxy/runtime/interner.hpp"
 
 using pgsluice::proxy::Interner;
 

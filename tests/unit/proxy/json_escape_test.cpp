@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "proxy/json_escape.hpp"
+#include "proxy/observe/json_escape.hpp"
 
 using pgsluice::proxy::append_json_escaped;
 

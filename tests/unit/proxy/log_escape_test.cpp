@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "proxy/log_escape.hpp"
+#include "proxy/observe/log_escape.hpp"
 
 using pgsluice::proxy::append_log_escaped;
 using pgsluice::proxy::needs_log_escape;

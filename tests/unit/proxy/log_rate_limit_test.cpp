@@ -1,7 +1,7 @@
 // LogRateLimit: one line per period, and the next line counts what was held back.
 #include <catch2/catch.hpp>
 
-#include "proxy/log_rate_limit.hpp"
+#include "proxy/observe/log_rate_limit.hpp"
 
 using pgsluice::proxy::LogRateLimit;
 using namespace std::chrono_literals;

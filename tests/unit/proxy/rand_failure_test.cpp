@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "protocol/auth/scram.hpp"
-#include "proxy/cancel_registry.hpp"
+#include "proxy/session/cancel_registry.hpp"
 
 namespace {
 int fail_bytes(unsigned char*, int) { return 0; }

@@ -1,7 +1,7 @@
 // The timeouts that run while a client holds a server, judged from timestamps alone.
 #include <catch2/catch.hpp>
 
-#include "proxy/silence_clock.hpp"
+#include "proxy/session/silence_clock.hpp"
 
 using namespace pgsluice::proxy;
 using namespace std::chrono_literals;

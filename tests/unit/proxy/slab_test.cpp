@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "proxy/slab.hpp"
+#include "proxy/runtime/slab.hpp"
 
 using namespace pgsluice::proxy;
 

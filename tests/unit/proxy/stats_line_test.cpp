@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "proxy/stats_line.hpp"
+#include "proxy/observe/stats_line.hpp"
 
 using namespace pgsluice::proxy;
 

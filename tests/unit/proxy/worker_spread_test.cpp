@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "proxy/worker_spread.hpp"
+#include "proxy/runtime/worker_spread.hpp"
 
 using namespace pgsluice::proxy;
 

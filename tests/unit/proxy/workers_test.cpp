@@ -9,7 +9,7 @@
 #include <thread>
 #include <utility>
 
-#include "proxy/workers.hpp"
+#include "proxy/runtime/workers.hpp"
 
 using namespace pgsluice::proxy;
 
