@@ -184,24 +184,23 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
     if (silence.enabled()) watchdog_timer.emplace(co_await asio::this_coro::executor);
     Overrun overrun = Overrun::none;
 
-    // Each direction, when it ends, stops the other: the client side by cancelling the
-    // server read, the server side (at a transaction's end) by cancelling the client read.
-    auto client_side = [&]() -> awaitable<PumpResult> {
-        auto result = co_await pump(client_, server_transport, from_client, to_server, control);
+    // Each direction, when it ends, stops the other by cancelling its read (the client side
+    // the server's, the server side at a transaction's end the client's), and the watchdog.
+    auto stop_the_rest = [&](Transport& other_source) {
         if (!control.stop) {
             control.stop = true;
-            server_transport.cancel();
+            other_source.cancel();
         }
         if (watchdog_timer) watchdog_timer->cancel();
+    };
+    auto client_side = [&]() -> awaitable<PumpResult> {
+        auto result = co_await pump(client_, server_transport, from_client, to_server, control);
+        stop_the_rest(server_transport);
         co_return result;
     };
     auto server_side = [&]() -> awaitable<PumpResult> {
         auto result = co_await pump(server_transport, client_, from_server, to_client, control);
-        if (!control.stop) {
-            control.stop = true;
-            client_.cancel();
-        }
-        if (watchdog_timer) watchdog_timer->cancel();
+        stop_the_rest(client_);
         co_return result;
     };
     // At the ReadyForQuery that ends the transaction, with nothing else in flight either
