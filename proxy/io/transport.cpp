@@ -177,6 +177,12 @@ bool Transport::peer_hung_up() {
     return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+bool Transport::closed_unheard() {
+    std::uint8_t byte;
+    const auto n = recv_direct(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && !would_block());
+}
+
 bool Transport::has_unread_input_or_eof() {
     std::uint8_t byte;
     if (ssl_) {

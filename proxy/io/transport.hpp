@@ -96,6 +96,9 @@ public:
     // The peer closed its side (FIN or reset). Asked only after a wait, where a client that
     // left must not have its query run.
     bool peer_hung_up();
+    // Before any TLS: the peer closed (or reset) the connection without sending a byte, as a
+    // port scan or a connect flood does. A peek, no wait.
+    bool closed_unheard();
     // Bytes are waiting unread: an idle server has nothing to say, so any byte (an error,
     // a notice of its termination) or an EOF means it must not be reused.
     bool has_unread_input_or_eof();

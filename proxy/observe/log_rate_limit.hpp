@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 
 namespace pgsluice::proxy {
@@ -33,6 +34,21 @@ private:
     Clock::time_point last_{};
     bool written_ = false;
     std::uint64_t held_back_ = 0;
+};
+
+// The same for a line any worker may write (a refusal at max_client_conn during a flood).
+class SharedLogRateLimit {
+public:
+    explicit SharedLogRateLimit(LogRateLimit::Clock::duration period) : limit_(period) {}
+
+    std::optional<std::uint64_t> allow(LogRateLimit::Clock::time_point now) {
+        std::lock_guard lock(mutex_);
+        return limit_.allow(now);
+    }
+
+private:
+    std::mutex mutex_;
+    LogRateLimit limit_;
 };
 
 }  // namespace pgsluice::proxy

@@ -104,7 +104,8 @@ public:
     awaitable<void> start();
 
 private:
-    awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> read_startup_packet();
+    // Nothing when the client closed before its first byte.
+    awaitable<std::optional<std::variant<protocol::StartupPacket, protocol::StartupError>>> read_startup_packet();
     awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
     awaitable<void> forward_cancel(const protocol::CancelRequest& request);
     struct ForwardStep {

@@ -2,6 +2,8 @@
 // by its client, moved between workers, resumed on the coroutine path, and closed.
 #include "proxy/session/client_session.hpp"
 
+#include "proxy/observe/log_rate_limit.hpp"
+
 namespace pgsluice::proxy {
 
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
@@ -167,16 +169,24 @@ void ClientSession::finish(const Ending& ending) {
 
 awaitable<void> serve_client(Socket socket, ProxyContext& context, std::string peer) {
     Transport client(std::move(socket));
+    // A connection closed before it said anything ends here, neither admitted nor logged: a
+    // connect flood costs a peek per connection, not a session.
+    if (client.closed_unheard()) co_return;
     const auto max_clients = context.snapshot()->config->limits.max_client_conn;
     if (!context.admit_client(max_clients)) {
-        spdlog::warn("client {}: refused, max_client_conn ({}) reached", peer, max_clients);
+        // During a connect flood this runs thousands of times a second: one log line a second
+        // (with the count held back), and the error written at once, without a coroutine and
+        // a timer for it (a fresh socket has room for a hundred bytes; if not, it goes unsaid).
+        static SharedLogRateLimit refusals_log(std::chrono::seconds(1));
+        if (auto held_back = refusals_log.allow(Clock::now()); held_back && *held_back > 0)
+            spdlog::warn("client {}: refused, max_client_conn ({}) reached ({} more refused since the last line)",
+                         peer, max_clients, *held_back);
+        else if (held_back)
+            spdlog::warn("client {}: refused, max_client_conn ({}) reached", peer, max_clients);
         std::string out;
         protocol::append_error_response(out, fatal(sqlstate::kTooManyConnections,
                                                    "no more connections allowed (max_client_conn)"));
-        try {
-            co_await with_deadline(write_all(client, out), kErrorWriteTimeout);
-        } catch (const std::exception&) {
-        }
+        client.write_now(reinterpret_cast<const std::uint8_t*>(out.data()), out.size());
         co_return;
     }
     // From a slab: every idle client holds its session for as long as it stays connected.

@@ -14,9 +14,23 @@ void ClientSession::register_client(const protocol::StartupMessage& startup, Cli
     context_.clients().add(*this);
 }
 
-awaitable<std::variant<protocol::StartupPacket, protocol::StartupError>> ClientSession::read_startup_packet() {
+awaitable<std::optional<std::variant<protocol::StartupPacket, protocol::StartupError>>>
+ClientSession::read_startup_packet() {
+    // The length is read without exceptions: most connections that end here (health checks,
+    // port scans, a connect flood) close before they say anything, and an exception for each
+    // cost more than the rest of such a connection (unwinding takes a process-wide lock).
     std::array<std::uint8_t, 4> length_bytes;
-    co_await client_.read_exactly(asio::buffer(length_bytes));
+    std::size_t have = 0;
+    while (have < length_bytes.size()) {
+        const auto rest = asio::buffer(length_bytes.data() + have, length_bytes.size() - have);
+        const auto [ec, n] = co_await client_.read_some(rest);
+        if (ec) {
+            const bool quiet_end = have == 0 && (ec == asio::error::eof || ec == asio::error::connection_reset);
+            if (quiet_end) co_return std::nullopt;
+            throw boost::system::system_error(ec);
+        }
+        have += n;
+    }
     const auto length = protocol::read_u32(length_bytes.data());
     if (auto error = protocol::check_startup_length(length)) co_return *error;
     std::vector<std::uint8_t> body(length - 4);
@@ -34,7 +48,9 @@ awaitable<std::optional<protocol::StartupMessage>> ClientSession::negotiate_star
     const auto* facing = snapshot->tls ? snapshot->tls->client_facing() : nullptr;
     bool ssl_requested = false;
     for (int round = 0; round < kMaxNegotiationPackets; ++round) {
-        auto packet = co_await read_startup_packet();
+        auto read = co_await read_startup_packet();
+        if (!read) co_return std::nullopt;  // closed before a packet: nothing to say or log
+        auto& packet = *read;
         if (auto* error = std::get_if<protocol::StartupError>(&packet)) {
             spdlog::warn("{}: bad startup packet: {}", who(), error->message);
             co_await send_error(fatal(error->sqlstate, error->message));
