@@ -62,8 +62,6 @@ struct Ending {
 
 }  // namespace session_detail
 
-using namespace session_detail;
-
 // A logged-in client between transactions holds no coroutine frame and no buffer: only this
 // object, kept alive by the one pending wait for its socket to become readable (park()).
 // Sessions in session mode keep their coroutine, since they keep their server too.
@@ -111,22 +109,23 @@ private:
     struct ForwardStep {
         bool transaction_done = false;  // the server went idle and may be released
         bool server_clean = false;      // the server may be reused by another client
-        Ending ending;                  // when the session is over
+        session_detail::Ending ending;  // when the session is over
     };
 
     // Authenticates and routes; nothing when the client is logged in, else why it is not.
     // `login_deadline` bounds the authentication exchange (client_login_timeout; none when
     // the limit is off).
-    awaitable<std::optional<Ending>> login(const protocol::StartupMessage& startup, ServerLease& lease,
-                                           std::optional<Clock::time_point> login_deadline);
-    awaitable<std::optional<ErrorFields>> take_server(ServerLease& lease);
+    awaitable<std::optional<session_detail::Ending>> login(const protocol::StartupMessage& startup,
+                                                           ServerLease& lease,
+                                                           std::optional<Clock::time_point> login_deadline);
+    awaitable<std::optional<protocol::ErrorFields>> take_server(ServerLease& lease);
     // Transactions until the session ends (an Ending) or, without a server and with nothing
     // pending from the client, until it may park (nothing).
-    awaitable<std::optional<Ending>> serve_queries(ServerLease& lease);
+    awaitable<std::optional<session_detail::Ending>> serve_queries(ServerLease& lease);
     awaitable<std::optional<char>> peek_message_type(StreamBuffer& buffer);
     awaitable<ForwardStep> forward(ServerLease& lease);
     awaitable<void> return_server(ServerLease& lease, bool clean);
-    awaitable<void> send_error(const ErrorFields& fields);
+    awaitable<void> send_error(const protocol::ErrorFields& fields);
     void park();
     bool move_to(asio::io_context& worker);
     // Whether the client closed its side (FIN or reset) while its query waited for a server:
@@ -163,10 +162,10 @@ private:
     // server back when nothing else is in flight. The quick path and the coroutine forwarder
     // both come here (ServerToClient::on_stopping).
     bool release_before_answer(std::size_t unread);
-    awaitable<std::optional<Ending>> finish_pending_write();
+    awaitable<std::optional<session_detail::Ending>> finish_pending_write();
     // `self` keeps the session alive while the coroutine runs (nothing else may own it then).
     awaitable<void> resume(std::shared_ptr<ClientSession> self, boost::system::error_code ec);
-    void finish(const Ending& ending);
+    void finish(const session_detail::Ending& ending);
     std::string who() const { return "client " + std::to_string(id) + " " + peer; }
     std::shared_ptr<ClientSession> self() { return std::static_pointer_cast<ClientSession>(shared_from_this()); }
     void register_client(const protocol::StartupMessage& startup, ClientState state);

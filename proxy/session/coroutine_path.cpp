@@ -5,6 +5,8 @@
 
 namespace pgsluice::proxy {
 
+using namespace session_detail;
+
 awaitable<std::optional<Ending>> ClientSession::finish_pending_write() {
     auto& traffic = *traffic_;
     auto& stats = pool_->stats();

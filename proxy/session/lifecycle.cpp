@@ -6,6 +6,8 @@
 
 namespace pgsluice::proxy {
 
+using namespace session_detail;
+
 awaitable<void> ClientSession::send_error(const ErrorFields& fields) {
     std::string out;
     protocol::append_error_response(out, fields);

@@ -4,6 +4,8 @@
 
 namespace pgsluice::proxy {
 
+using namespace session_detail;
+
 void ClientSession::register_client(const protocol::StartupMessage& startup, ClientState state) {
     auto names = std::make_shared<ClientNames>();
     names->user = startup.user();

@@ -3,6 +3,8 @@
 
 namespace pgsluice::proxy {
 
+using namespace session_detail;
+
 // ---- the quick path ----
 //
 // In transaction mode most traffic is request and answer: the client sends a Query (or a
