@@ -25,13 +25,12 @@ ClientSession::read_startup_packet() {
     std::size_t have = 0;
     while (have < length_bytes.size()) {
         const auto rest = asio::buffer(length_bytes.data() + have, length_bytes.size() - have);
-        const auto [ec, n] = co_await client_.read_some(rest);
-        if (ec) {
-            const bool quiet_end = have == 0 && (ec == asio::error::eof || ec == asio::error::connection_reset);
-            if (quiet_end) co_return std::nullopt;
+        const auto result = co_await client_.read_some(rest);
+        if (const auto& ec = std::get<0>(result)) {
+            if (have == 0) co_return std::nullopt;  // EOF or a reset before the first byte
             throw boost::system::system_error(ec);
         }
-        have += n;
+        have += std::get<1>(result);
     }
     const auto length = protocol::read_u32(length_bytes.data());
     if (auto error = protocol::check_startup_length(length)) co_return *error;
@@ -51,7 +50,13 @@ awaitable<std::optional<protocol::StartupMessage>> ClientSession::negotiate_star
     bool ssl_requested = false;
     for (int round = 0; round < kMaxNegotiationPackets; ++round) {
         auto read = co_await read_startup_packet();
-        if (!read) co_return std::nullopt;  // closed before a packet: nothing to say or log
+        if (!read) {
+            // Closed before a packet: quietly when nothing at all was said (a port scan, a
+            // flood); after an answered SSLRequest or GSSENCRequest (libpq with
+            // sslmode=require meeting an 'N'), one line.
+            if (round > 0) spdlog::info("{}: closed after its encryption request was answered", who());
+            co_return std::nullopt;
+        }
         auto& packet = *read;
         if (auto* error = std::get_if<protocol::StartupError>(&packet)) {
             spdlog::warn("{}: bad startup packet: {}", who(), error->message);

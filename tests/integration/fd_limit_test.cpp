@@ -147,6 +147,8 @@ TEST_CASE("out of file descriptors, pgsluice backs off without spinning and serv
     for (int fd : clients) close(fd);
     // Once they are gone it accepts and serves again.
     CHECK(wait_until([&] { return Connection::try_connect(proxy.conninfo()); }, std::chrono::seconds(30)));
+    INFO(proxy.log());
+    CHECK(proxy.running());
     Connection after(proxy.conninfo());
     CHECK(after.scalar("select 2") == "2");
 }
