@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "harness/cancel_sleep.hpp"
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
 #include "harness/wait.hpp"
@@ -52,36 +53,6 @@ std::string config_on(const PostgresServer& postgres, const std::string& mode) {
            "  app: {host: 127.0.0.1, port: " + std::to_string(postgres.port()) + "}\n"
            "users:\n"
            "  app: {password: {env: APP_PASSWORD}}\n";
-}
-
-// Starts a long sleep on `client`, waits until `runs_on` shows it running, sends a cancel
-// for it through pgsluice (PQcancel with the key pgsluice gave the client), and returns the
-// SQLSTATE the sleep ended with. A sleep the cancel missed is ended by the superuser after
-// 10 s, so that the test ends either way; it then ends with "missed: " and its SQLSTATE.
-std::string cancel_sleep(Connection& client, const PostgresServer& runs_on) {
-    std::string state = "not ended";
-    std::thread sleeper([&] {
-        try {
-            client.exec("select pg_sleep(60)");
-            state = "finished";
-        } catch (const PgError& e) {
-            state = e.sqlstate;
-        }
-    });
-    Connection monitor(runs_on.superuser_conninfo());
-    const std::string running =
-        "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'";
-    const bool started = harness::wait_until([&] { return monitor.scalar(running) == "1"; });
-    PGcancel* cancel = PQgetCancel(client.raw());
-    char error[256];
-    const bool sent = PQcancel(cancel, error, sizeof error) == 1;
-    PQfreeCancel(cancel);
-    const bool stopped = started && sent && harness::wait_until([&] { return monitor.scalar(running) == "0"; });
-    if (!stopped)  // the cancel went elsewhere: end the sleep here, or the thread waits a minute
-        monitor.exec("select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(60)'");
-    sleeper.join();
-    if (!started) return "never started: " + state;
-    return stopped ? state : "missed: " + state;
 }
 
 }  // namespace

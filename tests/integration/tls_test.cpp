@@ -6,9 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
-#include <thread>
 
 #include "harness/pgsluice_process.hpp"
+#include "harness/cancel_sleep.hpp"
 #include "harness/postgres_tls.hpp"
 #include "harness/pq.hpp"
 #include "harness/raw_socket.hpp"
@@ -119,37 +119,13 @@ TEST_CASE("a query on a server that refuses plaintext logins is cancelled throug
     pgsluice::test::TestPki pki;
     enable_ssl(postgres, pki.cert("server"), pki.key("server"));
     prepend_hba(postgres, "hostnossl all all all reject");
-    REQUIRE(wait_until([&] {
-        return !Connection::try_connect("host=127.0.0.1 port=" + std::to_string(postgres.port()) + " dbname=app user=app password=" +
-                                        PostgresServer::kAppPassword + " sslmode=disable");
-    }));
+    const std::string plaintext = "host=127.0.0.1 port=" + std::to_string(postgres.port()) +
+                                  " dbname=app user=app sslmode=disable password=" + PostgresServer::kAppPassword;
+    REQUIRE(wait_until([&] { return !Connection::try_connect(plaintext); }));
     const auto mode = GENERATE(as<std::string>{}, "session", "transaction");
     Pgsluice proxy(postgres, "server_tls_sslmode: verify-full\nserver_tls_ca_file: " + pki.ca() + "\n" +
                                  Pgsluice::basic_config(mode, 2));
     Connection client(proxy.conninfo());
-    std::string ended_with = "not ended";
-    std::thread sleeper([&] {
-        try {
-            client.exec("select pg_sleep(60)");
-            ended_with = "finished";
-        } catch (const PgError& e) {
-            ended_with = e.sqlstate;
-        }
-    });
-    Connection monitor(postgres.superuser_conninfo());  // over TLS: libpq prefers it
-    const std::string running =
-        "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'";
-    const bool started = wait_until([&] { return monitor.scalar(running) == "1"; });
-    PGcancel* cancel = PQgetCancel(client.raw());
-    char error[256];
-    const bool sent = PQcancel(cancel, error, sizeof error) == 1;
-    PQfreeCancel(cancel);
-    const bool stopped = started && sent && wait_until([&] { return monitor.scalar(running) == "0"; });
-    if (!stopped)  // the cancel was lost: end the sleep here, or the thread waits a minute
-        monitor.exec("select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(60)'");
-    sleeper.join();
-    CHECK(started);
-    CHECK(stopped);
-    CHECK(ended_with == "57014");  // query_canceled
+    CHECK(cancel_sleep(client, postgres) == "57014");  // query_canceled
     CHECK(client.scalar("select 'after the cancel'") == "after the cancel");
 }
