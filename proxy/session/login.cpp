@@ -27,7 +27,7 @@ ClientSession::read_startup_packet() {
         const auto rest = asio::buffer(length_bytes.data() + have, length_bytes.size() - have);
         const auto result = co_await client_.read_some(rest);
         if (const auto& ec = std::get<0>(result)) {
-            if (have == 0) co_return std::nullopt;  // EOF or a reset before the first byte
+            if (have == 0) co_return std::nullopt;  // closed, reset or cancelled before a byte
             throw boost::system::system_error(ec);
         }
         have += std::get<1>(result);
