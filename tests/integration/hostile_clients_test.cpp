@@ -347,9 +347,9 @@ TEST_CASE("10,000 connection attempts in a burst and a connect/disconnect loop: 
     CHECK(loaded.size() > 100);
     CHECK(loaded_p99 < std::max(10 * quiet_p99, 20.0));
     CHECK(loaded_p99 < 200.0);
-    // A new login gets in, but slowly: the flood overflows the listen queue and the login's
-    // SYN is dropped and retried after 1 s, 2 s, 4 s (measured: about 7 s on two shared
-    // cores with ASan). Accepting in batches or a listen backlog setting would shorten it.
+    // A new login gets in: 0.2 to 1.2 s measured on two shared cores with ASan. Should the
+    // flood overflow the listen queue, its SYN is dropped and retried after 1 s, 2 s, 4 s
+    // (about 7 s before closed connections were dropped at a peek): hence the wide bound.
     CHECK(login_took < 20s);
     CHECK(proxy.running());
     CHECK(proxy.log().find("refused, max_client_conn") == std::string::npos);
