@@ -65,19 +65,8 @@ TEST_CASE("after a reload moves the database, a cancel goes to the server the cl
     Pgsluice proxy(old_host, config_on(old_host, mode));
     Connection client(proxy.conninfo());
     // The sleep starts on the old host; the reload comes while it runs.
-    std::string state = "not ended";
-    std::thread sleeper([&] {
-        try {
-            client.exec("select pg_sleep(60)");
-            state = "finished";
-        } catch (const PgError& e) {
-            state = e.sqlstate;
-        }
-    });
-    Connection monitor(old_host.superuser_conninfo());
-    const std::string running =
-        "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'";
-    REQUIRE(harness::wait_until([&] { return monitor.scalar(running) == "1"; }));
+    CancellableSleep sleep(client, old_host);
+    REQUIRE(sleep.started());
     proxy.write_config(config_on(new_host, mode));
     CHECK(proxy.reload());
     // New clients go to the new host now.
@@ -86,15 +75,7 @@ TEST_CASE("after a reload moves the database, a cancel goes to the server the cl
         CHECK(newcomer.scalar("select inet_server_port()") == std::to_string(new_host.port()));
     }
     const auto cancelled_at = std::chrono::steady_clock::now();
-    PGcancel* cancel = PQgetCancel(client.raw());
-    char error[256];
-    CHECK(PQcancel(cancel, error, sizeof error) == 1);
-    PQfreeCancel(cancel);
-    const bool stopped = harness::wait_until([&] { return monitor.scalar(running) == "0"; });
-    if (!stopped) monitor.exec("select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(60)'");
-    sleeper.join();
-    CHECK(stopped);
-    CHECK(state == "57014");
+    CHECK(sleep.cancel() == "57014");
     CHECK(std::chrono::steady_clock::now() - cancelled_at < std::chrono::seconds(10));
 }
 
