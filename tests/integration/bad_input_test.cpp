@@ -96,6 +96,9 @@ TEST_CASE("SSLRequest is answered N: sslmode=prefer connects, sslmode=require fa
     } catch (const PgError& e) {
         CHECK(std::string(e.what()).find("does not support SSL") != std::string::npos);
     }
+    // The operator sees why that client left: one line, where a connection that says nothing
+    // at all leaves none.
+    CHECK(proxy.wait_for_log("closed after its encryption request was answered"));
     // GSSAPI encryption request (libpq with gssencmode=prefer) is answered N as well.
     Connection gss(base + " gssencmode=prefer sslmode=disable");
     CHECK(gss.scalar("select 1") == "1");
