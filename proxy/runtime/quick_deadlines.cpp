@@ -25,7 +25,10 @@ public:
     QuickDeadlines& list() { return *lists_; }
 
 private:
+    // Called twice for a worker (Workers' destructor shuts its contexts down, and each
+    // context's destructor does again): the second time finds nothing to do.
     void shutdown() override {
+        if (!lists_) return;
         if (cached_context == &context()) {
             cached_context = nullptr;
             cached_list = nullptr;

@@ -71,6 +71,7 @@ TEST_CASE("during the drain a client's next transaction gets 57P01 while another
 
     busy.exec("commit");
     REQUIRE(wait_until([&] { return !proxy.running(); }, std::chrono::seconds(10)));
+    INFO(proxy.log());
     CHECK(proxy.process().exit_code() == 0);
 }
 
