@@ -73,6 +73,7 @@ public:
     enum class Phase : std::uint8_t {
         login,         // startup packet, TLS, authentication, the first server (login.cpp)
         idle,          // parked between transactions: no buffer, no server, one wait on the client (lifecycle.cpp)
+        idle_warm,     // just after a transaction: no server, its buffers kept, one read on the client (quick_path.cpp)
         idle_expired,  // client_idle_timeout passed while parked: resume() tells the client and ends
         waiting,       // queued in its pool on the quick path (the coroutine path waits in take_server)
         quick,         // a transaction on the quick path's handlers (quick_path.cpp)
@@ -150,6 +151,9 @@ private:
     bool quick_answer();
     bool wait_for_client();
     bool next_transaction_or_park();
+    bool park_warm();
+    void on_warm_read(const boost::system::error_code& ec, std::size_t bytes);
+    void cool_down(Clock::time_point now);
     bool read_next_transaction();
     template <bool kFromServer, class Step>
     bool quick_read(Step step);

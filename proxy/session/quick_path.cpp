@@ -177,6 +177,11 @@ bool ClientSession::quick_request() {
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
+    // A plain server's read is queued at once: Asio knows the socket was drained by the last
+    // answer's read and waits for the readiness event without a system call. Over TLS the
+    // read is tried first (OpenSSL asks the socket), so it goes after the worker's other
+    // ready handlers, when PostgreSQL has mostly answered.
+    if (!traffic.lease->transport().is_tls()) return wait_for_server();
     later([](ClientSession& session) { return session.wait_for_server(); });
     return true;
 }
@@ -199,14 +204,94 @@ void ClientSession::later(Step step) {
     });
 }
 
-// Between transactions on the quick path: the client's next one when it is there already,
-// else park.
+// Between transactions on the quick path: park warm, else the client's next transaction
+// when it is there already, else park.
 bool ClientSession::next_transaction_or_park() {
     if (drain_ended() || !quick_allowed()) {
         park();  // tells the client of the drain's end, or wakes for the coroutine path
         return true;
     }
+    if (traffic_->from_client.buffer.empty() && park_warm()) return true;
     return read_next_transaction();
+}
+
+// ---- parked warm ----
+//
+// A busy client sends its next transaction a moment after it read the answer to the last.
+// Parked cold (park()), the session would give its Traffic back, try a read that mostly
+// fails, and wait for readiness, which re-arms the socket with epoll_ctl: two system calls
+// per transaction that PgBouncer does not make. Parked warm, it keeps its Traffic and leaves
+// Asio's read pending on the client socket: when the last read drained the socket (it was
+// Asio's too), the read is queued without any system call and done when the readiness
+// event comes. Warm parks hold memory (two 16 KB buffers), so a worker keeps at most
+// kWarmLimit of them, and the worker's sweep (QuickDeadlines) parks a session cold once it
+// has been warm for kWarmFor: an idle client costs what it did before.
+namespace {
+constexpr std::size_t kWarmLimit = 128;
+constexpr Duration kWarmFor = std::chrono::milliseconds(100);
+std::size_t& warm_parked_here() {
+    thread_local std::size_t count = 0;
+    return count;
+}
+}  // namespace
+
+bool ClientSession::park_warm() {
+    // client_idle_timeout runs from the cold park, which arms its timer; a session that
+    // should move to another worker moves from there too.
+    if (pool_->traffic_limits().client_idle_timeout.count() > 0 || traffic_->opened_transaction) return false;
+    if (warm_parked_here() >= kWarmLimit || context_.workers().destination(client_.get_executor())) return false;
+    auto& traffic = *traffic_;
+    auto& buffer = traffic.from_client.buffer;
+    buffer.allocate();
+    ++warm_parked_here();
+    phase_ = Phase::idle_warm;
+    traffic.warm_since = Clock::now();
+    traffic.cooling = false;
+    QuickDeadlines::watch(
+        traffic.deadline_hook, client_.get_executor(),
+        [](void* owner, Clock::time_point now) { static_cast<ClientSession*>(owner)->cool_down(now); }, this);
+    client_.async_read_some(asio::buffer(buffer.free_space(), buffer.free_size()),
+                            in_memory(traffic.read_memory,
+                                      [self = self()](const boost::system::error_code& ec, std::size_t bytes) {
+                                          self->on_warm_read(ec, bytes);
+                                      }));
+    return true;
+}
+
+// The worker's sweep: warm for kWarmFor already, the session parks cold. Its read is
+// cancelled (no system call) and on_warm_read goes on.
+void ClientSession::cool_down(Clock::time_point now) {
+    auto& traffic = *traffic_;
+    if (phase_ != Phase::idle_warm || traffic.cooling || now - traffic.warm_since < kWarmFor) return;
+    QuickDeadlines::forget(traffic.deadline_hook);
+    traffic.cooling = true;
+    client_.cancel();
+}
+
+// The warm park's read is over: the client's next transaction, the sweep's cancel, or
+// whatever a cold park's wait would have met (an EOF, KILL, the end of the drain).
+void ClientSession::on_warm_read(const boost::system::error_code& ec, std::size_t bytes) {
+    --warm_parked_here();
+    auto& traffic = *traffic_;
+    QuickDeadlines::forget(traffic.deadline_hook);
+    const bool cooled = std::exchange(traffic.cooling, false);
+    phase_ = Phase::quick;
+    traffic.from_client.buffer.commit(bytes);
+    if (!ec) {
+        if (begin_quick_transaction()) return;
+        asio::co_spawn(client_.get_executor(), resume(self(), {}), asio::detached);
+        return;
+    }
+    if (ec == asio::error::operation_aborted) {
+        if (cooled && !drain_ended()) {
+            park();
+            return;
+        }
+        // KILL or the drain's end: as a cold park's cancelled wait.
+        asio::co_spawn(client_.get_executor(), resume(self(), ec), asio::detached);
+        return;
+    }
+    resume_after_read(client_, ec);  // the coroutine path meets the EOF or the error
 }
 
 ClientSession::ReadNow ClientSession::read_now(Transport& from, StreamBuffer& buffer) {
@@ -219,12 +304,13 @@ ClientSession::ReadNow ClientSession::read_now(Transport& from, StreamBuffer& bu
     return ReadNow::data;
 }
 
-// The quick path's reads, run later(): Asio's read tries the recv at once when the socket
-// may have data (the answer is mostly there by then) and completes through the scheduler,
-// else queues without a system call (the socket stays registered, edge-triggered), where a
-// wait would re-arm the descriptor (epoll_ctl). A recv of our own before it cost a second
-// failed system call whenever nothing was there yet (0.65 failed recvs per pgbench select
-// at 16 clients, against PgBouncer's 0.02). Its operation lives in Traffic::read_memory;
+// The quick path's reads of the server's answer and of the client's next statement go
+// through Asio's own read: on a socket that the last read drained (a read that returned
+// less than it asked for, see proxy/io/asio_patch), the read is queued without a system
+// call and done when the worker's epoll reports the socket readable, as PgBouncer's loop
+// does. Before that patch Asio tried each read first, and about half of those failed
+// (EAGAIN), as did a recv of our own. Over TLS the read is tried first (OpenSSL asks the
+// socket), so the quick path starts it later(). Its operation lives in Traffic::read_memory;
 // each returns false when the buffer is full (the forwarder grows it).
 
 // Inside a transaction, between two of its statements: the session keeps its server and
@@ -310,6 +396,7 @@ bool ClientSession::quick_answer() {
         // Statement mode and a transaction block: the coroutine forwarder refuses it.
         traffic.opened_transaction = to_client.opened_transaction;
         if (traffic.lease) return false;  // the server could not go back: the coroutine path decides
+        if (!traffic.opened_transaction) return next_transaction_or_park();
         later([](ClientSession& session) { return session.next_transaction_or_park(); });
         return true;
     }
@@ -318,6 +405,8 @@ bool ClientSession::quick_answer() {
     // Every statement answered, the transaction still open: the client speaks next.
     const bool between_statements = traffic.server_drained() && traffic.from_client.buffer.empty();
     if (!between_statements) return false;
+    // As for the server's answer in quick_request: a plain client's read is queued at once.
+    if (!client_.is_tls()) return wait_for_client();
     later([](ClientSession& session) { return session.wait_for_client(); });
     return true;
 }

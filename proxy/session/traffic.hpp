@@ -336,6 +336,10 @@ struct Traffic {
     QuickDeadlines::Hook deadline_hook;
     bool overrun_due = false;  // a limit passed that the coroutine forwarder acts on
     bool opened_transaction = false;  // statement mode: the quick path saw a transaction block open
+    // Parked warm (ClientSession::park_warm): since when, and whether the worker's sweep
+    // has cancelled the read to park the session cold.
+    Clock::time_point warm_since{};
+    bool cooling = false;
     // The quick path's one pending read (of the client or of the server).
     ReadMemory read_memory;
     // limits.client_write_timeout over every write to the client that has to wait (the
@@ -357,6 +361,7 @@ struct Traffic {
         QuickDeadlines::forget(deadline_hook);
         overrun_due = false;
         opened_transaction = false;
+        cooling = false;
         settings_due = false;
         client_write.reset();
     }
