@@ -177,8 +177,8 @@ bool ClientSession::quick_request() {
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
-    // A plain server's read is queued at once: Asio knows the socket was drained by the last
-    // answer's read and waits for the readiness event without a system call. Over TLS the
+    // A plain server's read is queued at once: the last answer's read drained the socket, so
+    // Asio waits for the readiness event without a system call. Over TLS the
     // read is tried first (OpenSSL asks the socket), so it goes after the worker's other
     // ready handlers, when PostgreSQL has mostly answered.
     if (!traffic.lease->transport().is_tls()) return wait_for_server();
@@ -221,9 +221,9 @@ bool ClientSession::next_transaction_or_park() {
 // Parked cold (park()), the session would give its Traffic back, try a read that mostly
 // fails, and wait for readiness, which re-arms the socket with epoll_ctl: two system calls
 // per transaction that PgBouncer does not make. Parked warm, it keeps its Traffic and leaves
-// Asio's read pending on the client socket: when the last read drained the socket (it was
-// Asio's too), the read is queued without any system call and done when the readiness
-// event comes. Warm parks hold memory (two 16 KB buffers), so a worker keeps at most
+// Asio's read pending on the client socket: when the last read drained the socket (Asio's
+// read, done for a readiness event), the read is queued without any system call and done
+// when the next readiness event comes. Warm parks hold memory (two 16 KB buffers), so a worker keeps at most
 // kWarmLimit of them, and the worker's sweep (QuickDeadlines) parks a session cold once it
 // has been warm for kWarmFor: an idle client costs what it did before.
 namespace {
@@ -305,10 +305,10 @@ ClientSession::ReadNow ClientSession::read_now(Transport& from, StreamBuffer& bu
 }
 
 // The quick path's reads of the server's answer and of the client's next statement go
-// through Asio's own read: on a socket that the last read drained (a read that returned
-// less than it asked for, see proxy/io/asio_patch), the read is queued without a system
-// call and done when the worker's epoll reports the socket readable, as PgBouncer's loop
-// does. Before that patch Asio tried each read first, and about half of those failed
+// through Asio's own read: on a socket that the last read drained (a read done for a
+// readiness event that returned less than it asked for, see proxy/io/asio_patch), the read
+// is queued without a system call and done when the worker's epoll reports the socket
+// readable, as PgBouncer's loop does. Before that patch Asio tried each read first, and about half of those failed
 // (EAGAIN), as did a recv of our own. Over TLS the read is tried first (OpenSSL asks the
 // socket), so the quick path starts it later(). Its operation lives in Traffic::read_memory;
 // each returns false when the buffer is full (the forwarder grows it).
