@@ -177,13 +177,7 @@ bool ClientSession::quick_request() {
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
-    // A plain server's read is queued at once: the last answer's read drained the socket, so
-    // Asio waits for the readiness event without a system call. Over TLS the
-    // read is tried first (OpenSSL asks the socket), so it goes after the worker's other
-    // ready handlers, when PostgreSQL has mostly answered.
-    if (!traffic.lease->transport().is_tls()) return wait_for_server();
-    later([](ClientSession& session) { return session.wait_for_server(); });
-    return true;
+    return read_soon(traffic.lease->transport(), [](ClientSession& session) { return session.wait_for_server(); });
 }
 
 // Runs `step` (a quick-path step: true when it took the session on) once the worker's other
@@ -202,6 +196,17 @@ void ClientSession::later(Step step) {
         if (overrun || !step(*self))
             asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
     });
+}
+
+// Starts `read_step` (wait_for_server or wait_for_client) on `peer`. A plain peer's read is
+// queued at once: the last read drained the socket, so Asio waits for the readiness event
+// without a system call. Over TLS the read is tried first (OpenSSL asks the socket), so it
+// goes after the worker's other ready handlers, when the peer has mostly answered.
+template <class Step>
+bool ClientSession::read_soon(const Transport& peer, Step read_step) {
+    if (!peer.is_tls()) return read_step(*this);
+    later(read_step);
+    return true;
 }
 
 // Between transactions on the quick path: park warm, else the client's next transaction
@@ -405,10 +410,7 @@ bool ClientSession::quick_answer() {
     // Every statement answered, the transaction still open: the client speaks next.
     const bool between_statements = traffic.server_drained() && traffic.from_client.buffer.empty();
     if (!between_statements) return false;
-    // As for the server's answer in quick_request: a plain client's read is queued at once.
-    if (!client_.is_tls()) return wait_for_client();
-    later([](ClientSession& session) { return session.wait_for_client(); });
-    return true;
+    return read_soon(client_, [](ClientSession& session) { return session.wait_for_client(); });
 }
 
 // The transaction's last answer is read: the server goes back before the answer is written,
