@@ -56,8 +56,9 @@ private:
 using HandlerMemory = HandlerMemoryOf<104>;
 
 // The transaction's (see Traffic): fits a read of a Socket into one buffer whose handler
-// holds a shared_ptr (136 bytes with Boost 1.81).
-using ReadMemory = HandlerMemoryOf<136>;
+// holds a shared_ptr (136 bytes with Boost 1.81), and the same read over TLS, whose handler
+// also holds the Transport and the caller's buffer (168 bytes).
+using ReadMemory = HandlerMemoryOf<168>;
 
 // The allocator Asio finds on a handler bound with in_memory().
 template <class T, class Memory>

@@ -48,15 +48,60 @@ std::string tls_error_text() {
 
 Transport::IoResult Transport::read_now(std::uint8_t* data, std::size_t size) {
     if (ssl_) {
-        std::size_t n = 0;
-        const int result = SSL_read_ex(ssl_.get(), data, size, &n);
-        if (result == 1) return {Io::done, n};
-        return {tls_outcome(ssl_.get(), result), 0};
+        while (true) {
+            const auto read = tls_read(data, size);
+            if (read.status != Io::would_block || tls_wants_write()) return read;
+            if (fill_inbox_now() == Io::would_block) return read;
+        }
     }
     const auto n = recv_direct(socket_.native_handle(), data, size, MSG_DONTWAIT);
     if (n > 0) return {Io::done, static_cast<std::size_t>(n)};
     if (n < 0 && would_block()) return {Io::would_block, 0};
     return {Io::closed, 0};
+}
+
+Transport::IoResult Transport::tls_read(std::uint8_t* data, std::size_t size) {
+    std::size_t n = 0;
+    const int result = SSL_read_ex(ssl_.get(), data, size, &n);
+    if (result == 1) return {Io::done, n};
+    return {tls_outcome(ssl_.get(), result), 0};
+}
+
+Transport::Io Transport::fill_inbox_now() {
+    if (tls_bio_->at_end()) return Io::closed;
+    const auto space = tls_bio_->space();
+    const auto n = recv_direct(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    if (n > 0) {
+        tls_bio_->filled(static_cast<std::size_t>(n));
+        return Io::done;
+    }
+    if (n < 0 && would_block()) {
+        tls_bio_->release_if_idle();  // nothing came: no buffer is kept while the caller waits
+        return Io::would_block;
+    }
+    tls_bio_->set_end();
+    return Io::closed;
+}
+
+awaitable<boost::system::error_code> Transport::tls_progress() {
+    if (tls_wants_write()) {
+        auto [ec] = co_await socket_.async_wait(Socket::wait_write, asio::as_tuple(use_awaitable));
+        co_return ec;
+    }
+    while (fill_inbox_now() == Io::would_block) {
+        auto [ec] = co_await socket_.async_wait(Socket::wait_read, asio::as_tuple(use_awaitable));
+        if (ec) co_return ec;
+    }
+    co_return boost::system::error_code{};  // bytes, or the end, which OpenSSL reports next
+}
+
+bool Transport::tls_readable_now() {
+    std::uint8_t byte;
+    std::size_t n = 0;
+    const int result = SSL_peek_ex(ssl_.get(), &byte, 1, &n);
+    const bool readable = result == 1 || tls_outcome(ssl_.get(), result) == Io::closed;
+    tls_bio_->release_if_idle();
+    return readable;
 }
 
 Transport::IoResult Transport::write_now(const std::uint8_t* data, std::size_t size) {
@@ -75,10 +120,10 @@ Transport::IoResult Transport::write_now(const std::uint8_t* data, std::size_t s
 awaitable<std::tuple<boost::system::error_code, std::size_t>> Transport::read_some(asio::mutable_buffer buffer) {
     if (!ssl_) co_return co_await socket_.async_read_some(buffer, asio::as_tuple(use_awaitable));
     while (true) {
-        const auto read = read_now(static_cast<std::uint8_t*>(buffer.data()), buffer.size());
+        const auto read = tls_read(static_cast<std::uint8_t*>(buffer.data()), buffer.size());
         if (read.status == Io::done) co_return std::tuple{boost::system::error_code{}, read.bytes};
         if (read.status == Io::closed) co_return std::tuple{tls_closed_code(), std::size_t{0}};
-        auto [ec] = co_await socket_.async_wait(tls_wait(), asio::as_tuple(use_awaitable));
+        const auto ec = co_await tls_progress();
         if (ec) co_return std::tuple{ec, std::size_t{0}};
     }
 }
@@ -97,15 +142,18 @@ awaitable<boost::system::error_code> Transport::write(asio::const_buffer bytes) 
             continue;
         }
         if (sent.status == Io::closed) co_return asio::error::connection_reset;
-        auto [ec] = co_await socket_.async_wait(tls_wait(), asio::as_tuple(use_awaitable));
+        const auto ec = co_await tls_progress();
         if (ec) co_return ec;
     }
     co_return boost::system::error_code{};
 }
 
 awaitable<boost::system::error_code> Transport::wait_writable() {
-    const auto wait = ssl_ ? tls_wait() : Socket::wait_write;
-    auto [ec] = co_await socket_.async_wait(wait, asio::as_tuple(use_awaitable));
+    if (ssl_) {
+        const auto ec = co_await tls_progress();
+        co_return ec;
+    }
+    auto [ec] = co_await socket_.async_wait(Socket::wait_write, asio::as_tuple(use_awaitable));
     co_return ec;
 }
 
@@ -138,11 +186,15 @@ awaitable<void> Transport::handshake(SSL_CTX* context, bool as_server, const std
     // Idle connections keep no read and write buffers (about 34 KB each otherwise); a write
     // that found the socket full is retried from a plan that may have moved in memory.
     SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    // OpenSSL reads and writes the descriptor itself: it must never block the worker.
+    // OpenSSL's writes go to the descriptor as they come: it must never block the worker.
+    // Its reads come from the inbox, which the Transport fills.
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     if (ec) throw boost::system::system_error(ec);
-    if (SSL_set_fd(ssl, socket_.native_handle()) != 1) throw TlsError("cannot start TLS: " + tls_error_text());
+    tls_bio_ = std::make_unique<TlsBio>(socket_.native_handle());
+    BIO* bio = tls_bio_->make_bio();
+    if (!bio) throw TlsError("cannot start TLS: " + tls_error_text());
+    SSL_set_bio(ssl, bio, bio);  // both roles, one reference: the SSL frees it
     if (as_server) {
         SSL_set_accept_state(ssl);
     } else {
@@ -167,8 +219,9 @@ awaitable<void> Transport::handshake(SSL_CTX* context, bool as_server, const std
                 why += std::string(" (certificate: ") + X509_verify_cert_error_string(verify) + ")";
             throw TlsError(why);
         }
-        auto [wait_error] = co_await socket_.async_wait(tls_wait(), asio::as_tuple(use_awaitable));
-        if (wait_error) throw boost::system::system_error(wait_error);
+        // An EOF or a reset is OpenSSL's to report, as the handshake's failure.
+        const auto wait_error = co_await tls_progress();
+        if (wait_error == asio::error::operation_aborted) throw boost::system::system_error(wait_error);
     }
 }
 
@@ -188,9 +241,12 @@ bool Transport::has_unread_input_or_eof() {
     if (ssl_) {
         // A peek through TLS: records that carry no data (a TLS 1.3 session ticket sent
         // after the handshake, a key update) are taken in stride; data, an alert or EOF are not.
-        std::size_t n = 0;
-        const int result = SSL_peek_ex(ssl_.get(), &byte, 1, &n);
-        return result == 1 || tls_outcome(ssl_.get(), result) == Io::closed;
+        while (true) {
+            std::size_t n = 0;
+            const int result = SSL_peek_ex(ssl_.get(), &byte, 1, &n);
+            if (result == 1 || tls_outcome(ssl_.get(), result) == Io::closed) return true;
+            if (tls_wants_write() || fill_inbox_now() == Io::would_block) return false;
+        }
     }
     const auto n = recv_direct(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return !(n < 0 && would_block());
@@ -199,6 +255,8 @@ bool Transport::has_unread_input_or_eof() {
 void Transport::cancel() {
     boost::system::error_code ignored;
     socket_.cancel(ignored);
+    // A cancelled read into the inbox wrote nothing and will not: its buffer may go.
+    if (tls_bio_) tls_bio_->set_reading(false);
 }
 
 void Transport::close(std::string_view last_words) {
@@ -216,6 +274,9 @@ void Transport::close(std::string_view last_words) {
     boost::system::error_code ignored;
     socket_.shutdown(asio::socket_base::shutdown_both, ignored);
     socket_.close(ignored);
+    // The descriptor's number may be another connection's from now on: OpenSSL must not
+    // write to it, and a read pending into the inbox is over.
+    if (tls_bio_) tls_bio_->forget_socket();
 }
 
 bool Transport::local_protocol(asio::generic::stream_protocol& protocol) const {

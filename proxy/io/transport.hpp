@@ -4,9 +4,11 @@
 // type, not a template: sessions, server connections and the forwarder all name it, and a
 // TLS client takes the same quick path as a plain one.
 //
-// TLS runs OpenSSL directly on the non-blocking descriptor: an operation that cannot go on
-// says which readiness it needs (SSL_want), and the Transport waits for that. Renegotiation
-// and TLS 1.3's post-handshake messages need no code of the caller's.
+// TLS runs OpenSSL with a read BIO of pgsluice's (TlsBio: the ciphertext the Transport
+// received) and a socket BIO for writes on the non-blocking descriptor: an operation that
+// cannot go on says what it needs (SSL_want), and the Transport reads the socket into the
+// inbox or waits for room to write. Renegotiation and TLS 1.3's post-handshake messages
+// need no code of the caller's.
 //
 // Three ways to use it, for three kinds of caller:
 // - without waiting (`read_now`, `write_now`): the quick path's non-blocking steps;
@@ -26,6 +28,7 @@
 #include <tuple>
 
 #include "proxy/asio.hpp"
+#include "proxy/io/tls_bio.hpp"
 
 namespace pgsluice::proxy {
 
@@ -70,11 +73,9 @@ public:
     // Waits until a read would find something (or the peer closed): `handler(error_code)`.
     template <class Handler>
     void async_wait_readable(Handler&& handler) {
-        // Data OpenSSL decrypted and has not handed out yet: the socket may never become
-        // readable again for it. (Not SSL_has_pending: a record read only in part counts
-        // there, and waiting is right for it; reading ahead is off, so whole records not
-        // yet read stay in the socket and make it readable.)
-        if (ssl_ && SSL_pending(ssl_.get()) > 0)
+        // Over TLS, a whole record may wait in the inbox or in OpenSSL, where the socket
+        // never becomes readable for it: a peek (no system call) says.
+        if (ssl_ && tls_readable_now())
             asio::post(socket_.get_executor(), asio::append(std::forward<Handler>(handler), boost::system::error_code{}));
         else
             socket_.async_wait(Socket::wait_read, std::forward<Handler>(handler));
@@ -133,34 +134,57 @@ private:
     struct SslFree {
         void operator()(SSL* ssl) const { SSL_free(ssl); }
     };
-    // The readiness a TLS operation that could not go on waits for.
-    Socket::wait_type tls_wait() const { return SSL_want_write(ssl_.get()) ? Socket::wait_write : Socket::wait_read; }
+    // OpenSSL could not go on for want of room in the socket (else, of ciphertext).
+    bool tls_wants_write() const { return SSL_want_write(ssl_.get()) != 0; }
     // The end of a TLS stream or its failure, as an error code (eof for close_notify or EOF).
     boost::system::error_code tls_closed_code() const { return asio::error::eof; }
     awaitable<void> handshake(SSL_CTX* context, bool as_server, const std::string& host);
+    // SSL_read from what the inbox holds: no system call.
+    IoResult tls_read(std::uint8_t* data, std::size_t size);
+    // A recv into the inbox, without waiting.
+    Io fill_inbox_now();
+    // OpenSSL could not go on: ciphertext into the inbox (now, or once the socket is
+    // readable), or a wait for room in the socket. Holds no buffer while it waits.
+    awaitable<boost::system::error_code> tls_progress();
+    // Data, a close or an error would reach a reader now (see async_wait_readable).
+    bool tls_readable_now();
 
-    // async_read_some over TLS: a read now, else a wait for the readiness OpenSSL asks for
-    // and again. The handler's allocator serves the wait too.
+    // async_read_some over TLS: what OpenSSL can decrypt from the inbox now, else Asio's
+    // read of the socket into the inbox and again. The handler's allocator serves the read.
     template <class Handler>
     void tls_read_some(asio::mutable_buffer buffer, Handler handler) {
-        const auto read = read_now(static_cast<std::uint8_t*>(buffer.data()), buffer.size());
+        const auto read = tls_read(static_cast<std::uint8_t*>(buffer.data()), buffer.size());
         if (read.status != Io::would_block) {
             const auto ec = read.status == Io::done ? boost::system::error_code{} : tls_closed_code();
             asio::post(socket_.get_executor(), asio::append(std::move(handler), ec, read.bytes));
             return;
         }
         auto allocator = asio::get_associated_allocator(handler);
-        socket_.async_wait(tls_wait(), asio::bind_allocator(allocator, [this, buffer, handler = std::move(handler)](
-                                                                           const boost::system::error_code& ec) mutable {
-            if (ec) {
-                std::move(handler)(ec, std::size_t{0});
-                return;
-            }
+        if (tls_wants_write()) {
+            socket_.async_wait(Socket::wait_write,
+                               asio::bind_allocator(allocator, [this, buffer, handler = std::move(handler)](
+                                                                   const boost::system::error_code& ec) mutable {
+                                   if (ec) return std::move(handler)(ec, std::size_t{0});
+                                   tls_read_some(buffer, std::move(handler));
+                               }));
+            return;
+        }
+        tls_bio_->set_reading(true);
+        socket_.async_read_some(tls_bio_->space(), asio::bind_allocator(allocator, [this, buffer, handler = std::move(handler)](
+                                                                                      const boost::system::error_code& ec,
+                                                                                      std::size_t bytes) mutable {
+            // Cancelled, or the socket closed: the Transport may be gone, and cancel() and
+            // close() took the buffer back.
+            if (ec == asio::error::operation_aborted) return std::move(handler)(ec, std::size_t{0});
+            tls_bio_->set_reading(false);
+            tls_bio_->filled(bytes);
+            if (ec) tls_bio_->set_end();  // OpenSSL reads EOF next and says how the stream ended
             tls_read_some(buffer, std::move(handler));
         }));
     }
 
     Socket socket_;
+    std::unique_ptr<TlsBio> tls_bio_;  // OpenSSL's BIO points to it: outlives ssl_
     std::unique_ptr<SSL, SslFree> ssl_;  // null: plain
 };
 

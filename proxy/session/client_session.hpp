@@ -160,8 +160,6 @@ private:
     void resume_after_read(Transport& transport, const boost::system::error_code& ec);
     template <class Step>
     void later(Step step);
-    template <class Step>
-    bool read_soon(const Transport& peer, Step read_step);
     enum class ReadNow { data, nothing, failed };
     static ReadNow read_now(Transport& from, StreamBuffer& buffer);
     // At the ReadyForQuery that ends a transaction, before its answer is written: gives the

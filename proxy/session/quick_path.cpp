@@ -177,7 +177,7 @@ bool ClientSession::quick_request() {
                             (to_server.last_type == protocol::frontend::kQuery ||
                              to_server.last_type == protocol::frontend::kSync);
     if (!answer_due) return false;
-    return read_soon(traffic.lease->transport(), [](ClientSession& session) { return session.wait_for_server(); });
+    return wait_for_server();
 }
 
 // Runs `step` (a quick-path step: true when it took the session on) once the worker's other
@@ -196,17 +196,6 @@ void ClientSession::later(Step step) {
         if (overrun || !step(*self))
             asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
     });
-}
-
-// Starts `read_step` (wait_for_server or wait_for_client) on `peer`. A plain peer's read is
-// queued at once: the last read drained the socket, so Asio waits for the readiness event
-// without a system call. Over TLS the read is tried first (OpenSSL asks the socket), so it
-// goes after the worker's other ready handlers, when the peer has mostly answered.
-template <class Step>
-bool ClientSession::read_soon(const Transport& peer, Step read_step) {
-    if (!peer.is_tls()) return read_step(*this);
-    later(read_step);
-    return true;
 }
 
 // Between transactions on the quick path: park warm, else the client's next transaction
@@ -314,8 +303,8 @@ ClientSession::ReadNow ClientSession::read_now(Transport& from, StreamBuffer& bu
 // readiness event that returned less than it asked for, see proxy/io/asio_patch), the read
 // is queued without a system call and done when the worker's epoll reports the socket
 // readable, as PgBouncer's loop does. Before that patch Asio tried each read first, and about half of those failed
-// (EAGAIN), as did a recv of our own. Over TLS the read is tried first (OpenSSL asks the
-// socket), so the quick path starts it later(). Its operation lives in Traffic::read_memory;
+// (EAGAIN), as did a recv of our own. Over TLS the same read fills the Transport's inbox.
+// Its operation lives in Traffic::read_memory;
 // each returns false when the buffer is full (the forwarder grows it).
 
 // Inside a transaction, between two of its statements: the session keeps its server and
@@ -410,7 +399,7 @@ bool ClientSession::quick_answer() {
     // Every statement answered, the transaction still open: the client speaks next.
     const bool between_statements = traffic.server_drained() && traffic.from_client.buffer.empty();
     if (!between_statements) return false;
-    return read_soon(client_, [](ClientSession& session) { return session.wait_for_client(); });
+    return wait_for_client();
 }
 
 // The transaction's last answer is read: the server goes back before the answer is written,
