@@ -4,11 +4,11 @@
 // type, not a template: sessions, server connections and the forwarder all name it, and a
 // TLS client takes the same quick path as a plain one.
 //
-// TLS runs OpenSSL with a read BIO of pgsluice's (TlsBio: the ciphertext the Transport
-// received) and a socket BIO for writes on the non-blocking descriptor: an operation that
-// cannot go on says what it needs (SSL_want), and the Transport reads the socket into the
-// inbox or waits for room to write. Renegotiation and TLS 1.3's post-handshake messages
-// need no code of the caller's.
+// TLS runs OpenSSL over a BIO of pgsluice's (TlsBio): its writes go to the non-blocking
+// descriptor, its reads come from an inbox of the ciphertext the Transport received. An
+// operation that cannot go on says what it needs (SSL_want), and the Transport reads the
+// socket into the inbox or waits for room to write. Renegotiation and TLS 1.3's
+// post-handshake messages need no code of the caller's.
 //
 // Three ways to use it, for three kinds of caller:
 // - without waiting (`read_now`, `write_now`): the quick path's non-blocking steps;
