@@ -73,7 +73,7 @@ long TlsBio::bio_ctrl(BIO* bio, int command, long, void*) {
         case BIO_CTRL_PENDING: return static_cast<long>(inbox.end_ - inbox.begin_);
         case BIO_CTRL_EOF: return inbox.empty() && inbox.at_end_ ? 1 : 0;
         case BIO_CTRL_FLUSH: return 1;
-        default: return 0;  // nothing else applies to a read-only source
+        default: return 0;  // nothing else applies: no descriptor to hand out, nothing buffered to write
     }
 }
 
