@@ -117,7 +117,7 @@ void ExpectedResponses::skip_to_sync(ServerStatements& server, ClientStatements&
     for (std::size_t i = skipped; i-- > 0;) undo(queue_[i], server, client);
     // No Sync queued yet: the server skips what is still to come too, up to the next Sync.
     if (skipped == queue_.size()) skipping_ = true;
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(skipped));
+    queue_.erase_front(skipped);
 }
 
 void ExpectedResponses::undo(const Expected& entry, ServerStatements& server, ClientStatements& client) {

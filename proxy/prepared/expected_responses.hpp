@@ -26,11 +26,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 
 #include "proxy/prepared/client_statements.hpp"
+#include "proxy/prepared/fifo.hpp"
 #include "proxy/prepared/server_statements.hpp"
 
 namespace pgsluice::proxy::prepared {
@@ -118,7 +118,7 @@ private:
     static void undo(const Expected& entry, ServerStatements& server, ClientStatements& client);
     static void commit(const Expected& entry, ServerStatements& server, ClientStatements& client);
 
-    std::deque<Expected> queue_;
+    Fifo<Expected> queue_;
     std::uint64_t segment_ = 0;
     char transaction_status_ = 'I';
     bool skipping_ = false;  // the server had an error and no Sync has been pushed since

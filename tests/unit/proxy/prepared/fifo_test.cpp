@@ -1,0 +1,50 @@
+// prepared::Fifo: first in, first out, whatever the mix of pushes and pops; its storage is
+// kept when it empties and does not grow without end when it never does.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "proxy/prepared/fifo.hpp"
+
+using pgsluice::proxy::prepared::Fifo;
+
+TEST_CASE("Fifo gives entries back in the order they came", "[prepared][fifo]") {
+    Fifo<std::string> fifo;
+    CHECK(fifo.empty());
+    fifo.push_back("a");
+    fifo.push_back("b");
+    fifo.push_back("c");
+    CHECK(fifo.size() == 3);
+    CHECK(fifo.front() == "a");
+    CHECK(fifo[2] == "c");
+    fifo.pop_front();
+    CHECK(fifo.front() == "b");
+    fifo.push_back("d");
+    fifo.erase_front(2);
+    CHECK(fifo.size() == 1);
+    CHECK(fifo.front() == "d");
+    fifo.pop_front();
+    CHECK(fifo.empty());
+    fifo.push_back("e");
+    CHECK(fifo.front() == "e");
+    fifo.clear();
+    CHECK(fifo.empty());
+}
+
+TEST_CASE("Fifo that never empties keeps its order and drops its consumed front", "[prepared][fifo]") {
+    Fifo<std::string> fifo;
+    int next_in = 0;
+    int next_out = 0;
+    for (int round = 0; round < 10'000; ++round) {
+        fifo.push_back(std::to_string(next_in++));
+        fifo.push_back(std::to_string(next_in++));
+        REQUIRE(fifo.front() == std::to_string(next_out++));
+        fifo.pop_front();
+        if (fifo.size() > 3) {  // a backlog of a few entries, never zero
+            REQUIRE(fifo.front() == std::to_string(next_out++));
+            fifo.pop_front();
+        }
+    }
+    CHECK(fifo.size() <= 4);
+    for (std::size_t i = 0; i < fifo.size(); ++i) CHECK(fifo[i] == std::to_string(next_out + static_cast<int>(i)));
+}
