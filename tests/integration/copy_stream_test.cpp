@@ -6,7 +6,9 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
+#include "harness/copy.hpp"
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
 
@@ -34,45 +36,25 @@ struct Fnv1a {
 
 // Sends `rows` rows of COPY text in chunks of about 64 kB; returns the hash of what it sent.
 Fnv1a copy_in(PGconn* conn, int rows) {
-    PGresult* start = PQexec(conn, "copy blob from stdin");
-    REQUIRE(PQresultStatus(start) == PGRES_COPY_IN);
-    PQclear(start);
     Fnv1a sent;
     std::string chunk;
     const std::string payload(200, 'x');
-    for (int i = 0; i < rows; ++i) {
-        chunk += std::to_string(i) + "\t" + payload + std::to_string(i % 97) + "\n";
-        if (chunk.size() >= 64 * 1024 || i == rows - 1) {
-            REQUIRE(PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1);
-            sent.add(chunk.data(), chunk.size());
-            chunk.clear();
+    int next_row = 0;
+    harness::copy_in(conn, "copy blob from stdin", [&]() -> std::string_view {
+        chunk.clear();
+        while (next_row < rows && chunk.size() < 64 * 1024) {
+            chunk += std::to_string(next_row) + "\t" + payload + std::to_string(next_row % 97) + "\n";
+            ++next_row;
         }
-    }
-    REQUIRE(PQputCopyEnd(conn, nullptr) == 1);
-    PGresult* end = PQgetResult(conn);
-    INFO(PQresultErrorMessage(end));
-    REQUIRE(PQresultStatus(end) == PGRES_COMMAND_OK);
-    PQclear(end);
-    while (PGresult* rest = PQgetResult(conn)) PQclear(rest);
+        sent.add(chunk.data(), chunk.size());
+        return chunk;
+    });
     return sent;
 }
 
 Fnv1a copy_out(PGconn* conn) {
-    PGresult* start = PQexec(conn, "copy blob to stdout");
-    REQUIRE(PQresultStatus(start) == PGRES_COPY_OUT);
-    PQclear(start);
     Fnv1a received;
-    char* buffer = nullptr;
-    int n;
-    while ((n = PQgetCopyData(conn, &buffer, 0)) > 0) {
-        received.add(buffer, static_cast<std::size_t>(n));
-        PQfreemem(buffer);
-    }
-    REQUIRE(n == -1);
-    PGresult* end = PQgetResult(conn);
-    REQUIRE(PQresultStatus(end) == PGRES_COMMAND_OK);
-    PQclear(end);
-    while (PGresult* rest = PQgetResult(conn)) PQclear(rest);
+    harness::copy_out(conn, "copy blob to stdout", [&](const char* data, std::size_t n) { received.add(data, n); });
     return received;
 }
 

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 
+#include "harness/copy.hpp"
 #include "harness/pgsluice_process.hpp"
 #include "harness/pq.hpp"
 #include "tests/support/test_pki.hpp"
@@ -31,37 +33,18 @@ std::string copy_text(int rows) {
 }
 
 void copy_in(PGconn* conn, const std::string& text) {
-    PGresult* start = PQexec(conn, "copy lines from stdin");
-    REQUIRE(PQresultStatus(start) == PGRES_COPY_IN);
-    PQclear(start);
-    for (std::size_t at = 0; at < text.size(); at += 100 * 1024) {
-        const auto chunk = text.substr(at, 100 * 1024);
-        REQUIRE(PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1);
-    }
-    REQUIRE(PQputCopyEnd(conn, nullptr) == 1);
-    PGresult* end = PQgetResult(conn);
-    INFO(PQresultErrorMessage(end));
-    REQUIRE(PQresultStatus(end) == PGRES_COMMAND_OK);
-    PQclear(end);
-    while (PGresult* rest = PQgetResult(conn)) PQclear(rest);
+    std::size_t at = 0;
+    harness::copy_in(conn, "copy lines from stdin", [&]() -> std::string_view {
+        const auto chunk = std::string_view(text).substr(at, 100 * 1024);
+        at += chunk.size();
+        return chunk;
+    });
 }
 
 std::string copy_out(PGconn* conn) {
-    PGresult* start = PQexec(conn, "copy (select * from lines order by id) to stdout");
-    REQUIRE(PQresultStatus(start) == PGRES_COPY_OUT);
-    PQclear(start);
     std::string text;
-    char* buffer = nullptr;
-    int n;
-    while ((n = PQgetCopyData(conn, &buffer, 0)) > 0) {
-        text.append(buffer, static_cast<std::size_t>(n));
-        PQfreemem(buffer);
-    }
-    REQUIRE(n == -1);
-    PGresult* end = PQgetResult(conn);
-    REQUIRE(PQresultStatus(end) == PGRES_COMMAND_OK);
-    PQclear(end);
-    while (PGresult* rest = PQgetResult(conn)) PQclear(rest);
+    harness::copy_out(conn, "copy (select * from lines order by id) to stdout",
+                      [&](const char* data, std::size_t n) { text.append(data, n); });
     return text;
 }
 
