@@ -2,7 +2,7 @@
 // client's ciphertext into an inbox of its own (one record of up to 16 KB at a time) that
 // OpenSSL decrypts from. A query far larger than a record, an answer of hundreds of records,
 // a COPY each way, a pipeline whose statements share records, and a transaction spread over
-// round trips, in transaction and in session mode, with a second TLS client in between.
+// round trips, in transaction and in session mode; a second TLS client reads what it wrote.
 #include <catch2/catch.hpp>
 
 #include <libpq-fe.h>
