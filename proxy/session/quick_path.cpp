@@ -217,9 +217,10 @@ bool ClientSession::next_transaction_or_park() {
 // per transaction that PgBouncer does not make. Parked warm, it keeps its Traffic and leaves
 // Asio's read pending on the client socket: when the last read drained the socket (Asio's
 // read, done for a readiness event), the read is queued without any system call and done
-// when the next readiness event comes. Warm parks hold memory (two 16 KB buffers), so a worker keeps at most
-// kWarmLimit of them, and the worker's sweep (QuickDeadlines) parks a session cold once it
-// has been warm for kWarmFor: an idle client costs what it did before.
+// when the next readiness event comes. Warm parks hold memory (two 16 KB buffers, and the
+// inbox of a TLS client), so a worker keeps at most kWarmLimit of them, and the worker's
+// sweep (QuickDeadlines) parks a session cold once it has been warm for kWarmFor: an idle
+// client costs what it did before.
 namespace {
 constexpr std::size_t kWarmLimit = 128;
 constexpr Duration kWarmFor = std::chrono::milliseconds(100);
@@ -302,10 +303,10 @@ ClientSession::ReadNow ClientSession::read_now(Transport& from, StreamBuffer& bu
 // through Asio's own read: on a socket that the last read drained (a read done for a
 // readiness event that returned less than it asked for, see proxy/io/asio_patch), the read
 // is queued without a system call and done when the worker's epoll reports the socket
-// readable, as PgBouncer's loop does. Before that patch Asio tried each read first, and about half of those failed
-// (EAGAIN), as did a recv of our own. Over TLS the same read fills the Transport's inbox.
-// Its operation lives in Traffic::read_memory;
-// each returns false when the buffer is full (the forwarder grows it).
+// readable, as PgBouncer's loop does. Before that patch Asio tried each read first, and
+// about half of those failed (EAGAIN), as did a recv of our own. Over TLS the same read
+// fills the Transport's inbox. Its operation lives in Traffic::read_memory; each returns
+// false when the buffer is full (the forwarder grows it).
 
 // Inside a transaction, between two of its statements: the session keeps its server and
 // waits for the client's next one. (The server says nothing unasked meanwhile; should it
