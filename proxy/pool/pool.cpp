@@ -15,7 +15,7 @@ Pool::Pool(std::string database, std::string user, ServerTarget target, config::
       io_executor_(std::move(io_executor)),
       server_ids_(server_ids),
       target_(std::move(target)) {
-    publish_traffic_limits_locked();  // nobody else sees the pool yet
+    publish_lock_free_settings_locked();  // nobody else sees the pool yet
 }
 
 Pool::~Pool() = default;
@@ -43,10 +43,17 @@ SilenceLimits Pool::traffic_limits() const {
             Duration(client_idle_timeout_ms_.load(std::memory_order_relaxed))};
 }
 
-void Pool::publish_traffic_limits_locked() {
+Pool::PreparedLimits Pool::prepared_limits() const {
+    return {max_prepared_statements_.load(std::memory_order_relaxed),
+            max_client_prepared_statements_.load(std::memory_order_relaxed)};
+}
+
+void Pool::publish_lock_free_settings_locked() {
     query_timeout_ms_.store(settings_.query_timeout.count(), std::memory_order_relaxed);
     idle_transaction_timeout_ms_.store(settings_.idle_transaction_timeout.count(), std::memory_order_relaxed);
     client_idle_timeout_ms_.store(settings_.client_idle_timeout.count(), std::memory_order_relaxed);
+    max_prepared_statements_.store(settings_.max_prepared_statements, std::memory_order_relaxed);
+    max_client_prepared_statements_.store(settings_.max_client_prepared_statements, std::memory_order_relaxed);
 }
 
 void Pool::update(const config::PoolSettings& settings) {
@@ -54,7 +61,7 @@ void Pool::update(const config::PoolSettings& settings) {
     {
         std::lock_guard lock(mutex_);
         settings_ = settings;
-        publish_traffic_limits_locked();
+        publish_lock_free_settings_locked();
         // Shrinking: idle servers go first (oldest first); busy ones are closed as they come back.
         auto excess = pool_policy::idle_to_close_on_shrink(slots_.not_closing(),
                                                            static_cast<std::uint32_t>(idle_.size()), settings_);

@@ -87,6 +87,13 @@ public:
     // Only the timeouts that watch a client holding a server: read without the lock (they
     // are asked for at every transaction).
     SilenceLimits traffic_limits() const;
+    // The prepared-statement limits, read without the lock too (asked for twice per
+    // transaction in transaction mode).
+    struct PreparedLimits {
+        std::uint32_t per_server = 0;  // max_prepared_statements; 0: not tracked
+        std::uint32_t per_client = 0;  // max_client_prepared_statements
+    };
+    PreparedLimits prepared_limits() const;
     // Reload: new settings apply to the next acquire. A smaller pool_size closes idle
     // servers now and the excess busy ones as they are released; a larger one lets waiters
     // open servers at once.
@@ -221,7 +228,8 @@ private:
     void note_leased_locked(ServerConnection* server);
     bool forget_leased_locked(ServerConnection* server);  // true when of the current admin generation
 
-    void publish_traffic_limits_locked();
+    // The settings read without the lock (traffic_limits, prepared_limits), from settings_.
+    void publish_lock_free_settings_locked();
 
     const std::string database_;
     const std::string user_;
@@ -255,6 +263,8 @@ private:
     std::atomic<Duration::rep> query_timeout_ms_{0};
     std::atomic<Duration::rep> idle_transaction_timeout_ms_{0};
     std::atomic<Duration::rep> client_idle_timeout_ms_{0};
+    std::atomic<std::uint32_t> max_prepared_statements_{0};
+    std::atomic<std::uint32_t> max_client_prepared_statements_{0};
 };
 
 }  // namespace pgsluice::proxy

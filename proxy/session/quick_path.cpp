@@ -25,11 +25,11 @@ SilenceClock& no_silence_limits() {
 }  // namespace
 
 std::optional<prepared::StatementTables> ClientSession::statement_tables(ServerConnection& server) {
-    const auto& settings = pool_->settings();
-    if (settings.max_prepared_statements == 0 || mode_ == config::PoolMode::session) return std::nullopt;
-    if (!statements_) statements_ = std::make_unique<prepared::ClientStatements>(settings.max_client_prepared_statements);
-    statements_->set_limit(settings.max_client_prepared_statements);
-    return prepared::StatementTables{*statements_, server.statements(settings.max_prepared_statements),
+    const auto limits = pool_->prepared_limits();
+    if (limits.per_server == 0 || mode_ == config::PoolMode::session) return std::nullopt;
+    if (!statements_) statements_ = std::make_unique<prepared::ClientStatements>(limits.per_client);
+    statements_->set_limit(limits.per_client);
+    return prepared::StatementTables{*statements_, server.statements(limits.per_server),
                                      server.expected(), context_.statement_keys()};
 }
 
