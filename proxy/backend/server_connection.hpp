@@ -22,6 +22,7 @@
 #include "proxy/io/transport.hpp"
 #include "proxy/prepared/expected_responses.hpp"
 #include "proxy/prepared/server_statements.hpp"
+#include "proxy/runtime/event_clock.hpp"
 
 namespace pgsluice::proxy {
 
@@ -193,7 +194,7 @@ public:
     Clock::time_point released_at() const {
         return Clock::time_point(Clock::duration(released_at_.load(std::memory_order_relaxed)));
     }
-    void mark_released() { released_at_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
+    void mark_released() { released_at_.store(EventClock::now().time_since_epoch().count(), std::memory_order_relaxed); }
     // Which pool target (Pool::retarget) this server was opened for.
     std::uint64_t generation() const { return generation_; }
     void set_generation(std::uint64_t generation) { generation_ = generation; }

@@ -7,6 +7,7 @@
 #include "protocol/sqlstate.hpp"
 #include "proxy/pool/pool.hpp"
 #include "proxy/pool/pool_policy.hpp"
+#include "proxy/runtime/event_clock.hpp"
 
 namespace pgsluice::proxy {
 
@@ -22,7 +23,7 @@ Pool::Attempt Pool::attempt_locked(const Executor& executor, std::shared_ptr<Qui
     }
     attempt.idle = take_idle_locked(attempt.freed, executor);
     if (attempt.idle) {
-        if (quick && pool_policy::check_due({attempt.idle->created_at(), attempt.idle->released_at()}, Clock::now(),
+        if (quick && pool_policy::check_due({attempt.idle->created_at(), attempt.idle->released_at()}, EventClock::now(),
                                             settings_)) {
             // Idle past server_check_delay: acquire() checks it first. Put it back.
             idle_.push_back(std::move(attempt.idle));
@@ -90,7 +91,7 @@ ServerLease Pool::take_waited_server(WaitOutcome& outcome, const Executor& execu
     if (!server) return {};
     outcome.waiter_.reset();  // taken: nothing left to give back
     outcome.pool_.reset();
-    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since);
+    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(EventClock::now() - since);
     PoolStats::add(stats_.wait_time_us, static_cast<std::uint64_t>(waited.count()));
     PoolStats::add(stats_.waits);
     // Released a moment ago (mark_released): fresh, no check query due. Listed as leased

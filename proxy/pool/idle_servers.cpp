@@ -5,6 +5,7 @@
 
 #include "proxy/pool/pool.hpp"
 #include "proxy/pool/pool_policy.hpp"
+#include "proxy/runtime/event_clock.hpp"
 
 namespace pgsluice::proxy {
 
@@ -25,7 +26,7 @@ std::unique_ptr<ServerConnection> Pool::take_idle_locked(bool& freed, const Exec
         auto pick = pool_policy::pick_idle(idle_, worker, [](auto& server) { return worker_of(*server); });
         auto server = std::move(*pick);
         idle_.erase(pick);
-        const bool too_old = pool_policy::lifetime_over({server->created_at(), server->released_at()}, Clock::now(), settings_);
+        const bool too_old = pool_policy::lifetime_over({server->created_at(), server->released_at()}, EventClock::now(), settings_);
         const bool outdated = server->generation() != target_generation_;
         // Whether it is alive is asked outside the lock (keep_if_alive): a system call.
         if (!too_old && !outdated) return server;
@@ -45,7 +46,7 @@ bool Pool::keep_if_alive(std::unique_ptr<ServerConnection>& server) {
     // met by the next query instead, as if it had been terminated a moment later, during
     // that query. Under load that spares a system call per transaction.
     constexpr auto kJustReleased = std::chrono::milliseconds(1);
-    if (server->released_at() != server->created_at() && Clock::now() - server->released_at() < kJustReleased)
+    if (server->released_at() != server->created_at() && EventClock::now() - server->released_at() < kJustReleased)
         return true;
     if (looks_alive(*server)) return true;
     // Its backend is gone already (or it went astray): no goodbye.

@@ -14,6 +14,7 @@
 #include "proxy/asio.hpp"
 #include "proxy/pool/lease.hpp"
 #include "proxy/backend/server_connection.hpp"
+#include "proxy/runtime/event_clock.hpp"
 
 namespace pgsluice::proxy {
 
@@ -28,7 +29,7 @@ struct PoolWaiter {
     const asio::execution_context* worker;  // the same, to compare (pool_policy::pick_waiter)
     std::optional<asio::steady_timer> timer;  // a coroutine's wake-up (never expires by itself)
     std::shared_ptr<QuickWaiter> quick;       // a quick waiter's session, until told
-    Clock::time_point since = Clock::now();   // FIFO across pools, deadlines, the longest wait
+    Clock::time_point since = EventClock::now();   // FIFO across pools, deadlines, the longest wait
     bool reserve_tried = false;  // it waited reserve_pool_timeout and asked for a reserve slot
     std::unique_ptr<ServerConnection> server;
     bool slot = false;

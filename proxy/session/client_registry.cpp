@@ -5,13 +5,16 @@
 
 #include "protocol/error_response.hpp"
 #include "protocol/sqlstate.hpp"
+#include "proxy/runtime/event_clock.hpp"
 
 namespace pgsluice::proxy {
 
 namespace {
 
-std::int64_t now_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now().time_since_epoch()).count();
+// A state's start, in µs of the steady clock: the time of the event that changed it (two
+// state changes per transaction, no clock read of their own); list() turns it into wall time.
+std::int64_t steady_us(Clock::time_point at) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
 }
 
 // "10.1.2.3:5678" -> ("10.1.2.3", 5678); anything else (e.g. "unix") is the address, port 0.
@@ -37,11 +40,11 @@ const char* to_string(ClientState state) {
 }
 
 ClientEntry::ClientEntry(std::uint64_t id_, std::string peer_, Transport& transport_, Executor executor)
-    : id(id_), peer(std::move(peer_)), state_since_us(now_us()), transport(&transport_), executor_(executor) {}
+    : id(id_), peer(std::move(peer_)), state_since_us(steady_us(Clock::now())), transport(&transport_), executor_(executor) {}
 
 void ClientEntry::set_state(ClientState new_state, std::uint64_t server) {
     server_id.store(server, std::memory_order_relaxed);
-    state_since_us.store(now_us(), std::memory_order_relaxed);
+    state_since_us.store(steady_us(EventClock::now()), std::memory_order_relaxed);
     state.store(new_state, std::memory_order_relaxed);
 }
 
@@ -70,10 +73,15 @@ std::vector<ClientSnapshot> ClientRegistry::list() {
     std::lock_guard lock(mutex_);
     std::vector<ClientSnapshot> out;
     out.reserve(size_);
+    const auto wall_now = WallClock::now();
+    const auto steady_now = steady_us(Clock::now());
+    const auto wall_time = [&](std::int64_t steady) {
+        return wall_now - std::chrono::microseconds(steady_now - steady);
+    };
     for (auto* e = first_; e; e = e->next_) {
         auto [addr, port] = split_peer(e->peer);
         out.push_back({e->id, e->user(), e->database(), std::move(addr), e->names->application_name, port, e->connect_time,
-                       WallClock::time_point(std::chrono::microseconds(e->state_since_us.load(std::memory_order_relaxed))),
+                       wall_time(e->state_since_us.load(std::memory_order_relaxed)),
                        e->state.load(std::memory_order_relaxed), e->server_id.load(std::memory_order_relaxed),
                        e->prepared_statements.load(std::memory_order_relaxed)});
     }

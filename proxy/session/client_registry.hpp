@@ -52,7 +52,7 @@ struct ClientEntry : std::enable_shared_from_this<ClientEntry> {
     std::shared_ptr<const ClientNames> names;
     const std::string& user() const { return names->user; }
     const std::string& database() const { return names->database; }
-    std::atomic<std::int64_t> state_since_us{0};  // wall clock, µs since the epoch
+    std::atomic<std::int64_t> state_since_us{0};  // steady clock (EventClock), µs
     std::atomic<std::uint64_t> server_id{0};      // the server it holds while active
     std::atomic<std::uint32_t> prepared_statements{0};  // named statements the client holds (SHOW CLIENTS)
 

@@ -1,5 +1,6 @@
 // The quick path: a transaction served by readiness handlers, without a coroutine.
 #include "proxy/session/client_session.hpp"
+#include "proxy/runtime/event_clock.hpp"
 
 namespace pgsluice::proxy {
 
@@ -46,7 +47,7 @@ void ClientSession::watch_deadlines() {
     const auto limits = transaction_limits();
     if (!limits.any()) return;
     auto& traffic = *traffic_;
-    if (!traffic.silence) traffic.silence.emplace(limits, Clock::now());
+    if (!traffic.silence) traffic.silence.emplace(limits, EventClock::now());
     QuickDeadlines::watch(
         traffic.deadline_hook, client_.get_executor(),
         [](void* owner, Clock::time_point now) { static_cast<ClientSession*>(owner)->on_deadline(now); }, this);
@@ -126,6 +127,7 @@ bool ClientSession::begin_quick_transaction() {
 // with the client's parameters, a slot to open one with, an error, query_wait_timeout) goes
 // to the coroutine path, which takes the outcome from traffic_.
 void ClientSession::on_wait_over(WaitOutcome outcome) {
+    EventClock::Scope event;
     auto& traffic = *traffic_;  // kept while queued: nothing else runs for a queued session
     if (client_left()) {
         // Whatever the wait brought (a server, a slot, an error) goes back untouched.
@@ -192,6 +194,7 @@ void ClientSession::later(Step step) {
     const auto executor = asio::prefer(client_.get_executor(), asio::execution::blocking.never,
                                        asio::execution::allocator(HandlerAllocator<void, HandlerMemory>(wait_memory_)));
     executor.execute([self = self(), step] {
+        EventClock::Scope event;
         const bool overrun = self->traffic_ && self->traffic_->overrun_due;
         if (overrun || !step(*self))
             asio::co_spawn(self->client_.get_executor(), self->resume(self, {}), asio::detached);
@@ -240,7 +243,7 @@ bool ClientSession::park_warm() {
     buffer.allocate();
     ++warm_parked_here();
     phase_ = Phase::idle_warm;
-    traffic.warm_since = Clock::now();
+    traffic.warm_since = EventClock::now();
     traffic.cooling = false;
     QuickDeadlines::watch(
         traffic.deadline_hook, client_.get_executor(),
@@ -266,6 +269,7 @@ void ClientSession::cool_down(Clock::time_point now) {
 // The warm park's read is over: the client's next transaction, the sweep's cancel, or
 // whatever a cold park's wait would have met (an EOF, KILL, the end of the drain).
 void ClientSession::on_warm_read(const boost::system::error_code& ec, std::size_t bytes) {
+    EventClock::Scope event;
     --warm_parked_here();
     auto& traffic = *traffic_;
     QuickDeadlines::forget(traffic.deadline_hook);
@@ -333,6 +337,7 @@ bool ClientSession::quick_read(Step) {
     transport.async_read_some(
         asio::buffer(buffer.free_space(), buffer.free_size()),
         in_memory(traffic.read_memory, [self = self()](const boost::system::error_code& ec, std::size_t n) {
+            EventClock::Scope event;
             auto& traffic = *self->traffic_;
             (kFromServer ? traffic.from_server.buffer : traffic.from_client.buffer).commit(n);
             if (!ec) {

@@ -25,6 +25,7 @@
 #include "proxy/prepared/statement_router.hpp"
 #include "proxy/runtime/proxy_context.hpp"
 #include "proxy/runtime/quick_deadlines.hpp"
+#include "proxy/runtime/event_clock.hpp"
 #include "proxy/backend/server_connection.hpp"
 #include "proxy/backend/session_settings.hpp"
 #include "proxy/session/silence_clock.hpp"
@@ -146,10 +147,10 @@ struct ClientToServer {
                 watch.on_client_statement(protocol::parse_parse_query_text(message.body), false);
             }
         }
-        if (silence.enabled()) silence.on_client_message(state, Clock::now());
+        if (silence.enabled()) silence.on_client_message(state, EventClock::now());
         if (message.type == protocol::frontend::kQuery || message.type == protocol::frontend::kSync) {
             PoolStats::add(stats.queries);
-            const auto now = Clock::now();
+            const auto now = EventClock::now();
             if (state.awaiting_ready() == 0) clock.query_started = now;
             if (!clock.in_transaction) {
                 clock.in_transaction = true;
@@ -254,7 +255,7 @@ struct ServerToClient {
             follow_expected(message);
         if (message.type == protocol::backend::kReadyForQuery) {
             if (watch.standalone) settle_standalone(protocol::parse_ready_for_query(message.body).value_or('E'));
-            if (silence.enabled()) silence.on_ready_for_query(Clock::now());
+            if (silence.enabled()) silence.on_ready_for_query(EventClock::now());
             const bool answers_query = server.state().awaiting_ready() > 0;
             server.state().on_ready_for_query(protocol::parse_ready_for_query(message.body).value_or('E'));
             if (answers_query) count_ready_for_query();
@@ -296,7 +297,7 @@ struct ServerToClient {
         watch.standalone.reset();
     }
     void count_ready_for_query() {
-        const auto now = Clock::now();
+        const auto now = EventClock::now();
         PoolStats::add(stats.query_time_us, to_us(now - clock.query_started));
         clock.query_started = now;  // a query pipelined behind this one starts now
         if (server.state().transaction_status() != 'I') return;

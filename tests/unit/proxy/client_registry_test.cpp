@@ -47,9 +47,14 @@ TEST_CASE("the client registry lists sessions with their state and forgets them"
     ClientRegistry registry;
     auto entry = pair.entry(7, "app", "127.0.0.1:5555", "psql");
     registry.add(*entry);
+    const auto before = WallClock::now();
     entry->set_state(ClientState::active, 42);
     auto list = registry.list();
+    const auto after = WallClock::now();
     REQUIRE(list.size() == 1);
+    // Kept in steady-clock time, shown in wall time: when the state changed, to the µs.
+    CHECK(list[0].state_since >= before - std::chrono::microseconds(1));
+    CHECK(list[0].state_since <= after + std::chrono::microseconds(1));
     CHECK(list[0].id == 7);
     CHECK(list[0].addr == "127.0.0.1");
     CHECK(list[0].port == 5555);
