@@ -36,23 +36,50 @@ bool belongs(Answer answer, char type) {
 }  // namespace
 
 void ExpectedResponses::push(Expected expected, ServerStatements& server, ClientStatements& client) {
-    if (expected.answer == Answer::sync) {
+    const Step step{expected.answer, expected.to_client, expected.bookkeeping, expected.undo, expected.ready_for_query,
+                    !expected.server_name.empty() || !expected.client_name.empty() || expected.client_key ||
+                        !expected.emit.empty()};
+    Detail detail;
+    if (step.detailed)
+        detail = Detail{std::move(expected.server_name), std::move(expected.client_name), std::move(expected.client_key),
+                        std::move(expected.emit)};
+    push_step(step, step.detailed ? &detail : nullptr, server, client);
+}
+
+void ExpectedResponses::push_answer(Answer answer, bool to_client, ServerStatements& server, ClientStatements& client) {
+    Step step;
+    step.answer = answer;
+    step.to_client = to_client;
+    push_step(step, nullptr, server, client);
+}
+
+void ExpectedResponses::push_step(const Step& step, Detail* detail, ServerStatements& server, ClientStatements& client) {
+    if (step.answer == Answer::sync) {
         ++segment_;
         skipping_ = false;
     } else if (skipping_) {
-        undo(expected, server, client);
+        undo(step, detail, server, client);
         return;
     }
-    queue_.push_back(std::move(expected));
+    steps_.push_back(step);
+    if (detail) details_.push_back(std::move(*detail));
+}
+
+void ExpectedResponses::pop_head() {
+    if (steps_.front().detailed) details_.pop_front();
+    steps_.pop_front();
 }
 
 std::string ExpectedResponses::take_due_local(ClientStatements& client) {
     std::string out;
-    while (!queue_.empty() && queue_.front().answer == Answer::local) {
-        if (queue_.front().undo == Expected::ClientUndo::remove_name) client.confirm(queue_.front().client_name);
-        out += queue_.front().emit;
-        if (queue_.front().ready_for_query) protocol::append_ready_for_query(out, transaction_status_);
-        queue_.pop_front();
+    while (!steps_.empty() && steps_.front().answer == Answer::local) {
+        const Step& step = steps_.front();
+        if (const Detail* detail = head_detail()) {
+            if (step.undo == Expected::ClientUndo::remove_name) client.confirm(detail->client_name);
+            out += detail->emit;
+        }
+        if (step.ready_for_query) protocol::append_ready_for_query(out, transaction_status_);
+        pop_head();
     }
     return out;
 }
@@ -68,14 +95,14 @@ ExpectedResponses::Verdict ExpectedResponses::on_server_message(char type, Serve
         server.clear();
         client.clear();
     }
-    if (queue_.empty()) return verdict;  // asynchronous messages, or an answer nobody tracks
-    Expected& head = queue_.front();
+    if (steps_.empty()) return verdict;  // asynchronous messages, or an answer nobody tracks
+    const Step& head = steps_.front();
 
     if (type == protocol::backend::kErrorResponse) {
         if (head.answer == Answer::sync || head.answer == Answer::query) return verdict;  // it goes on to 'Z'
-        if (!head.emit.empty()) {
+        if (const Detail* detail = head_detail(); detail && !detail->emit.empty()) {
             verdict.pass = false;  // pgsluice's own refusal stands in for the server's error
-            verdict.then = head.emit;
+            verdict.then = detail->emit;
         }
         skip_to_sync(server, client);
         verdict.then += take_due_local(client);
@@ -86,25 +113,27 @@ ExpectedResponses::Verdict ExpectedResponses::on_server_message(char type, Serve
         // as skipped, so at least nothing is counted that the server did not do.
         skip_to_sync(server, client);
         skipping_ = false;
-        if (queue_.empty()) return verdict;
+        if (steps_.empty()) return verdict;
     }
-    Expected& current = queue_.front();
+    const Step& current = steps_.front();
     // DataRow, NoticeResponse, rows of a Query... pass; but the whole answer to a Query
     // pgsluice sent itself (ClientToServer's nudge) is swallowed, as it is its own.
     const bool own_query = current.answer == Answer::query && !current.to_client;
     if (!own_query && !belongs(current.answer, type)) return verdict;
     verdict.pass = current.to_client;
     if (!ends(current.answer, type)) return verdict;
-    commit(current, server, client);
-    queue_.pop_front();
-    verdict.then = take_due_local(client);
+    commit(current, head_detail(), server, client);
+    pop_head();
+    if (local_due()) verdict.then = take_due_local(client);
     return verdict;
 }
 
-void ExpectedResponses::commit(const Expected& entry, ServerStatements& server, ClientStatements& client) {
-    if (entry.undo == Expected::ClientUndo::remove_name) client.confirm(entry.client_name);
-    switch (entry.bookkeeping) {
-        case Expected::Bookkeeping::server_parse: server.confirm(entry.server_name); break;
+void ExpectedResponses::commit(const Step& step, const Detail* detail, ServerStatements& server,
+                               ClientStatements& client) {
+    if (!detail) return;  // nothing to confirm: no names
+    if (step.undo == Expected::ClientUndo::remove_name) client.confirm(detail->client_name);
+    switch (step.bookkeeping) {
+        case Expected::Bookkeeping::server_parse: server.confirm(detail->server_name); break;
         case Expected::Bookkeeping::eviction_close:  // forgotten when its Close was sent
         case Expected::Bookkeeping::none: break;
     }
@@ -112,23 +141,33 @@ void ExpectedResponses::commit(const Expected& entry, ServerStatements& server, 
 
 void ExpectedResponses::skip_to_sync(ServerStatements& server, ClientStatements& client) {
     std::size_t skipped = 0;
-    while (skipped < queue_.size() && queue_[skipped].answer != Answer::sync) ++skipped;
+    std::size_t details = 0;  // of the skipped entries, those with a Detail
+    while (skipped < steps_.size() && steps_[skipped].answer != Answer::sync) {
+        if (steps_[skipped].detailed) ++details;
+        ++skipped;
+    }
     // Undo newest first: a Close then a Parse of the same name undo to the state before both.
-    for (std::size_t i = skipped; i-- > 0;) undo(queue_[i], server, client);
+    for (std::size_t i = skipped, d = details; i-- > 0;) {
+        const Detail* detail = steps_[i].detailed ? &details_[--d] : nullptr;
+        undo(steps_[i], detail, server, client);
+    }
     // No Sync queued yet: the server skips what is still to come too, up to the next Sync.
-    if (skipped == queue_.size()) skipping_ = true;
-    queue_.erase_front(skipped);
+    if (skipped == steps_.size()) skipping_ = true;
+    steps_.erase_front(skipped);
+    details_.erase_front(details);
 }
 
-void ExpectedResponses::undo(const Expected& entry, ServerStatements& server, ClientStatements& client) {
-    switch (entry.bookkeeping) {
-        case Expected::Bookkeeping::server_parse: server.release(entry.server_name); break;
-        case Expected::Bookkeeping::eviction_close: server.add_orphan(entry.server_name); break;
+void ExpectedResponses::undo(const Step& step, const Detail* detail, ServerStatements& server,
+                             ClientStatements& client) {
+    if (!detail) return;  // nothing to undo: no names
+    switch (step.bookkeeping) {
+        case Expected::Bookkeeping::server_parse: server.release(detail->server_name); break;
+        case Expected::Bookkeeping::eviction_close: server.add_orphan(detail->server_name); break;
         case Expected::Bookkeeping::none: break;
     }
-    switch (entry.undo) {
-        case Expected::ClientUndo::remove_name: client.remove(entry.client_name); break;
-        case Expected::ClientUndo::restore_name: client.add(entry.client_name, entry.client_key, true); break;
+    switch (step.undo) {
+        case Expected::ClientUndo::remove_name: client.remove(detail->client_name); break;
+        case Expected::ClientUndo::restore_name: client.add(detail->client_name, detail->client_key, true); break;
         case Expected::ClientUndo::none: break;
     }
 }

@@ -81,8 +81,12 @@ public:
     // server is skipping to Sync after an error (reported before the Sync was pushed), the
     // entry is skipped at once: undone, never queued.
     void push(Expected expected, ServerStatements& server, ClientStatements& client);
-    bool empty() const { return queue_.empty(); }
-    std::size_t size() const { return queue_.size(); }
+    // The same for an entry with nothing to remember but its kind (no names, no bookkeeping,
+    // no bytes of pgsluice's): every message of a client that uses only the unnamed
+    // statement, and every Bind and Execute. It costs no Expected and its three strings.
+    void push_answer(Expected::Answer answer, bool to_client, ServerStatements& server, ClientStatements& client);
+    bool empty() const { return steps_.empty(); }
+    std::size_t size() const { return steps_.size(); }
     // Counts the Syncs pushed: messages between two Syncs are one segment, skipped together
     // after an error.
     std::uint64_t segment() const { return segment_; }
@@ -103,22 +107,46 @@ public:
     Verdict on_server_message(char type, ServerStatements& server, ClientStatements& client,
                               char ready_status = 0, std::string_view command_tag = {});
 
+    // Is the head a local entry (take_due_local has bytes to give)?
+    bool local_due() const { return !steps_.empty() && steps_.front().answer == Expected::Answer::local; }
     // Local entries at the head (nothing from the server ahead of them): their bytes now.
     // on_server_message and StatementRouter call this; a forwarder does not need to.
     std::string take_due_local(ClientStatements& client);
 
     // The server is gone or was reset: nothing more will come.
     void clear() {
-        queue_.clear();
+        steps_.clear();
+        details_.clear();
         skipping_ = false;
     }
 
 private:
+    // An entry is kept as two parts: its Step, and (only when it has any) its Detail, in a
+    // second FIFO in the same order. Most entries have no Detail, and a Step is 6 bytes.
+    struct Step {
+        Expected::Answer answer = Expected::Answer::sync;
+        bool to_client = true;
+        Expected::Bookkeeping bookkeeping = Expected::Bookkeeping::none;
+        Expected::ClientUndo undo = Expected::ClientUndo::none;
+        bool ready_for_query = false;
+        bool detailed = false;  // its Detail is the next one in details_
+    };
+    struct Detail {
+        std::string server_name;
+        std::string client_name;
+        StatementKeyRef client_key;
+        std::string emit;
+    };
+    // The head's Detail, or nullptr.
+    const Detail* head_detail() { return steps_.front().detailed ? &details_.front() : nullptr; }
+    void pop_head();
+    void push_step(const Step& step, Detail* detail, ServerStatements& server, ClientStatements& client);
     void skip_to_sync(ServerStatements& server, ClientStatements& client);
-    static void undo(const Expected& entry, ServerStatements& server, ClientStatements& client);
-    static void commit(const Expected& entry, ServerStatements& server, ClientStatements& client);
+    static void undo(const Step& step, const Detail* detail, ServerStatements& server, ClientStatements& client);
+    static void commit(const Step& step, const Detail* detail, ServerStatements& server, ClientStatements& client);
 
-    Fifo<Expected> queue_;
+    Fifo<Step> steps_;
+    Fifo<Detail> details_;
     std::uint64_t segment_ = 0;
     char transaction_status_ = 'I';
     bool skipping_ = false;  // the server had an error and no Sync has been pushed since

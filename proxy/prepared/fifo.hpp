@@ -19,6 +19,7 @@ public:
     bool empty() const { return head_ == items_.size(); }
     std::size_t size() const { return items_.size() - head_; }
     T& front() { return items_[head_]; }
+    const T& front() const { return items_[head_]; }
     // The `i`-th entry from the front.
     T& operator[](std::size_t i) { return items_[head_ + i]; }
 

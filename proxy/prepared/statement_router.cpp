@@ -34,6 +34,7 @@ Expected local(std::string bytes) {
 
 // Closes of evicted statements whose first Close the server skipped.
 void close_orphans(StatementTables& tables, ClientPlan& plan) {
+    if (tables.server.orphans() == 0) return;  // the usual case: no vector to move out
     for (auto& name : tables.server.take_orphans()) {
         protocol::append_close(plan.to_server, 'S', name);
         Expected close = answer(Answer::close, false);
@@ -62,7 +63,7 @@ std::string ensure_on_server(StatementTables& tables, ClientPlan& plan, const St
         if (entry->confirmed || entry->sent_in_segment == segment) return entry->name;
         std::string name = entry->name;
         protocol::append_close(plan.to_server, 'S', name);
-        tables.expected.push(answer(Answer::close, false), tables.server, tables.client);
+        tables.expected.push_answer(Answer::close, false, tables.server, tables.client);
         tables.server.resend(key, segment);
         if (inject_the_parse) inject_parse(tables, plan, *key, name);
         return name;
@@ -103,7 +104,7 @@ void refuse_parse(StatementTables& tables, ClientPlan& plan, const char* sqlstat
 void route_parse(StatementTables& tables, ClientPlan& plan, protocol::Bytes body) {
     auto parse = protocol::parse_parse(body);
     if (!parse || parse->statement.empty()) {  // the unnamed statement, or malformed: the server's
-        tables.expected.push(answer(Answer::parse), tables.server, tables.client);
+        tables.expected.push_answer(Answer::parse, true, tables.server, tables.client);
         return;
     }
     auto key = tables.keys.intern(parse->query, parse->parameter_types);
@@ -145,7 +146,7 @@ void route_bind(StatementTables& tables, ClientPlan& plan, protocol::Bytes body,
         protocol::append_bind_head(plan.to_server, names->portal, server_name, wire_size - rest_from);
         plan.forward_from = rest_from;
     }
-    tables.expected.push(answer(Answer::bind), tables.server, tables.client);
+    tables.expected.push_answer(Answer::bind, true, tables.server, tables.client);
 }
 
 // Describe and Close of a statement or a portal. Portals are the transaction's and keep their
@@ -159,13 +160,13 @@ void route_describe(StatementTables& tables, ClientPlan& plan, protocol::Bytes b
         protocol::append_describe(plan.to_server, 'S', server_name);
         plan.forward_from = ClientPlan::kDrop;
     }
-    tables.expected.push(answer(Answer::describe), tables.server, tables.client);
+    tables.expected.push_answer(Answer::describe, true, tables.server, tables.client);
 }
 
 void route_close(StatementTables& tables, ClientPlan& plan, protocol::Bytes body) {
     auto target = protocol::parse_close(body);
     if (!target || !target->is_statement() || target->name.empty()) {
-        tables.expected.push(answer(Answer::close), tables.server, tables.client);
+        tables.expected.push_answer(Answer::close, true, tables.server, tables.client);
         return;
     }
     // The server keeps the statement for other clients; the client's name is gone now.
@@ -190,7 +191,7 @@ void route_query(StatementTables& tables, ClientPlan& plan, protocol::Bytes body
                                  (statement->kind == protocol::DeallocateStatement::Kind::deallocate &&
                                   tables.client.find(statement->name)));
     if (!answer_locally) {
-        tables.expected.push(answer(Answer::query), tables.server, tables.client);  // DISCARD ALL: its CommandComplete clears the tables
+        tables.expected.push_answer(Answer::query, true, tables.server, tables.client);  // DISCARD ALL: its CommandComplete clears the tables
         return;
     }
     Expected done = local({});
@@ -226,12 +227,12 @@ ClientPlan route_client_message(StatementTables& tables, char type, protocol::By
         case frontend::kBind: close_orphans(tables, plan); route_bind(tables, plan, body, wire_size); break;
         case frontend::kDescribe: close_orphans(tables, plan); route_describe(tables, plan, body); break;
         case frontend::kClose: route_close(tables, plan, body); break;
-        case frontend::kExecute: tables.expected.push(answer(Answer::execute), tables.server, tables.client); break;
-        case frontend::kSync: tables.expected.push(answer(Answer::sync), tables.server, tables.client); break;
+        case frontend::kExecute: tables.expected.push_answer(Answer::execute, true, tables.server, tables.client); break;
+        case frontend::kSync: tables.expected.push_answer(Answer::sync, true, tables.server, tables.client); break;
         case frontend::kQuery: route_query(tables, plan, body); break;
         default: break;  // Flush, CopyData/Done/Fail, Terminate: no answer of their own
     }
-    plan.to_client = tables.expected.take_due_local(tables.client);
+    if (tables.expected.local_due()) plan.to_client = tables.expected.take_due_local(tables.client);
     return plan;
 }
 

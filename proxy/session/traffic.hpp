@@ -182,16 +182,14 @@ struct ClientToServer {
     // whole answer swallowed); otherwise a Close of a portal that never exists, answered at
     // the client's next Flush or Sync.
     void nudge(prepared::ClientPlan& routed, char type, std::string& to_server) {
-        prepared::Expected hook;
-        hook.to_client = false;
+        auto hook = prepared::Expected::Answer::close;
         if (type == protocol::frontend::kQuery) {
             protocol::append_query(to_server, "");
-            hook.answer = prepared::Expected::Answer::query;
+            hook = prepared::Expected::Answer::query;
         } else {
             protocol::append_close(to_server, 'P', "pgsluice_nudge");
-            hook.answer = prepared::Expected::Answer::close;
         }
-        statements->expected.push(std::move(hook), statements->server, statements->client);
+        statements->expected.push_answer(hook, /*to_client=*/false, statements->server, statements->client);
         prepared::Expected answer;
         answer.answer = prepared::Expected::Answer::local;
         answer.emit = std::move(routed.to_client);
