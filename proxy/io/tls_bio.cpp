@@ -1,13 +1,11 @@
 // A TlsBio: OpenSSL's BIO over the inbox and the socket.
 #include "proxy/io/tls_bio.hpp"
 
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "proxy/io/bare_socket_calls.hpp"
 
 namespace pgsluice::proxy {
 
@@ -53,17 +51,17 @@ int TlsBio::bio_read(BIO* bio, char* out, std::size_t size, std::size_t* read) {
 }
 
 // A send of what fits in the socket now; when nothing fits, "try again" (OpenSSL reports
-// SSL_ERROR_WANT_WRITE). As a bare system call, as the Transport's own sends (see there).
+// SSL_ERROR_WANT_WRITE). The Transport's own bare send.
 int TlsBio::bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
     const auto& self = *static_cast<const TlsBio*>(BIO_get_data(bio));
     BIO_clear_retry_flags(bio);
     *written = 0;
-    const auto n = ::syscall(SYS_sendto, self.fd_, data, size, MSG_DONTWAIT | MSG_NOSIGNAL, nullptr, 0);
+    const auto n = send_direct(self.fd_, data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
         *written = static_cast<std::size_t>(n);
         return 1;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(bio);
+    if (n < 0 && (would_block() || errno == EINTR)) BIO_set_retry_write(bio);
     return 0;
 }
 

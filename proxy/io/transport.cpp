@@ -4,27 +4,15 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/io/bare_socket_calls.hpp"
+
 namespace pgsluice::proxy {
 
 namespace {
-// recv and send as bare system calls: libc's wrappers are thread cancellation points,
-// which switch asynchronous cancellation on and off around each call (two atomic
-// operations), and no thread of pgsluice is ever cancelled.
-ssize_t recv_direct(int fd, void* data, std::size_t size, int flags) {
-    return ::syscall(SYS_recvfrom, fd, data, size, flags, nullptr, nullptr);
-}
-ssize_t send_direct(int fd, const void* data, std::size_t size, int flags) {
-    return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
-}
-bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
-
 // What OpenSSL made of the last call: go on after a wait, or the stream is over. The
 // thread's error queue is emptied either way, so that no stale error is blamed on the next
 // connection served by this thread.
@@ -237,17 +225,15 @@ bool Transport::closed_unheard() {
 }
 
 bool Transport::has_unread_input_or_eof() {
-    std::uint8_t byte;
     if (ssl_) {
         // A peek through TLS: records that carry no data (a TLS 1.3 session ticket sent
         // after the handshake, a key update) are taken in stride; data, an alert or EOF are not.
         while (true) {
-            std::size_t n = 0;
-            const int result = SSL_peek_ex(ssl_.get(), &byte, 1, &n);
-            if (result == 1 || tls_outcome(ssl_.get(), result) == Io::closed) return true;
+            if (tls_readable_now()) return true;
             if (tls_wants_write() || fill_inbox_now() == Io::would_block) return false;
         }
     }
+    std::uint8_t byte;
     const auto n = recv_direct(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return !(n < 0 && would_block());
 }
