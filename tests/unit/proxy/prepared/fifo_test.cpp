@@ -31,6 +31,43 @@ TEST_CASE("Fifo gives entries back in the order they came", "[prepared][fifo]") 
     CHECK(fifo.empty());
 }
 
+namespace {
+// An entry that counts how many of its kind exist: the Fifo's storage, consumed slots included.
+struct Counted {
+    static inline int alive = 0;
+    int value = 0;
+    Counted() { ++alive; }
+    explicit Counted(int v) : value(v) { ++alive; }
+    Counted(const Counted& other) : value(other.value) { ++alive; }
+    Counted(Counted&& other) noexcept : value(other.value) { ++alive; }
+    Counted& operator=(const Counted&) = default;
+    Counted& operator=(Counted&&) noexcept = default;
+    ~Counted() { --alive; }
+};
+}  // namespace
+
+TEST_CASE("Fifo that never empties does not grow without end", "[prepared][fifo]") {
+    // A server kept busy by a pipeline: its FIFO of expected answers never empties. Without
+    // dropping its consumed front, the storage would hold all 20,000 entries ever pushed.
+    {
+        Fifo<Counted> fifo;
+        int next_in = 0;
+        int next_out = 0;
+        for (int round = 0; round < 10'000; ++round) {
+            fifo.push_back(Counted(next_in++));
+            fifo.push_back(Counted(next_in++));
+            REQUIRE(fifo.front().value == next_out++);
+            fifo.pop_front();
+            REQUIRE(fifo.front().value == next_out++);
+            fifo.pop_front();
+            REQUIRE(fifo.size() <= 2);
+            if (fifo.size() == 0) fifo.push_back(Counted(next_in++));  // never lets it empty
+        }
+        CHECK(Counted::alive < 300);  // a few hundred slots at most, consumed ones included
+    }
+    CHECK(Counted::alive == 0);
+}
+
 TEST_CASE("Fifo that never empties keeps its order and drops its consumed front", "[prepared][fifo]") {
     Fifo<std::string> fifo;
     int next_in = 0;
