@@ -267,11 +267,12 @@ void epoll_reactor::start_op(int op_type, socket_type descriptor,
       {
         if (reactor_op::status status = op->perform())
         {
-          // pgsluice: not after a short read tried here: the peer's FIN may have come
-          // with the data, and no readiness event would follow it.
+          // pgsluice: never after a read tried here: a short one may have left the peer's
+          // FIN unread, with no readiness event to follow it, and an empty one (the end of
+          // the stream, an error) says the same again to the next read at once.
           if (status == reactor_op::done_and_exhausted)
             if (descriptor_data->registered_events_ != 0)
-              if (op_type != read_op || op->bytes_transferred_ == 0)
+              if (op_type != read_op)
                 descriptor_data->try_speculative_[op_type] = false;
           descriptor_lock.unlock();
           scheduler_.post_immediate_completion(op, is_continuation);
@@ -312,6 +313,12 @@ void epoll_reactor::start_op(int op_type, socket_type descriptor,
       op->ec_ = boost::asio::error::operation_not_supported;
       scheduler_.post_immediate_completion(op, is_continuation);
       return;
+    }
+    else if (op_type == read_op && !descriptor_data->try_speculative_[read_op])
+    {
+      // pgsluice: a wait to read on a socket that a read drained, with no event since
+      // (perform_io): whatever arrives raises an event that performs this wait, so the
+      // socket needs no re-arming, which upstream does with epoll_ctl for every wait.
     }
     else
     {
@@ -787,11 +794,12 @@ operation* epoll_reactor::descriptor_state::perform_io(uint32_t events)
           io_cleanup.ops_.push(op);
           if (status == reactor_op::done_and_exhausted)
           {
-            // pgsluice: a short read drained the socket unless the event says the peer's
-            // FIN (or an error) is there too: then the next read must be tried, as no
-            // event will come for it.
-            if (j != read_op || op->bytes_transferred_ == 0
-                || (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0)
+            // pgsluice: a short read drained the socket, and whatever arrives next
+            // raises an event, unless the event says the peer's FIN (or an error) is
+            // there too, or the read found the end of the stream or an error: then
+            // the next read (or wait) must find that at once, as no event will come.
+            if (j != read_op || (op->bytes_transferred_ != 0 && !op->ec_
+                && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0))
               try_speculative_[j] = false;
             break;
           }
