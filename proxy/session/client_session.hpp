@@ -130,8 +130,10 @@ private:
     void park();
     bool move_to(asio::io_context& worker);
     // Whether the client closed its side (FIN or reset) while its query waited for a server:
-    // what it sent must not run then. A poll with no wait, made only after a wait.
+    // what it sent must not run then. A poll with no wait, made only after a wait in which
+    // the client socket stirred (watch_client_while_waiting).
     bool client_left();
+    void watch_client_while_waiting();
     // The quick path (see quick_transaction in the .cpp). Each returns true when it has
     // taken the session on (it waits or parked), false when the coroutine path goes on
     // from traffic_.
@@ -191,6 +193,9 @@ private:
     BusyMark busy_;
     config::PoolMode mode_ = config::PoolMode::session;
     Phase phase_ = Phase::login;
+    // Something happened on the client socket while its query waited for a server (see
+    // watch_client_while_waiting).
+    bool client_stirred_ = false;
     // The end of a drain cancels whatever this session waits for on its client socket
     // (ClientRegistry::interrupt_all), parked or in session mode inside forward(); the
     // session checks the flag before each wait too, so a wake-up between two waits is not lost.

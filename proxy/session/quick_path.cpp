@@ -107,6 +107,7 @@ bool ClientSession::begin_quick_transaction() {
     if (got.queued) {
         phase_ = Phase::waiting;
         set_state(ClientState::waiting);
+        watch_client_while_waiting();
         return true;  // on_wait_over goes on from here
     }
     traffic.waited = std::move(got.outcome);  // a slot to open a server with: take_server does
@@ -129,7 +130,8 @@ bool ClientSession::begin_quick_transaction() {
 void ClientSession::on_wait_over(WaitOutcome outcome) {
     EventClock::Scope event;
     auto& traffic = *traffic_;  // kept while queued: nothing else runs for a queued session
-    if (client_left()) {
+    client_.cancel();           // the watch (no system call); its handler ignores the abort
+    if (client_stirred_ && client_left()) {
         // Whatever the wait brought (a server, a slot, an error) goes back untouched.
         outcome = WaitOutcome();
         busy_.set(false);
@@ -150,6 +152,23 @@ void ClientSession::on_wait_over(WaitOutcome outcome) {
         }
     }
     asio::co_spawn(client_.get_executor(), resume(self(), {}), asio::detached);
+}
+
+// While its query waits for a server, the client must not leave unnoticed (what it sent
+// must not run then), but asking the kernel (client_left(), a poll) for every queued
+// transaction costs a system call each, and at hundreds of clients over a pool of 20
+// nearly every transaction queues. So a wait on the client socket stays pending instead,
+// at no cost while nothing happens: the socket is registered with the worker's epoll,
+// edge-triggered, and the next event on it (a FIN, a reset, or more bytes) completes the
+// wait. on_wait_over asks the kernel only when that happened. A FIN that came in the
+// moment between the read of the query and this wait is as one that comes just after the
+// check: the query runs, and its answer finds the client gone.
+void ClientSession::watch_client_while_waiting() {
+    client_stirred_ = false;
+    client_.async_wait_readable(in_memory(wait_memory_, [self = self()](const boost::system::error_code& ec) {
+        // A late completion from an earlier wait only costs one poll more.
+        if (ec != asio::error::operation_aborted) self->client_stirred_ = true;
+    }));
 }
 
 // Forwards what the client sent; waits for the answer when it is due.
@@ -216,8 +235,9 @@ bool ClientSession::next_transaction_or_park() {
 //
 // A busy client sends its next transaction a moment after it read the answer to the last.
 // Parked cold (park()), the session would give its Traffic back, try a read that mostly
-// fails, and wait for readiness, which re-arms the socket with epoll_ctl: two system calls
-// per transaction that PgBouncer does not make. Parked warm, it keeps its Traffic and leaves
+// fails, and wait for readiness, which re-arms the socket with epoll_ctl unless Asio's last
+// read drained it (proxy/io/asio_patch): up to two system calls per transaction that
+// PgBouncer does not make. Parked warm, it keeps its Traffic and leaves
 // Asio's read pending on the client socket: when the last read drained the socket (Asio's
 // read, done for a readiness event), the read is queued without any system call and done
 // when the next readiness event comes. Warm parks hold memory (two 16 KB buffers, and the

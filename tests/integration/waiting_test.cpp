@@ -141,3 +141,44 @@ TEST_CASE("a client that leaves while it waits for a server never has its query 
     CHECK(next.scalar("select 'next'") == "next");
     CHECK(setup.scalar("select count(*) from orders") == "0");
 }
+
+TEST_CASE("transaction mode: a client that sends more while it waits for a server is served, in order",
+          "[integration]") {
+    // The wait watches the client socket: bytes that come in while the query waits (here the
+    // next pipeline segment) wake that watch, and the client, still there, is served.
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, Pgsluice::basic_config("transaction", 1, "  query_wait_timeout: 30s\n"));
+    Connection client(proxy.conninfo());
+    Connection holder(proxy.conninfo());
+    holder.exec("begin");
+    holder.exec("select 1");
+    PGconn* conn = client.raw();
+    REQUIRE(PQenterPipelineMode(conn) == 1);
+    const auto send = [&](const char* value) {
+        const char* params[] = {value};
+        REQUIRE(PQsendQueryParams(conn, "select $1::text", 1, nullptr, params, nullptr, nullptr, 0) == 1);
+        REQUIRE(PQpipelineSync(conn) == 1);
+        REQUIRE(PQflush(conn) == 0);
+    };
+    const auto before = proxy.log_count("client waits");
+    send("first");
+    REQUIRE(queued(proxy, before + 1));
+    send("second");
+    holder.exec("commit");
+    for (const char* value : {"first", "second"}) {
+        PGresult* result = PQgetResult(conn);
+        REQUIRE(result != nullptr);
+        INFO(PQresultErrorMessage(result));
+        REQUIRE(PQresultStatus(result) == PGRES_TUPLES_OK);
+        CHECK(std::string(PQgetvalue(result, 0, 0)) == value);
+        PQclear(result);
+        CHECK(PQgetResult(conn) == nullptr);
+        PGresult* sync = PQgetResult(conn);
+        REQUIRE(sync != nullptr);
+        CHECK(PQresultStatus(sync) == PGRES_PIPELINE_SYNC);
+        PQclear(sync);
+    }
+    REQUIRE(PQexitPipelineMode(conn) == 1);
+    CHECK(client.scalar("select 'after'") == "after");
+    CHECK(proxy.log_count("client left while waiting") == 0);
+}
