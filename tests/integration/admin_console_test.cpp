@@ -390,3 +390,35 @@ TEST_CASE("SHOW SERVERS answers again and again while clients on both workers ru
     CHECK(well_formed);
     CHECK(proxy.running());
 }
+
+TEST_CASE("KILL of a client that waits for a server: its query never runs", "[integration][admin]") {
+    PostgresServer postgres;
+    Pgsluice proxy(postgres, admin_config());
+    Connection(proxy.conninfo()).exec("create table orders (id int)");
+    auto waiting = std::make_unique<Connection>(proxy.conninfo());
+    // Both servers of the pool held by open transactions: the insert queues.
+    Connection first(proxy.conninfo());
+    Connection second(proxy.conninfo());
+    for (auto* holder : {&first, &second}) {
+        holder->exec("begin");
+        holder->exec("select 1");
+    }
+    const auto before = proxy.log_count("client waits");
+    REQUIRE(PQsendQuery(waiting->raw(), "insert into orders values (1)") == 1);
+    REQUIRE(PQflush(waiting->raw()) == 0);
+    REQUIRE(wait_until([&] { return proxy.log_count("client waits") > before; }));
+    auto admin = admin_connection(proxy);
+    admin.exec("KILL app");
+    // Every app client gone, the queued one included: from then on nothing of theirs can
+    // run. The insert did not, and its client was told.
+    CHECK(wait_until([&] {
+        for (const auto& row : admin.query("SHOW CLIENTS"))
+            if (row[2] == "app") return false;
+        return true;
+    }));
+    PGresult* result = PQgetResult(waiting->raw());
+    CHECK(PQresultStatus(result) != PGRES_COMMAND_OK);
+    PQclear(result);
+    Connection check(postgres.superuser_conninfo("app"));
+    CHECK(check.scalar("select count(*) from orders") == "0");
+}
