@@ -57,6 +57,11 @@ struct Connection {
         REQUIRE(run_until(done));
         return got;
     }
+    // Bytes read for their event, fewer than asked for: the socket counts as drained.
+    void drain() {
+        peer_sends(5);
+        REQUIRE(read_for_event() == 5);
+    }
     std::array<char, 64> buffer{};
 };
 
@@ -75,8 +80,7 @@ struct Wait {
 
 TEST_CASE("asio patch: a wait on a drained socket is done by the next bytes", "[asio_patch]") {
     Connection c;
-    c.peer_sends(5);
-    REQUIRE(c.read_for_event() == 5);
+    c.drain();
     Wait wait(c.ours);
     c.run_ready();
     CHECK_FALSE(wait.done);  // nothing arrived: the wait stays queued
@@ -87,8 +91,7 @@ TEST_CASE("asio patch: a wait on a drained socket is done by the next bytes", "[
 
 TEST_CASE("asio patch: a wait on a drained socket is done by the peer's FIN or reset", "[asio_patch]") {
     Connection c;
-    c.peer_sends(5);
-    REQUIRE(c.read_for_event() == 5);
+    c.drain();
     Wait wait(c.ours);
     c.run_ready();
     REQUIRE_FALSE(wait.done);
@@ -106,8 +109,7 @@ TEST_CASE("asio patch: bytes that came while the session read them directly stil
     // read must still be done by what arrives next. (The event of the bytes taken directly
     // may end it first, for nothing: the caller's read then finds nothing and waits again.)
     Connection c;
-    c.peer_sends(5);
-    REQUIRE(c.read_for_event() == 5);
+    c.drain();
     c.peer_sends(3);
     std::array<char, 64> direct{};
     const auto start = std::chrono::steady_clock::now();
