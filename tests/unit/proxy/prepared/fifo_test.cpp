@@ -46,9 +46,10 @@ struct Counted {
 };
 }  // namespace
 
-TEST_CASE("Fifo that never empties does not grow without end", "[prepared][fifo]") {
+TEST_CASE("Fifo that never empties keeps its order and drops its consumed front", "[prepared][fifo]") {
     // A server kept busy by a pipeline: its FIFO of expected answers never empties. Without
-    // dropping its consumed front, the storage would hold all 20,000 entries ever pushed.
+    // dropping its consumed front, the storage would hold all 20,000 entries ever pushed;
+    // its size() would not show it, the count of live entries does.
     {
         Fifo<Counted> fifo;
         int next_in = 0;
@@ -58,30 +59,14 @@ TEST_CASE("Fifo that never empties does not grow without end", "[prepared][fifo]
             fifo.push_back(Counted(next_in++));
             REQUIRE(fifo.front().value == next_out++);
             fifo.pop_front();
-            REQUIRE(fifo.front().value == next_out++);
-            fifo.pop_front();
-            REQUIRE(fifo.size() <= 2);
-            if (fifo.size() == 0) fifo.push_back(Counted(next_in++));  // never lets it empty
+            if (fifo.size() > 3) {  // a backlog of a few entries, never zero
+                REQUIRE(fifo.front().value == next_out++);
+                fifo.pop_front();
+            }
         }
+        CHECK(fifo.size() <= 4);
+        for (std::size_t i = 0; i < fifo.size(); ++i) CHECK(fifo[i].value == next_out + static_cast<int>(i));
         CHECK(Counted::alive < 300);  // a few hundred slots at most, consumed ones included
     }
     CHECK(Counted::alive == 0);
-}
-
-TEST_CASE("Fifo that never empties keeps its order and drops its consumed front", "[prepared][fifo]") {
-    Fifo<std::string> fifo;
-    int next_in = 0;
-    int next_out = 0;
-    for (int round = 0; round < 10'000; ++round) {
-        fifo.push_back(std::to_string(next_in++));
-        fifo.push_back(std::to_string(next_in++));
-        REQUIRE(fifo.front() == std::to_string(next_out++));
-        fifo.pop_front();
-        if (fifo.size() > 3) {  // a backlog of a few entries, never zero
-            REQUIRE(fifo.front() == std::to_string(next_out++));
-            fifo.pop_front();
-        }
-    }
-    CHECK(fifo.size() <= 4);
-    for (std::size_t i = 0; i < fifo.size(); ++i) CHECK(fifo[i] == std::to_string(next_out + static_cast<int>(i)));
 }
