@@ -95,8 +95,7 @@ void ClientSession::park() {
     }));
 }
 
-// A socket pgsluice closed itself (KILL) counts as left too: a poll would ignore it.
-bool ClientSession::client_left() { return !client_.is_open() || client_.peer_hung_up(); }
+bool ClientSession::client_left() { return client_.peer_hung_up(); }
 
 // Moves the session, between two transactions, to `worker` (Workers::destination): its
 // socket leaves this worker's epoll set for that one's, and it parks there. Nothing is

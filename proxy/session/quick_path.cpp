@@ -131,8 +131,7 @@ void ClientSession::on_wait_over(WaitOutcome outcome) {
     EventClock::Scope event;
     auto& traffic = *traffic_;  // kept while queued: nothing else runs for a queued session
     client_.cancel();           // the watch (no system call); its handler ignores the abort
-    // Asked only when the watch saw something; a socket closed meanwhile (KILL) aborted it.
-    if (!client_.is_open() || (client_stirred_ && client_left())) {
+    if (client_stirred_ && client_left()) {
         // Whatever the wait brought (a server, a slot, an error) goes back untouched.
         outcome = WaitOutcome();
         busy_.set(false);
