@@ -371,6 +371,12 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
         }
         co_return step;
     }
+    if (server_result.end == PumpEnd::source_closed && server_lost_between_transactions(lease)) {
+        PoolStats::add(stats.servers_lost);
+        lease.release_closed("server connection lost between transactions");
+        step.transaction_done = true;
+        co_return step;
+    }
     step.server_clean = false;
     switch (server_result.end) {
         case PumpEnd::stopped:
@@ -389,6 +395,20 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
             break;
     }
     co_return step;
+}
+
+// The forwarder holds a server past the ReadyForQuery that ended a transaction when more of
+// its output followed in the same read (the coroutine path forwards it, see forward()); if
+// the server then closes, typically after PostgreSQL's "terminating connection because of
+// crash of another server process" notice, the client is between transactions. Ending its
+// connection with a FATAL would break what transaction pooling promises, and the error,
+// written to a client that is not reading, is often lost: libpq's next query then meets a
+// reset connection and reports no SQLSTATE at all. Only a client with nothing in flight
+// either way qualifies.
+bool ClientSession::server_lost_between_transactions(ServerLease& lease) const {
+    return mode_ != config::PoolMode::session && lease->state().idle() && lease->expected().empty() &&
+           traffic_->from_client.buffer.empty() && traffic_->from_client.scanner.at_boundary() &&
+           !traffic_->write_pending();
 }
 
 // The session is over: reset the server and give it back (session mode runs the reset

@@ -441,6 +441,40 @@ TEST_CASE("a server's message with a length negative, below 4 or past what pgslu
     bystander_is_served(proxy, bystander);
 }
 
+// What PostgreSQL's backends do in a crash restart, at the worst moment for a pooler: the
+// notice and the close come right behind the ReadyForQuery that ended a client's
+// transaction, in the same read. The client is between transactions and lost nothing; its
+// connection must stay (no FATAL written to a client that is not reading: libpq's next
+// query would meet a reset connection and report no SQLSTATE) and its next query must run.
+TEST_CASE("a server that closes right after a transaction's ReadyForQuery does not end its client",
+          "[integration][hostile]") {
+    PostgresServer postgres;
+    FakeServer fake([&](int fd) {
+        send_all(fd, auth_request(protocol::AuthCode::ok) + message('S', "server_version\0" "15.0\0"s) +
+                         message('S', "client_encoding\0" "UTF8\0"s) + message('K', u32(1) + u32(2)) + message('Z', "I"));
+        while (auto request = read_message(fd)) {
+            if (request->type == 'X') return;
+            if (request->type != 'Q') continue;
+            std::string answer = message('C', "SELECT 0\0"s) + message('Z', "I");
+            if (request->body.find("goodbye") == std::string::npos) {
+                send_all(fd, answer);
+                continue;
+            }
+            send_all(fd, answer + message('N', "SWARNING\0VWARNING\0C57P02\0"
+                                               "Mterminating connection because of crash of another server process\0\0"s));
+            return;  // the close
+        }
+    });
+    Pgsluice proxy(postgres, config_with_fake(fake.port()));
+    Connection client(proxy.conninfo("app", PostgresServer::kAppPassword, "fake"));
+    PQsetNoticeProcessor(client.raw(), [](void*, const char*) {}, nullptr);
+    CHECK(query_error(client, "select 'goodbye'").empty());
+    CHECK(proxy.wait_for_log("server connection lost between transactions"));
+    CHECK(query_error(client, "select 'still here'").empty());
+    CHECK(fake.connections() == 2);
+    CHECK(proxy.log_count("closing after") == 0);
+}
+
 TEST_CASE("a NUL inside a startup value, control characters in names and the admin console from a non-admin",
           "[integration][hostile]") {
     PostgresServer postgres;
