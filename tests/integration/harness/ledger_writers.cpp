@@ -64,7 +64,9 @@ void LedgerWriters::stop() {
 void LedgerWriters::run(int writer) {
     std::unique_ptr<Connection> connection;
     int seq = 0;
+    std::string step;  // what failed, for the failure's kind: "login" or the statement's first word
     auto exec = [&](const std::string& sql) {
+        step = sql.substr(0, sql.find(' '));
         SlowestOf clock(slowest_ms_);
         connection->exec(sql);
     };
@@ -73,6 +75,7 @@ void LedgerWriters::run(int writer) {
         try {
             if (!connection) {
                 SlowestOf clock(slowest_ms_);
+                step = "login";
                 connection = std::make_unique<Connection>(conninfo_);
                 PQsetErrorVerbosity(connection->raw(), PQERRORS_VERBOSE);
             }
@@ -84,7 +87,7 @@ void LedgerWriters::run(int writer) {
             ++committed_[writer];
         } catch (const PgError& e) {
             if (commit_sent) ++in_doubt_[writer];
-            record_failure(kind_of(e));
+            record_failure(kind_of(e) + " (" + step + ")");
             connection.reset();
             std::this_thread::sleep_for(std::chrono::milliseconds(50));  // pace the retries
         }
