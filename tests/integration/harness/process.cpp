@@ -18,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <optional>
+#include <random>
 #include <thread>
 
 namespace harness {
@@ -131,16 +132,26 @@ TempDir::~TempDir() {
 }
 
 int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
+    // Below the kernel's ephemeral range (32768 and up here): a port the kernel handed out
+    // and took back can be taken again, before the test binds it, as the source port of
+    // any outgoing connection (the tests make thousands), and the proxy then fails to
+    // listen. A random start keeps parallel test processes apart.
+    constexpr int kFirst = 20000;
+    constexpr int kCount = 12000;
+    thread_local std::mt19937 random(std::random_device{}());
+    const int start = static_cast<int>(random() % kCount);
+    for (int i = 0; i < kCount; ++i) {
+        const int port = kFirst + (start + i) % kCount;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        close(fd);
+        if (bound) return port;
+    }
+    throw std::runtime_error("no free TCP port between 20000 and 32000");
 }
 
 }  // namespace harness

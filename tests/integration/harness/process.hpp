@@ -52,7 +52,7 @@ private:
     std::string path_;
 };
 
-// A TCP port nobody listens on right now (bind to port 0, read it back).
+// A TCP port nobody holds right now, outside the range of outgoing connections' source ports.
 int free_port();
 
 }  // namespace harness
