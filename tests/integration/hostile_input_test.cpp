@@ -197,6 +197,21 @@ std::string start_scram(int fd) {
     return at == std::string::npos ? "" : initial->body.substr(at + 2);
 }
 
+// What a server that asks for no password says at login, up to its first ReadyForQuery.
+std::string login_without_password() {
+    return auth_request(protocol::AuthCode::ok) + message('S', "server_version\0" "15.0\0"s) +
+           message('S', "client_encoding\0" "UTF8\0"s) + message('K', u32(1) + u32(2)) + message('Z', "I");
+}
+
+// The next simple Query pgsluice sends the fake server; nothing at Terminate or a close.
+std::optional<RawMessage> next_query(int fd) {
+    while (auto request = read_message(fd)) {
+        if (request->type == 'X') return std::nullopt;
+        if (request->type == 'Q') return request;
+    }
+    return std::nullopt;
+}
+
 // Config with database "app" on the real PostgreSQL and "fake" on the fake server.
 std::string config_with_fake(int fake_port) {
     return Pgsluice::config_prelude("  pool_mode: transaction\n  pool_size: 2\n  server_connect_timeout: 5s\n") +
@@ -402,11 +417,8 @@ TEST_CASE("a server's message with a length negative, below 4 or past what pgslu
     // Logs pgsluice in without a password (as trust would), answers whatever pgsluice sends
     // on its own with a plain completion, and the client's "select 'hostile'" with `hostile`.
     FakeServer fake([&](int fd) {
-        send_all(fd, auth_request(protocol::AuthCode::ok) + message('S', "server_version\0" "15.0\0"s) +
-                         message('S', "client_encoding\0" "UTF8\0"s) + message('K', u32(1) + u32(2)) + message('Z', "I"));
-        while (auto request = read_message(fd)) {
-            if (request->type == 'X') return;
-            if (request->type != 'Q') continue;
+        send_all(fd, login_without_password());
+        while (auto request = next_query(fd)) {
             if (request->body.find("hostile") == std::string::npos) {
                 send_all(fd, message('C', "SELECT 0\0"s) + message('Z', "I"));
                 continue;
@@ -450,11 +462,8 @@ TEST_CASE("a server that closes right after a transaction's ReadyForQuery does n
           "[integration][hostile]") {
     PostgresServer postgres;
     FakeServer fake([&](int fd) {
-        send_all(fd, auth_request(protocol::AuthCode::ok) + message('S', "server_version\0" "15.0\0"s) +
-                         message('S', "client_encoding\0" "UTF8\0"s) + message('K', u32(1) + u32(2)) + message('Z', "I"));
-        while (auto request = read_message(fd)) {
-            if (request->type == 'X') return;
-            if (request->type != 'Q') continue;
+        send_all(fd, login_without_password());
+        while (auto request = next_query(fd)) {
             std::string answer = message('C', "SELECT 0\0"s) + message('Z', "I");
             if (request->body.find("goodbye") == std::string::npos) {
                 send_all(fd, answer);
