@@ -171,8 +171,9 @@ awaitable<void> Transport::handshake(SSL_CTX* context, bool as_server, const std
     SSL* ssl = SSL_new(context);
     if (!ssl) throw TlsError("cannot start TLS: " + tls_error_text());
     ssl_.reset(ssl);
-    // Idle connections keep no read and write buffers (about 34 KB each otherwise); a write
-    // that found the socket full is retried from a plan that may have moved in memory.
+    // Idle connections keep no read and write buffers (about 34 KB each otherwise; a busy
+    // client keeps them, see keep_tls_buffers); a write that found the socket full is
+    // retried from a plan that may have moved in memory.
     SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // OpenSSL's writes go to the descriptor as they come: it must never block the worker.
     // Its reads come from the inbox, which the Transport fills.

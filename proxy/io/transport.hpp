@@ -120,6 +120,18 @@ public:
     bool is_tls() const { return ssl_ != nullptr; }
     // The TLS session (peer certificate, channel binding), or null.
     SSL* tls() const { return ssl_.get(); }
+    // OpenSSL's record buffers (about 34 KB): by default given back whenever they empty, so
+    // that an idle connection holds none; kept while a client is busy (a transaction each
+    // would otherwise allocate and free both), and given back again when it goes idle.
+    // No-ops on plaintext.
+    void keep_tls_buffers() {
+        if (ssl_) SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+    }
+    void release_tls_buffers() {
+        if (!ssl_) return;
+        SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+        SSL_free_buffers(ssl_.get());  // keeps a buffer that still holds anything
+    }
 
     // This end's protocol (family and type), for move_to; one getsockname.
     bool local_protocol(asio::generic::stream_protocol& protocol) const;

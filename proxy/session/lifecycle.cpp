@@ -67,6 +67,7 @@ awaitable<void> ClientSession::start() {
 void ClientSession::park() {
     // Nothing pending: serve_queries parks only with an empty buffer and no server.
     TrafficCache::recycle(std::move(traffic_));
+    client_.release_tls_buffers();  // an idle client holds none of OpenSSL's buffers either
     auto self = this->self();
     if (drain_ended()) {
         // The end of the drain came while this session was not waiting for its client (its
@@ -89,6 +90,9 @@ void ClientSession::park() {
     client_.async_wait_readable(in_memory(wait_memory_, [self](const boost::system::error_code& ec) {
         if (self->phase_ == Phase::idle) self->phase_ = Phase::quick;
         if (self->idle_timer_) self->idle_timer_->cancel();
+        // Busy from here until the next cold park (warm parks included): the transactions
+        // reuse OpenSSL's buffers. (Session mode never parks: it releases them all along.)
+        if (!ec) self->client_.keep_tls_buffers();
         if (!ec && self->quick_transaction()) return;
         auto executor = self->client_.get_executor();
         asio::co_spawn(executor, self->resume(self, ec), asio::detached);

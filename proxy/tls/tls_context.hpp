@@ -34,8 +34,9 @@ struct ServerFacingResult {
 
 // Server role: certificate and key, the CA client certificates are checked against (asked
 // for when a CA is set, required under verify-ca / verify-full), the protocol versions and
-// ciphers. Idle connections give their buffers back (SSL_MODE_RELEASE_BUFFERS) and no
-// session cache is kept: libpq does not resume sessions.
+// ciphers. Idle connections give their buffers back (SSL_MODE_RELEASE_BUFFERS; a busy
+// client keeps them, Transport::keep_tls_buffers) and no session cache is kept: libpq does
+// not resume sessions.
 ClientFacingResult make_client_facing(const config::ClientTls& settings);
 
 // Client role: the CA PostgreSQL's certificate is checked against (the system's when none
