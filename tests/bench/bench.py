@@ -111,6 +111,7 @@ TIMEOUTS = False
 WORKERS = 0  # --workers: pgsluice's worker threads (0: one per core)
 # --tls: (certificate, key) both proxies present to clients, which connect with sslmode=require.
 TLS = None
+IDLE_AFTER_QUERY = False  # --idle-after-query: each idle client runs one query first
 
 
 def make_certificate(work):
@@ -251,7 +252,9 @@ def idle_memory(port, proxy_pid, clients):
     before = rss_kib(proxy_pid)
     parts_before = rss_parts_kib(proxy_pid)
     script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
-    script.write("\\sleep 600 s\n")  # far longer than the measurement: pgbench is stopped below
+    # (With --idle-after-query, a client that ran a transaction and went idle: whatever it
+    # used on the way, TLS buffers included, must have been given back.)
+    script.write(("select 1;\n" if IDLE_AFTER_QUERY else "") + "\\sleep 600 s\n")  # far longer than the measurement: pgbench is stopped below
     script.close()
     proc = subprocess.Popen(["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n",
                              "-c", str(clients), "-j", "8", "-T", "600", "-f", script.name, "bench"],
@@ -281,6 +284,8 @@ def main():
     parser.add_argument("--build", default="build-release", help="build directory with cmd/pgsluice")
     parser.add_argument("--repeat", type=int, default=2, help="runs of every point (interleaved)")
     parser.add_argument("--memory-only", action="store_true", help="only the idle-memory measurement")
+    parser.add_argument("--idle-after-query", action="store_true",
+                        help="idle clients run one query before they idle (memory measurement)")
     parser.add_argument("--workloads", help="comma-separated subset of simple,extended,prepared,tpcb")
     parser.add_argument("--seconds", type=int, help="length of each point (default 15, 8 with --quick)")
     parser.add_argument("--clients", help="comma-separated client counts (default 16,256,1000)")
@@ -293,9 +298,10 @@ def main():
                         help="clients on TLS (sslmode=require) to both proxies; select simple at 16 and 256 clients")
     parser.add_argument("--workers", type=int, default=0, help="pgsluice's worker threads (default: one per core)")
     args = parser.parse_args()
-    global TIMEOUTS, TLS, WORKERS
+    global TIMEOUTS, TLS, WORKERS, IDLE_AFTER_QUERY
     TIMEOUTS = args.timeouts
     WORKERS = args.workers
+    IDLE_AFTER_QUERY = args.idle_after_query
     if args.tls:
         args.no_direct = True  # PostgreSQL is not set up for TLS here
         args.workloads = args.workloads or "simple"
