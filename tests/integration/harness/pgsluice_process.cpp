@@ -1,6 +1,8 @@
 // Starting and stopping the pgsluice binary under test.
 #include "harness/pgsluice_process.hpp"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -132,8 +134,19 @@ Pgsluice::Pgsluice(const PostgresServer& postgres, std::string yaml) {
     // The Unix socket is bound just after the TCP port: a test may use either at once.
     const auto socket_file = dir_->path() + "/.s.PGSQL." + std::to_string(port_);
     const auto listening = [&] { return accepts(port_) && (!unix_socket || accepts_unix(socket_file)); };
-    if (!wait_until([&] { return !process_->running() || listening(); }) || !process_->running())
-        throw std::runtime_error("pgsluice did not start listening:\n" + log());
+    if (!wait_until([&] { return !process_->running() || listening(); }) || !process_->running()) {
+        // What the process was: still the test binary (stuck before exec) or pgsluice, and
+        // where it waited. Its log alone may be empty.
+        std::string what = "exited";
+        if (process_->running()) {
+            const auto proc = "/proc/" + std::to_string(process_->pid());
+            auto command = read_file(proc + "/cmdline");
+            std::replace(command.begin(), command.end(), '\0', ' ');
+            what = "running \"" + command + "\", waiting in " + read_file(proc + "/wchan");
+        }
+        throw std::runtime_error("pgsluice did not start listening on port " + std::to_string(port_) + " (" + what +
+                                 "):\n" + log());
+    }
 }
 
 Pgsluice::~Pgsluice() {

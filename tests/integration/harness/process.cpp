@@ -16,10 +16,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <stdexcept>
 #include <optional>
 #include <random>
 #include <thread>
+#include <vector>
 
 namespace harness {
 
@@ -33,6 +35,21 @@ Process::Process(const Options& options) {
         if (!pw) throw std::runtime_error("no such user: " + options.run_as);
         run_as.emplace(pw->pw_uid, pw->pw_gid);
     }
+    // The command line and the environment too: putenv and a vector's growth allocate, and
+    // an allocator lock another thread held at the fork would hang the child before exec.
+    std::vector<char*> argv;
+    for (const auto& arg : options.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** entry = environ; *entry; ++entry) {
+        const std::string_view existing(*entry);
+        const auto name = existing.substr(0, existing.find('=') + 1);
+        bool replaced = false;
+        for (const auto& set : options.env) replaced = replaced || std::string_view(set).starts_with(name);
+        if (!replaced) envp.push_back(*entry);
+    }
+    for (const auto& set : options.env) envp.push_back(const_cast<char*>(set.c_str()));
+    envp.push_back(nullptr);
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -51,11 +68,7 @@ Process::Process(const Options& options) {
         // After the credential change, which clears it: die with the test process.
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(125);
-        for (const auto& entry : options.env) putenv(const_cast<char*>(entry.c_str()));
-        std::vector<char*> argv;
-        for (const auto& arg : options.argv) argv.push_back(const_cast<char*>(arg.c_str()));
-        argv.push_back(nullptr);
-        execvp(argv[0], argv.data());
+        execvpe(argv[0], argv.data(), envp.data());
         _exit(127);
     }
 }
