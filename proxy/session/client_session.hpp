@@ -125,10 +125,6 @@ private:
     awaitable<std::optional<session_detail::Ending>> serve_queries(ServerLease& lease);
     awaitable<std::optional<char>> peek_message_type(StreamBuffer& buffer);
     awaitable<ForwardStep> forward(ServerLease& lease);
-    // The server closed while its last transaction was over and nothing was asked of it
-    // since: its client lost nothing and stays (not in session mode, where the server is
-    // the session's own).
-    bool server_lost_between_transactions(ServerLease& lease) const;
     awaitable<void> return_server(ServerLease& lease, bool clean);
     awaitable<void> send_error(const protocol::ErrorFields& fields);
     void park();

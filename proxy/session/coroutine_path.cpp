@@ -371,7 +371,15 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
         }
         co_return step;
     }
-    if (server_result.end == PumpEnd::source_closed && server_lost_between_transactions(lease)) {
+    // The server closed after the ReadyForQuery that ended a transaction, which the loop
+    // above held it past because more of its output came in the same read (in a crash
+    // restart, PostgreSQL's "terminating connection because of crash of another server
+    // process" notice). Its client is between transactions and lost nothing: it stays, and
+    // its next transaction takes another server. A FATAL written to a client that is not
+    // reading is easily lost, too: libpq's next query would meet a reset connection and
+    // report no SQLSTATE. (Session mode: the server is the session's own.)
+    if (server_result.end == PumpEnd::source_closed && mode_ != config::PoolMode::session && step.server_clean &&
+        traffic_->from_client.buffer.empty()) {
         PoolStats::add(stats.servers_lost);
         lease.release_closed("server connection lost between transactions");
         step.transaction_done = true;
@@ -395,20 +403,6 @@ awaitable<ClientSession::ForwardStep> ClientSession::forward(ServerLease& lease)
             break;
     }
     co_return step;
-}
-
-// The forwarder holds a server past the ReadyForQuery that ended a transaction when more of
-// its output followed in the same read (the coroutine path forwards it, see forward()); if
-// the server then closes, typically after PostgreSQL's "terminating connection because of
-// crash of another server process" notice, the client is between transactions. Ending its
-// connection with a FATAL would break what transaction pooling promises, and the error,
-// written to a client that is not reading, is often lost: libpq's next query then meets a
-// reset connection and reports no SQLSTATE at all. Only a client with nothing in flight
-// either way qualifies.
-bool ClientSession::server_lost_between_transactions(ServerLease& lease) const {
-    return mode_ != config::PoolMode::session && lease->state().idle() && lease->expected().empty() &&
-           traffic_->from_client.buffer.empty() && traffic_->from_client.scanner.at_boundary() &&
-           !traffic_->write_pending();
 }
 
 // The session is over: reset the server and give it back (session mode runs the reset
