@@ -13,9 +13,16 @@
 
 namespace pgsluice::proxy {
 
-// The thread, made on first use and kept for the life of the process (never joined at exit:
-// a derivation still running then is abandoned with the process).
+// The thread, made on first use and kept for the life of the process (never joined: the
+// shutdown waits for its work instead, finish_crypto_work).
 asio::thread_pool::executor_type crypto_executor();
+
+// Waits until every derivation handed to the crypto thread so far is over, its result
+// posted to the worker that asked. Shutdown calls it once no worker runs and before the
+// workers' io_contexts go: a derivation finishing later would post to (and count work on)
+// a destroyed io_context. A derivation is bounded (server_scram_max_iterations, the config's
+// verifiers), so this wait is too.
+void finish_crypto_work();
 
 // Runs `work()` on the crypto thread and returns its result. What `work` refers to must stay
 // put until then: the caller is suspended meanwhile, so its locals do.

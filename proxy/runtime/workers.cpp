@@ -1,6 +1,7 @@
 #include "proxy/runtime/workers.hpp"
 
 #include "proxy/pool/pool_stats.hpp"
+#include "proxy/runtime/crypto_thread.hpp"
 
 #include <time.h>
 
@@ -27,6 +28,9 @@ Workers::Workers(unsigned count, const SpreadLimits& limits)
 Workers::~Workers() {
     stop();
     join();
+    // A key derivation still running on the crypto thread posts its result to its worker's
+    // io_context when it ends: let it, while the io_context still exists.
+    finish_crypto_work();
     // No thread runs a worker now. Every context is shut down before the first is destroyed,
     // in a few rounds: what a round's destroyed handlers post to a worker shut down already
     // (a session's end waking a waiter elsewhere, whose session then gives back a server

@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "proxy/runtime/crypto_thread.hpp"
 #include "proxy/runtime/workers.hpp"
 
 using namespace pgsluice::proxy;
@@ -71,4 +72,38 @@ TEST_CASE("workers shut down every io_context before destroying any, so a droppe
     // was dropped in turn (no copy of `dropped` is left).
     CHECK(*dropped == 2);
     CHECK(dropped.use_count() == 1);
+}
+
+// A server's SCRAM challenge is derived on the crypto thread, and its result posted back to
+// the worker that asked. At shutdown the derivation may still run: the workers' io_contexts
+// must outlive it (it posts to one, and counts work on it, when it ends).
+TEST_CASE("a key derivation still running at shutdown ends before the workers' io_contexts are destroyed",
+          "[unit][workers]") {
+    std::atomic<bool> started{false}, derived{false}, resumed{false};
+    {
+        Workers workers(1, spread_limits(0));
+        asio::co_spawn(
+            workers.next(),
+            [&]() -> awaitable<void> {
+                co_await off_worker([&] {
+                    started = true;
+                    // As a PBKDF2 of many iterations: still running when the workers stop.
+                    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                    derived = true;
+                    return 0;
+                });
+                resumed = true;
+            },
+            asio::detached);
+        std::thread runner([&] { workers.run(); });
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!started && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+        REQUIRE(started);
+        workers.stop();
+        runner.join();
+    }
+    // The destructor waited for the derivation; the coroutine that asked was dropped with its
+    // stopped worker, never resumed.
+    CHECK(derived);
+    CHECK_FALSE(resumed);
 }
