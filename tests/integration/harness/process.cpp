@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,9 +44,9 @@ Process::Process(const Options& options) {
     std::vector<char*> envp;
     for (char** entry = environ; *entry; ++entry) {
         const std::string_view existing(*entry);
-        const auto name = existing.substr(0, existing.find('=') + 1);
-        bool replaced = false;
-        for (const auto& set : options.env) replaced = replaced || std::string_view(set).starts_with(name);
+        const auto name = existing.substr(0, existing.find('=') + 1);  // "NAME="
+        const bool replaced = std::any_of(options.env.begin(), options.env.end(),
+                                          [&](const std::string& set) { return set.starts_with(name); });
         if (!replaced) envp.push_back(*entry);
     }
     for (const auto& set : options.env) envp.push_back(const_cast<char*>(set.c_str()));
