@@ -18,7 +18,7 @@ first would always meet that.
 
 usage: tests/bench/bench.py [--quick] [--repeat N] [--build DIR] [--seconds N]
        [--workloads simple,extended,prepared,tpcb] [--clients 16,256] [--no-logins] [--no-memory] [--no-direct]
-       [--tls]
+       [--tls] [--floor]
 
 --tls puts the client side on TLS: both proxies get client_tls_sslmode require with the same
 certificate and key (EC P-256, made here with openssl), pgbench connects with
@@ -31,6 +31,12 @@ no direct target.
 directly; PgBouncer 1.18 (Debian's) cannot keep named statements in transaction mode, so it
 is measured with -M extended only, and a last table sets pgsluice prepared against pgsluice
 extended and PgBouncer extended from the same run.
+--floor adds a bare TCP relay (bare_relay.c, compiled here with cc) as a target: one recv and
+one send per message, a PostgreSQL connection per client, nothing parsed or pooled. Its CPU
+per transaction is what moving the bytes through any user-space process costs on this
+machine, the floor under both poolers; a last table sets it beside pgsluice, both as ratios
+to PgBouncer. Like the direct target, it runs only up to 300 clients (one backend each).
+
 The narrowing options are for working on one point; the table in the README comes from a
 full run.
 """
@@ -176,6 +182,17 @@ user = postgres
     return proc, proc.pid, port
 
 
+def start_bare_relay(work, pg_port):
+    """Compiles bare_relay.c and starts it in front of PostgreSQL (--floor)."""
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bare_relay.c")
+    binary = os.path.join(work, "bare_relay")
+    subprocess.run(["cc", "-O2", "-o", binary, source], check=True)
+    port = free_port()
+    proc = subprocess.Popen([binary, str(port), str(pg_port)], stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, proc.pid, port
+
+
 def start_pgsluice(work, binary, pg_port, max_clients, suffix=""):
     d = os.path.join(work, "pgsluice" + suffix)
     os.makedirs(d)
@@ -296,6 +313,8 @@ def main():
                         help="query_timeout 30s and idle_transaction_timeout 60s on both poolers")
     parser.add_argument("--tls", action="store_true",
                         help="clients on TLS (sslmode=require) to both proxies; select simple at 16 and 256 clients")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure a bare TCP relay (the floor of any proxy) up to 300 clients")
     parser.add_argument("--workers", type=int, default=0, help="pgsluice's worker threads (default: one per core)")
     args = parser.parse_args()
     global TIMEOUTS, TLS, WORKERS, IDLE_AFTER_QUERY
@@ -336,6 +355,10 @@ def main():
                 print(f"TLS to {target}: {negotiated(port)}", flush=True)
         targets = [("pgsluice", sluice_port, "bench", sluice_pid), ("pgbouncer", bouncer_port, "bench", bouncer_pid),
                    ("direct", pg.port, "postgres", None)]
+        if args.floor:
+            relay, relay_pid, relay_port = start_bare_relay(work, pg.port)
+            procs.append(relay)
+            targets.append(("bare relay", relay_port, "postgres", relay_pid))
         workloads = [("select -M simple", ["-S", "-M", "simple"]), ("select -M extended", ["-S", "-M", "extended"]),
                      ("select -M prepared", ["-S", "-M", "prepared"]), ("tpcb-like", [])]
         if args.workloads:
@@ -360,6 +383,8 @@ def main():
                     for target, port, dbname, pid in in_turn:
                         if target == "direct" and (clients > 300 or args.no_direct):
                             continue  # PostgreSQL itself is not set up for 1000 backends here
+                        if target == "bare relay" and clients > 300:
+                            continue  # one backend per client, as direct
                         if target == "pgbouncer" and name == "select -M prepared":
                             continue  # PgBouncer 1.18: no named statements in transaction mode
                         tps, latency, cpu_us = pgbench(port, dbname, wargs, clients, seconds, pid)
@@ -413,6 +438,17 @@ def main():
                     tps = " / ".join(f"{x[0] / y[0]:.2f}" if y[0] else "-" for x, y in pairs)
                     cpu = " / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in pairs)
                     print(f"| {name} | {clients} | {tps} | {cpu} |")
+        floor_rows = [(name, clients, runs.get((name, clients, "pgsluice")), runs.get((name, clients, "bare relay")),
+                       runs.get((name, clients, "pgbouncer"))) for name, _ in workloads for clients in client_counts]
+        floor_rows = [row for row in floor_rows if all(row[2:])]
+        if floor_rows:
+            print("\n| workload | clients | CPU per tx pgsluice/PgBouncer (each run) "
+                  "| CPU per tx bare relay/PgBouncer (each run) |")
+            print("|---|---|---|---|")
+            for name, clients, sluice_runs, relay_runs, bouncer_runs in floor_rows:
+                cells = [" / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in zip(rs, bouncer_runs))
+                         for rs in (sluice_runs, relay_runs)]
+                print(f"| {name} | {clients} | {cells[0]} | {cells[1]} |")
         prepared_rows = [(clients, runs.get(("select -M prepared", clients, "pgsluice")),
                           runs.get(("select -M extended", clients, "pgsluice")),
                           runs.get(("select -M extended", clients, "pgbouncer"))) for clients in client_counts]
