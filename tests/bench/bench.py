@@ -317,6 +317,8 @@ def main():
                         help="also measure a bare TCP relay (the floor of any proxy) up to 300 clients")
     parser.add_argument("--workers", type=int, default=0, help="pgsluice's worker threads (default: one per core)")
     args = parser.parse_args()
+    if args.floor and args.tls:
+        parser.error("--floor relays plaintext to PostgreSQL, which has no TLS here: drop --tls")
     global TIMEOUTS, TLS, WORKERS, IDLE_AFTER_QUERY
     TIMEOUTS = args.timeouts
     WORKERS = args.workers
