@@ -182,6 +182,11 @@ user = postgres
     return proc, proc.pid, port
 
 
+def each_ratio(runs, against, field):
+    """One ratio per repetition, "a / b / ...": field `field` of `runs` over that of `against`."""
+    return " / ".join(f"{x[field] / y[field]:.2f}" if y[field] else "-" for x, y in zip(runs, against))
+
+
 def start_bare_relay(work, pg_port):
     """Compiles bare_relay.c and starts it in front of PostgreSQL (--floor)."""
     source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bare_relay.c")
@@ -436,10 +441,7 @@ def main():
                     s, b = runs.get((name, clients, "pgsluice")), runs.get((name, clients, "pgbouncer"))
                     if not s or not b:
                         continue
-                    pairs = list(zip(s, b))
-                    tps = " / ".join(f"{x[0] / y[0]:.2f}" if y[0] else "-" for x, y in pairs)
-                    cpu = " / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in pairs)
-                    print(f"| {name} | {clients} | {tps} | {cpu} |")
+                    print(f"| {name} | {clients} | {each_ratio(s, b, 0)} | {each_ratio(s, b, 2)} |")
         floor_rows = [(name, clients, runs.get((name, clients, "pgsluice")), runs.get((name, clients, "bare relay")),
                        runs.get((name, clients, "pgbouncer"))) for name, _ in workloads for clients in client_counts]
         floor_rows = [row for row in floor_rows if all(row[2:])]
@@ -448,9 +450,8 @@ def main():
                   "| CPU per tx bare relay/PgBouncer (each run) |")
             print("|---|---|---|---|")
             for name, clients, sluice_runs, relay_runs, bouncer_runs in floor_rows:
-                cells = [" / ".join(f"{x[2] / y[2]:.2f}" if y[2] else "-" for x, y in zip(rs, bouncer_runs))
-                         for rs in (sluice_runs, relay_runs)]
-                print(f"| {name} | {clients} | {cells[0]} | {cells[1]} |")
+                print(f"| {name} | {clients} | {each_ratio(sluice_runs, bouncer_runs, 2)} "
+                      f"| {each_ratio(relay_runs, bouncer_runs, 2)} |")
         prepared_rows = [(clients, runs.get(("select -M prepared", clients, "pgsluice")),
                           runs.get(("select -M extended", clients, "pgsluice")),
                           runs.get(("select -M extended", clients, "pgbouncer"))) for clients in client_counts]
@@ -470,8 +471,7 @@ def main():
             print("|---|---|---|")
             for target, rs in (("pgsluice", s), ("pgbouncer", b)):
                 print(f"| {target} | {sum(r[0] for r in rs) / len(rs):.0f} | {sum(r[1] for r in rs) / len(rs):.0f} |")
-            print("CPU per login pgsluice/PgBouncer (each run): " +
-                  " / ".join(f"{x[1] / y[1]:.2f}" if y[1] else "-" for x, y in zip(s, b)))
+            print("CPU per login pgsluice/PgBouncer (each run): " + each_ratio(s, b, 1))
         if mem.get("pgbouncer", (0,))[0] > 0:
             print(f"\nidle memory per client: pgsluice {mem['pgsluice'][0]:.0f} B, pgbouncer "
                   f"{mem['pgbouncer'][0]:.0f} B, ratio {mem['pgsluice'][0] / mem['pgbouncer'][0]:.2f} "
