@@ -10,6 +10,8 @@ namespace pgsluice::test {
 namespace {
 
 std::atomic<std::size_t> live_bytes{0};
+std::atomic<std::size_t> buffer_allocations{0};
+constexpr std::size_t record_buffer_size = 16 * 1024;
 
 // Each block carries its size in a header, max_align_t wide to keep the block aligned.
 constexpr std::size_t header = alignof(std::max_align_t);
@@ -19,6 +21,7 @@ void* counted_malloc(std::size_t size, const char*, int) {
     if (!block) return nullptr;
     std::memcpy(block, &size, sizeof size);
     live_bytes += size;
+    if (size >= record_buffer_size) ++buffer_allocations;
     return block + header;
 }
 
@@ -45,6 +48,7 @@ void* counted_realloc(void* pointer, std::size_t size, const char* file, int lin
     std::memcpy(moved, &size, sizeof size);
     live_bytes += size;
     live_bytes -= old_size;
+    if (size >= record_buffer_size && old_size < record_buffer_size) ++buffer_allocations;
     return moved + header;
 }
 
@@ -55,5 +59,6 @@ const bool counted = CRYPTO_set_mem_functions(counted_malloc, counted_realloc, c
 
 bool openssl_allocations_counted() { return counted; }
 std::size_t openssl_live_bytes() { return live_bytes.load(); }
+std::size_t openssl_buffer_allocations() { return buffer_allocations.load(); }
 
 }  // namespace pgsluice::test

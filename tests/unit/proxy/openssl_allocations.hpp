@@ -11,5 +11,8 @@ namespace pgsluice::test {
 bool openssl_allocations_counted();
 // Bytes OpenSSL has allocated and not yet freed.
 std::size_t openssl_live_bytes();
+// Allocations so far of a record buffer's size or more (16 KB): a TLS read or write
+// buffer being made.
+std::size_t openssl_buffer_allocations();
 
 }  // namespace pgsluice::test
